@@ -1,0 +1,39 @@
+/* guest.h: the guest model: one thread per vCPU executing its workload's
+ * operations, with guest kernel spinlocks and spin-then-block barriers
+ * (shared/spec/model.md, "Guest model"). Work advances only while the vCPU runs. */
+#ifndef VCPUSIM_GUEST_H
+#define VCPUSIM_GUEST_H
+#include "sim/simtime.h"
+#include "models/model.h"
+
+enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_KINDS };
+extern const char *const lock_kind_names[];
+
+struct guest_config {
+	enum lock_kind lock_kind;
+	int64_t long_wait_cycles;   /* waits >= this are long waits (default 2^20) */
+	int64_t pv_spin_cycles;     /* paravirt ticket: spin this long, then block */
+	simtime_t barrier_spin_ns;  /* libgomp spins this long before the futex */
+	simtime_t futex_cs_ns;      /* futex bucket critical section (check / queue) */
+	simtime_t futex_wake_ns;    /* waker's CPU per woken sleeper */
+	simtime_t ipi_ns;           /* IPI / event-channel latency to the target */
+	simtime_t kick_ns;          /* paravirt kick hypercall, releaser's CPU */
+};
+
+struct sim;
+struct vcpu;
+
+/* Sets up the VM's locks and barrier and the threads' first operations. */
+void guest_init_vm(struct sim *s, struct vm *vm);
+void guest_free_vm(struct vm *vm);
+/* The hypervisor dispatched v (now RUNNING) / took it off its pCPU. */
+void guest_dispatched(struct sim *s, struct vcpu *v);
+void guest_descheduled(struct sim *s, struct vcpu *v);
+/* Charges the CPU time of the running segment up to now (for results at the end). */
+void guest_account(struct sim *s, struct vcpu *v);
+/* Adds CPU work the guest must do before continuing (e.g. a hypercall's cost). */
+void guest_add_sys(struct sim *s, struct vcpu *v, simtime_t ns);
+/* Lock-queue consistency (for --check); returns NULL or a description. */
+const char *guest_check_vm(const struct vm *vm);
+
+#endif

@@ -1,0 +1,162 @@
+/* model.h: the simulated machine and its guests: pCPUs, VMs, vCPUs, guest threads,
+ * guest spinlocks and barriers (shared/spec/model.md).
+ *
+ * Plain data. The hypervisor's decisions live in the policy (models/sched.h); the
+ * mechanics of a context switch and of vCPU states live in sim/sim.c; what a guest
+ * thread does lives in models/guest.c. */
+#ifndef VCPUSIM_MODEL_H
+#define VCPUSIM_MODEL_H
+#include <stdint.h>
+#include <gsl/gsl_rng.h>
+#include "sim/simtime.h"
+#include "sim/eventq.h"
+#include "sim/bitmap.h"
+#include "workloads/workload.h"
+
+#define WAIT_HIST_BUCKETS 64   /* log2(cycles) of a spinlock wait */
+#define LAT_SUB 16             /* wake-latency histogram: 16 linear sub-buckets per power of 2 */
+#define LAT_BUCKETS (64 * LAT_SUB)
+
+enum vcpu_state { VCPU_RUNNING, VCPU_RUNNABLE, VCPU_BLOCKED };
+
+/* What the guest thread on a vCPU is doing (models/guest.c). */
+enum guest_state {
+	G_COMPUTE,        /* timed: compute op */
+	G_CRITICAL,       /* timed: holding a lock, in its critical section */
+	G_SYS,            /* timed: kernel work (futex bookkeeping, wake-ups, hypercalls) */
+	G_LOCK_SPIN,      /* spinning for a lock (timed when the spin has a budget) */
+	G_BARRIER_SPIN,   /* timed: spinning at a barrier for at most spin_ns */
+	G_LOCK_PARKED,    /* paravirt ticket: vCPU blocked until the releaser kicks it */
+	G_FUTEX_SLEEP,    /* vCPU blocked on the barrier futex until an IPI wakes it */
+	G_SLEEP,          /* vCPU blocked for an OP_SLEEP */
+	G_DONE,           /* program over: the vCPU halts for good */
+};
+
+/* What to do once a lock is acquired or a timed step ends. */
+enum guest_next {
+	GN_OP_DONE,        /* the current op is complete: fetch the next */
+	GN_CRITICAL,       /* lock acquired: run the op's critical section */
+	GN_FUTEX_CHECK,    /* bucket lock acquired by a sleeper: check and sleep */
+	GN_FUTEX_WAKE,     /* bucket lock acquired by the last arriver: wake sleepers */
+	GN_FUTEX_CHECKED,  /* sleeper's check done: release bucket lock, sleep or go */
+	GN_FUTEX_WOKEN,    /* waker's critical section done: release lock, send IPIs */
+};
+
+struct glock;
+struct vm;
+struct pcpu;
+
+struct guest_thread {
+	enum guest_state st;
+	enum guest_next after;     /* continuation once the lock is held / timer ends */
+	struct op op;              /* the current operation */
+	simtime_t remaining;       /* CPU ns left of the current timed step */
+	simtime_t seg_start;       /* start of the current accounting segment */
+	struct glock *lock;        /* lock requested or held */
+	uint64_t ticket;           /* ticket-lock ticket */
+	simtime_t wait_start;      /* when the lock was requested */
+	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
+	uint32_t barrier_gen;      /* generation of the barrier being waited on */
+	int released;              /* barrier: released while this thread waited */
+};
+
+struct vcpu_stats {
+	simtime_t work_ns, spin_ns, sys_ns;  /* CPU time by what the guest did */
+	simtime_t lock_spin_ns, barrier_spin_ns;
+	uint64_t preemptions;    /* descheduled while still runnable */
+	uint64_t migrations;
+	uint64_t wakes;
+};
+
+struct vcpu {
+	int id;                  /* global, 0..nvcpus-1 */
+	int idx;                 /* within its VM */
+	struct vm *vm;
+	enum vcpu_state state;
+	struct pcpu *running_on; /* non-NULL iff RUNNING */
+	int processor;           /* Xen's v->processor: last/assigned pCPU */
+	const bitword_t *affinity;
+	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
+	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
+	struct event ipi_ev;     /* a wake-up IPI (event channel) in flight to this vCPU */
+	struct guest_thread g;
+	gsl_rng *rng;
+	struct vcpu_stats st;
+};
+
+struct glock {
+	int id;
+	int kind;                /* enum lock_kind in models/guest.h */
+	struct vcpu *holder;
+	uint64_t next_ticket, owner_ticket;  /* ticket kinds */
+	struct vcpu *waiters, *waiters_tail; /* FIFO by request */
+	int nwaiters;
+};
+
+struct gbarrier {
+	int total, arrived;
+	uint32_t gen;
+	struct vcpu **sleepers;  /* vCPUs blocked on the futex */
+	int nsleepers;
+	struct vcpu **to_wake;   /* sleepers taken by the current waker */
+	int nto_wake;
+};
+
+struct vm_stats {
+	uint64_t acquisitions, long_waits, max_wait_cycles;
+	uint64_t wait_hist[WAIT_HIST_BUCKETS];
+	uint64_t barriers, futex_sleeps, ipis_sent, requests;
+	uint64_t wake_lat[LAT_BUCKETS];
+	simtime_t wake_lat_max;
+	uint64_t mode_switches;     /* coscheduling policies */
+	simtime_t cosched_ns;
+};
+
+struct vm {
+	int id;
+	char *name;
+	int nvcpus;
+	struct vcpu *vcpus;
+	int weight, cap;          /* Xen: weight per domain, cap in % of one pCPU */
+	int concurrent;           /* hybrid's static flag */
+	const struct workload_kind *wk;
+	const struct workload_params *wp;
+	void *wstate;
+	int finite;
+	int threads_done;
+	simtime_t done_time;      /* completion, -1 until finished */
+	struct glock *locks;      /* workload locks, then the futex bucket lock */
+	int nlocks;
+	struct gbarrier barrier;
+	gsl_rng *rng;
+	struct vm_stats st;
+};
+
+struct pcpu {
+	int id;
+	int socket, core, thread;      /* topology coordinates */
+	struct vcpu *curr;             /* NULL = idle */
+	struct event sched_ev;         /* next scheduling decision (softirq or slice end) */
+	simtime_t slice_end;           /* when the current slice was set to end */
+	simtime_t since;               /* start of the current busy/idle period */
+	simtime_t busy_ns, idle_ns;
+	uint64_t context_switches;
+	const bitword_t *sibling_map;  /* SMT siblings (Xen cpu_sibling_map) */
+	const bitword_t *core_map;     /* same socket (Xen cpu_core_map) */
+};
+
+struct host {
+	int npcpus;
+	int sockets, cores, threads;   /* per host, per socket, per core */
+	double ghz;
+	struct pcpu *pcpus;
+	bitword_t *all;                /* all pCPUs */
+	bitword_t *maps;               /* storage for sibling and core maps */
+};
+
+static inline int64_t ns_to_cycles(const struct host *h, simtime_t ns)
+{
+	return (int64_t)((double)ns * h->ghz + 0.5);
+}
+
+#endif

@@ -1,0 +1,396 @@
+/* jparse.c: typed JSON access with path-naming, sticky errors (see jparse.h). */
+#include "sim/jparse.h"
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jp_init(struct jp *jp, const char *file)
+{
+	jp->file = file;
+	jp->failed = 0;
+	jp->msg[0] = 0;
+}
+
+void jp_fail(struct jp *jp, const char *path, const char *fmt, ...)
+{
+	if (jp->failed)
+		return;
+	jp->failed = 1;
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	if (path && *path)
+		snprintf(jp->msg, sizeof jp->msg, "%s: %s: %s", jp->file, path, detail);
+	else
+		snprintf(jp->msg, sizeof jp->msg, "%s: %s", jp->file, detail);
+}
+
+static void describe(const cJSON *v, char *out, size_t n)
+{
+	if (!v) {
+		snprintf(out, n, "nothing");
+		return;
+	}
+	char *s = cJSON_PrintUnformatted(v);
+	if (!s) {
+		snprintf(out, n, "a value");
+		return;
+	}
+	if (strlen(s) > 60)
+		snprintf(out, n, "%.57s...", s);
+	else
+		snprintf(out, n, "%s", s);
+	free(s);
+}
+
+void jp_expected(struct jp *jp, const char *path, const cJSON *got, const char *what)
+{
+	char g[80];
+	describe(got, g, sizeof g);
+	jp_fail(jp, path, "expected %s, got %s", what, g);
+}
+
+void jp_join(char *out, const char *parent, const char *key)
+{
+	if (parent && *parent)
+		snprintf(out, JP_PATH_MAX, "%s.%s", parent, key);
+	else
+		snprintf(out, JP_PATH_MAX, "%s", key);
+}
+
+void jp_index(char *out, const char *parent, int i)
+{
+	snprintf(out, JP_PATH_MAX, "%s[%d]", parent ? parent : "", i);
+}
+
+int jp_is_integer(const cJSON *v)
+{
+	if (!cJSON_IsNumber(v))
+		return 0;
+	double d = v->valuedouble;
+	return isfinite(d) && d == floor(d) && fabs(d) < 9.007199254740992e15;
+}
+
+static const cJSON *member(struct jp *jp, const cJSON *obj, const char *key)
+{
+	if (jp->failed || !obj)
+		return NULL;
+	return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+int64_t jp_int(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+	       int64_t def, int64_t min, int64_t max)
+{
+	const cJSON *v = member(jp, obj, key);
+	if (!v)
+		return def;
+	char p[JP_PATH_MAX], what[128];
+	jp_join(p, path, key);
+	if (max == INT64_MAX)
+		snprintf(what, sizeof what, "an integer >= %lld", (long long)min);
+	else
+		snprintf(what, sizeof what, "an integer in [%lld, %lld]", (long long)min,
+			 (long long)max);
+	if (!jp_is_integer(v) || v->valuedouble < (double)min || v->valuedouble > (double)max) {
+		jp_expected(jp, p, v, what);
+		return def;
+	}
+	return (int64_t)v->valuedouble;
+}
+
+double jp_num(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+	      double def, double min, double max)
+{
+	const cJSON *v = member(jp, obj, key);
+	if (!v)
+		return def;
+	char p[JP_PATH_MAX], what[128];
+	jp_join(p, path, key);
+	if (isinf(max))
+		snprintf(what, sizeof what, "a number >= %g", min);
+	else
+		snprintf(what, sizeof what, "a number in [%g, %g]", min, max);
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min ||
+	    v->valuedouble > max) {
+		jp_expected(jp, p, v, what);
+		return def;
+	}
+	return v->valuedouble;
+}
+
+int jp_bool(struct jp *jp, const cJSON *obj, const char *path, const char *key, int def)
+{
+	const cJSON *v = member(jp, obj, key);
+	if (!v)
+		return def;
+	if (!cJSON_IsBool(v)) {
+		char p[JP_PATH_MAX];
+		jp_join(p, path, key);
+		jp_expected(jp, p, v, "true or false");
+		return def;
+	}
+	return cJSON_IsTrue(v);
+}
+
+const char *jp_str(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+		   const char *def)
+{
+	const cJSON *v = member(jp, obj, key);
+	if (!v)
+		return def;
+	if (!cJSON_IsString(v) || !v->valuestring) {
+		char p[JP_PATH_MAX];
+		jp_join(p, path, key);
+		jp_expected(jp, p, v, "a string");
+		return def;
+	}
+	return v->valuestring;
+}
+
+int jp_enum(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+	    const char *const *names, int def)
+{
+	const cJSON *v = member(jp, obj, key);
+	if (!v)
+		return def;
+	if (cJSON_IsString(v))
+		for (int i = 0; names[i]; i++)
+			if (strcmp(names[i], v->valuestring) == 0)
+				return i;
+	char p[JP_PATH_MAX], what[384] = "one of ";
+	jp_join(p, path, key);
+	for (int i = 0; names[i]; i++) {
+		strncat(what, i ? ", \"" : "\"", sizeof what - strlen(what) - 1);
+		strncat(what, names[i], sizeof what - strlen(what) - 1);
+		strncat(what, "\"", sizeof what - strlen(what) - 1);
+	}
+	jp_expected(jp, p, v, what);
+	return def;
+}
+
+const cJSON *jp_obj(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+		    int required)
+{
+	const cJSON *v = member(jp, obj, key);
+	char p[JP_PATH_MAX];
+	jp_join(p, path, key);
+	if (!v) {
+		if (required && !jp->failed)
+			jp_fail(jp, p, "missing (expected an object)");
+		return NULL;
+	}
+	if (!cJSON_IsObject(v)) {
+		jp_expected(jp, p, v, "an object");
+		return NULL;
+	}
+	return v;
+}
+
+const cJSON *jp_array(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+		      int required)
+{
+	const cJSON *v = member(jp, obj, key);
+	char p[JP_PATH_MAX];
+	jp_join(p, path, key);
+	if (!v) {
+		if (required && !jp->failed)
+			jp_fail(jp, p, "missing (expected an array)");
+		return NULL;
+	}
+	if (!cJSON_IsArray(v)) {
+		jp_expected(jp, p, v, "an array");
+		return NULL;
+	}
+	return v;
+}
+
+void jp_only_keys(struct jp *jp, const cJSON *obj, const char *path,
+		  const char *const *allowed)
+{
+	if (jp->failed || !obj)
+		return;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, obj) {
+		int ok = 0;
+		for (int i = 0; allowed[i] && !ok; i++)
+			ok = c->string && strcmp(c->string, allowed[i]) == 0;
+		if (!ok) {
+			char p[JP_PATH_MAX], list[384] = "";
+			jp_join(p, path, c->string ? c->string : "?");
+			for (int i = 0; allowed[i]; i++) {
+				strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+				strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+			}
+			jp_fail(jp, p, "unknown key (allowed here: %s)", list);
+			return;
+		}
+	}
+}
+
+cJSON *jp_load_file(struct jp *jp, const char *file)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		jp_fail(jp, NULL, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	size_t got;
+	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			if (cap >= (size_t)256 << 20) {
+				free(buf);
+				buf = NULL;
+				fclose(f);
+				jp_fail(jp, NULL, "file larger than 256 MiB");
+				return NULL;
+			}
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+			}
+			buf = nb;
+		}
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (!buf || err) {
+		free(buf);
+		jp_fail(jp, NULL, "cannot read the file");
+		return NULL;
+	}
+	if (memchr(buf, 0, n)) {
+		free(buf);
+		jp_fail(jp, NULL, "not JSON text (contains a NUL byte)");
+		return NULL;
+	}
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
+	if (!root) {
+		size_t off = end && end >= buf && end <= buf + n ? (size_t)(end - buf) : 0;
+		int line = 1;
+		for (size_t i = 0; i < off; i++)
+			line += buf[i] == '\n';
+		jp_fail(jp, NULL, "invalid JSON near line %d", line);
+	} else {
+		for (const char *p = end; p && p < buf + n; p++)
+			if (!isspace((unsigned char)*p)) {
+				cJSON_Delete(root);
+				root = NULL;
+				jp_fail(jp, NULL, "trailing text after the JSON value");
+				break;
+			}
+	}
+	free(buf);
+	return root;
+}
+
+/* --set PATH=VALUE: PATH is key(.key|[i])* */
+int jp_set_path(struct jp *jp, cJSON *root, const char *assignment)
+{
+	const char *eq = strchr(assignment, '=');
+	char path[JP_PATH_MAX];
+	if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof path) {
+		jp_fail(jp, NULL, "--set %s: expected PATH=VALUE", assignment);
+		return -1;
+	}
+	memcpy(path, assignment, (size_t)(eq - assignment));
+	path[eq - assignment] = 0;
+	const char *value = eq + 1;
+	cJSON *val = cJSON_Parse(value);
+	if (!val)
+		val = cJSON_CreateString(value);
+	if (!val) {
+		jp_fail(jp, path, "out of memory");
+		return -1;
+	}
+
+	cJSON *cur = root;
+	const char *p = path;
+	char done[JP_PATH_MAX] = "";
+	for (;;) {
+		char key[JP_PATH_MAX];
+		int is_index = 0;
+		long idx = 0;
+		if (*p == '[') {
+			char *end;
+			errno = 0;
+			idx = strtol(p + 1, &end, 10);
+			if (end == p + 1 || *end != ']' || errno || idx < 0) {
+				jp_fail(jp, NULL, "--set %s: bad array index in path", path);
+				goto fail;
+			}
+			is_index = 1;
+			p = end + 1;
+		} else {
+			size_t k = strcspn(p, ".[");
+			if (k == 0 || k >= sizeof key) {
+				jp_fail(jp, NULL, "--set %s: empty or overlong key in path", path);
+				goto fail;
+			}
+			memcpy(key, p, k);
+			key[k] = 0;
+			p += k;
+		}
+		int last = *p == 0;
+		if (!last && *p == '.')
+			p++;
+		if (!last && *p == 0) {
+			jp_fail(jp, NULL, "--set %s: path ends with '.'", path);
+			goto fail;
+		}
+		char here[JP_PATH_MAX];
+		if (is_index) {
+			if (!cJSON_IsArray(cur)) {
+				jp_fail(jp, NULL, "--set %s: %s is not an array", path,
+					*done ? done : "the document");
+				goto fail;
+			}
+			int size = cJSON_GetArraySize(cur);
+			if (idx >= size) {
+				jp_fail(jp, NULL, "--set %s: index %ld out of range (%s has %d elements)",
+					path, idx, *done ? done : "the document", size);
+				goto fail;
+			}
+			jp_index(here, done, (int)idx);
+			if (last) {
+				cJSON_ReplaceItemInArray(cur, (int)idx, val);
+				return 0;
+			}
+			cur = cJSON_GetArrayItem(cur, (int)idx);
+		} else {
+			if (!cJSON_IsObject(cur)) {
+				jp_fail(jp, NULL, "--set %s: %s is not an object", path,
+					*done ? done : "the document");
+				goto fail;
+			}
+			jp_join(here, done, key);
+			cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, key);
+			if (last) {
+				if (next)
+					cJSON_ReplaceItemInObjectCaseSensitive(cur, key, val);
+				else
+					cJSON_AddItemToObject(cur, key, val);
+				return 0;
+			}
+			if (!next) {
+				next = *p == '[' ? cJSON_CreateArray() : cJSON_CreateObject();
+				cJSON_AddItemToObject(cur, key, next);
+			}
+			cur = next;
+		}
+		snprintf(done, sizeof done, "%s", here);
+	}
+fail:
+	cJSON_Delete(val);
+	return -1;
+}

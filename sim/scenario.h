@@ -1,0 +1,43 @@
+/* scenario.h: a scenario as read and validated from JSON (interface.md), before
+ * the model is built from it. Every field has a documented default (docs/scenario.md). */
+#ifndef VCPUSIM_SCENARIO_H
+#define VCPUSIM_SCENARIO_H
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "sim/simtime.h"
+#include "sim/jparse.h"
+#include "models/sched.h"
+#include "models/guest.h"
+
+struct vm_config {
+	char *name;             /* replicas: NAME-0, NAME-1, ... */
+	int vcpus, weight, cap, concurrent;
+	int *affinity;          /* nvcpus x npcpus flags, NULL = all pCPUs */
+	const struct workload_kind *wk;
+	struct workload_params *wp;  /* shared by replicas; owned by the first */
+	int owns_wp;
+};
+
+struct scenario {
+	char *file;
+	char *name;
+	uint64_t seed;
+	simtime_t max_ns;
+	int check;                   /* run invariant checks after every event */
+	int npcpus, sockets, cores, threads;
+	double ghz;
+	const struct sched_ops *policy;
+	void *policy_params;
+	struct guest_config guest;
+	int nvms;
+	struct vm_config *vms;       /* replicas expanded */
+};
+
+/* Loads FILE (NULL = the built-in default scenario), applies the --set overrides,
+ * validates. On bad input returns NULL with the message in jp->msg. */
+struct scenario *scenario_load(struct jp *jp, const char *file, char *const *sets, int nsets);
+struct scenario *scenario_from_json(struct jp *jp, cJSON *doc);
+void scenario_free(struct scenario *sc);
+extern const char *const scenario_builtin_default;
+
+#endif

@@ -1,0 +1,75 @@
+/* sim.h: the simulator core: clock, event loop, vCPU state changes and context
+ * switches. Policies (models/sched.h) and the guest model (models/guest.h) act on
+ * the machine only through these calls. */
+#ifndef VCPUSIM_SIM_H
+#define VCPUSIM_SIM_H
+#include <stdio.h>
+#include "sim/eventq.h"
+#include "sim/scenario.h"
+#include "models/model.h"
+#include "models/sched.h"
+
+enum event_kind { EV_SCHED, EV_GUEST, EV_IPI, EV_POLICY, EV_KINDS };
+
+struct trace;
+
+struct sim {
+	simtime_t now;
+	struct eventq q;
+	const struct scenario *sc;
+	struct host host;
+	int nvms;
+	struct vm *vms;
+	int nvcpus;
+	struct vcpu **vcpus;         /* by global id */
+	const struct sched_ops *ops;
+	const void *policy_params;
+	void *policy;                /* policy-private state */
+	struct guest_config guest;
+
+	uint64_t events;
+	uint64_t events_by_kind[EV_KINDS];
+	int finite_vms, finished_vms;
+	simtime_t end;               /* when the run ended */
+	int hit_max;                 /* stopped at stop.max_ms */
+
+	/* host statistics */
+	uint64_t context_switches, migrations, ipis;
+	int n_idle_pcpus, n_waiting;  /* idle pCPUs; runnable vCPUs not running */
+	simtime_t iwr_since, idle_with_runnable_ns;
+
+	int check;                   /* invariants after every event */
+	struct trace *trace;
+	int progress;                /* print a progress line on stderr */
+};
+
+/* Builds the machine and guests from a validated scenario. */
+struct sim *sim_create(const struct scenario *sc);
+void sim_destroy(struct sim *s);
+/* Runs to completion or stop.max_ms. Returns 0, or 1 if an invariant failed. */
+int sim_run(struct sim *s);
+
+/* --- for policies --- */
+/* Requests a scheduling decision on p at the current instant. */
+void sim_raise_schedule(struct sim *s, struct pcpu *p);
+/* Arms (or re-arms) a policy event at an absolute time. */
+static inline void sim_at(struct sim *s, struct event *e, simtime_t when)
+{
+	evq_schedule(&s->q, e, when);
+}
+
+/* --- for the guest model --- */
+void vcpu_block(struct sim *s, struct vcpu *v);
+void vcpu_wake(struct sim *s, struct vcpu *v);
+/* Sends a wake-up IPI that arrives after latency (a no-op if v is not blocked
+ * then). */
+void vcpu_send_wake_ipi(struct sim *s, struct vcpu *v, simtime_t latency);
+/* The VM's guest finished its program in thread v. */
+void sim_thread_done(struct sim *s, struct vcpu *v);
+
+/* Invariant failure: prints the event, time and message; the run stops with exit 1. */
+void sim_invariant_failed(struct sim *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+extern int sim_invariant_broken;
+
+#endif

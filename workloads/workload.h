@@ -1,0 +1,54 @@
+/* workload.h: what a guest thread executes.
+ *
+ * A workload is a generator of operations, one thread (= one vCPU) at a time: the
+ * guest model (models/guest.c) asks for the next operation when the previous one
+ * has finished and executes it with the timing of the vCPU it runs on. A workload
+ * kind is one file behind this table plus one line in workloads/registry.c.
+ * Randomness comes only from the stream passed in (one per vCPU, rng.h). */
+#ifndef VCPUSIM_WORKLOAD_H
+#define VCPUSIM_WORKLOAD_H
+#include <gsl/gsl_rng.h>
+#include <cjson/cJSON.h>
+#include "sim/simtime.h"
+#include "sim/jparse.h"
+
+enum op_kind {
+	OP_COMPUTE,   /* ns of CPU time */
+	OP_LOCK,      /* acquire guest spinlock `lock`, hold it for cs_ns of CPU, release */
+	OP_BARRIER,   /* wait for all threads of the VM (spin, then futex sleep) */
+	OP_SLEEP,     /* block for ns of wall time (I/O, timer), then wake */
+	OP_END,       /* the thread's program is over */
+};
+
+struct op {
+	enum op_kind kind;
+	int lock;          /* OP_LOCK: index into the VM's workload locks */
+	simtime_t ns;      /* OP_COMPUTE, OP_SLEEP */
+	simtime_t cs_ns;   /* OP_LOCK */
+	int request;       /* nonzero: completing this op serves one request (io) */
+};
+
+struct workload_params; /* opaque, per kind */
+
+struct workload_kind {
+	const char *name;
+	const char *summary;  /* one line, for `vcpusim list workloads` */
+	/* Reads the workload object w (path names it in errors). vcpus is the VM's
+	 * thread count. Returns params (errors recorded in jp). */
+	struct workload_params *(*parse)(struct jp *jp, const cJSON *w, const char *path,
+					 int vcpus);
+	void (*free_params)(struct workload_params *p);
+	int (*locks)(const struct workload_params *p);    /* spinlocks it uses */
+	int (*finite)(const struct workload_params *p);   /* 1 if it ends */
+	/* Per-VM instance state, e.g. per-thread counters. */
+	void *(*start)(const struct workload_params *p, int threads);
+	void (*stop)(void *state);
+	/* Writes the next op of thread t into out. */
+	void (*next_op)(void *state, const struct workload_params *p, int t, gsl_rng *rng,
+			struct op *out);
+};
+
+const struct workload_kind *workload_find(const char *name);
+extern const struct workload_kind *const workload_kinds[];
+
+#endif
