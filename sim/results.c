@@ -167,4 +167,14 @@ void results_print_summary(FILE *f, struct sim *s, double wall_s)
 			ms(t.work_ns), ms(t.spin_ns), (unsigned long long)vm->st.acquisitions,
 			(unsigned long long)vm->st.long_waits, (unsigned long long)t.preemptions);
 	}
+	/* latency-sensitive VMs (io, mixed): what they are run for */
+	for (int i = 0; i < s->nvms; i++) {
+		struct vm *vm = &s->vms[i];
+		if (!vm->st.requests)
+			continue;
+		fprintf(f, "%s: %llu requests served, wake-to-run latency p50 %.1f us, p99 %.1f us, max %.1f us\n",
+			vm->name, (unsigned long long)vm->st.requests,
+			results_wake_latency_ns(vm, 0.50) / 1e3, results_wake_latency_ns(vm, 0.99) / 1e3,
+			(double)vm->st.wake_lat_max / 1e3);
+	}
 }
