@@ -525,9 +525,12 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
+	/* the workload's locks may be of their own kind; the futex bucket lock (the
+	 * last) is always the guest kernel's */
+	int wkind = vm->wk->lock_kind ? vm->wk->lock_kind(vm->wp) : -1;
 	for (int i = 0; i < nl; i++) {
 		vm->locks[i].id = i;
-		vm->locks[i].kind = (int)s->guest.lock_kind;
+		vm->locks[i].kind = wkind >= 0 && i < nl - 1 ? wkind : (int)s->guest.lock_kind;
 	}
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];

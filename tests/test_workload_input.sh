@@ -35,6 +35,7 @@ expect_bad '{"kind": "npb", "kernel": "cg", "imbalance": 2}' 'vms[0].workload.im
 expect_bad '{"kind": "npb", "kernel": "lu", "syncs_per_iter": 1}' 'vms[0].workload.handoffs'
 expect_bad '{"kind": "npb", "kernel": "ua", "lock_hold_ns": 50}' 'vms[0].workload.lock_rate'
 expect_bad '{"kind": "npb", "kernel": "ep", "interval": 3}' 'vms[0].workload'
+expect_bad '{"kind": "npb", "kernel": "ua", "lock_kind": "mcs"}' 'vms[0].workload.lock_kind'
 expect_bad '{"kind": "mixed", "think_prob": 1.5}' 'vms[0].workload.think_prob'
 expect_bad '{"kind": "mixed", "dist": "normal"}' 'vms[0].workload.dist'
 for k in ep is ft bt lu sp mg cg ua; do

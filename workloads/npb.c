@@ -52,13 +52,20 @@
  * critical sections (lock_rate x lock_hold_ns, the exposure to lock-holder
  * preemption), and to first order the contention spin time (a collision is N times
  * rarer and N times longer). Not preserved: the distribution of individual waits
- * (fewer, longer). With thousands of locks contention is negligible, as in UA.
- * Critical sections are part of the interval's work. */
+ * (fewer, longer). With thousands of locks contention between running threads is
+ * negligible, as in UA; a preempted holder still stalls whoever needs its lock.
+ * Critical sections are part of the interval's work. omp_set_lock is libgomp's
+ * user-space mutex (config/linux/mutex.h): not FIFO, it spins and then sleeps on a
+ * futex. The nearest guest lock is "tas" (not FIFO, so no lock-waiter preemption),
+ * UA's default lock_kind; it does not model the futex sleep after GOMP_SPINCOUNT
+ * (a waiter behind a preempted holder spins until the holder runs again).
+ * "lock_kind": "guest" uses the scenario's guest.spinlock. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "workloads/workload.h"
+#include "models/guest.h"
 
 enum { K_EP, K_IS, K_FT, K_BT, K_LU, K_SP, K_MG, K_CG, K_UA, NKERNELS };
 enum { C_S, C_W, C_A, C_B, C_C, NCLASSES };
@@ -132,6 +139,7 @@ struct workload_params {
 	double lock_rate;       /* acquisitions per us of serial work */
 	double lock_hold_ns;
 	int lock_batch, nlocks;
+	int lock_kind;          /* enum lock_kind, or -1: the guest's */
 };
 
 struct tstate {
@@ -150,7 +158,11 @@ struct npb_state {
 static const char *const keys[] = { "kind", "kernel", "class", "iterations", "syncs_per_iter",
 				    "setup_syncs", "setup_interval_us", "interval_us", "imbalance", "handoffs",
 				    "pipeline_share", "lock_rate", "lock_hold_ns", "lock_batch",
-				    "nlocks", NULL };
+				    "nlocks", "lock_kind", NULL };
+/* "guest", then lock_kind_names in enum lock_kind order */
+static const char *const kind_names[] = { "guest", "ticket", "tas", "pvticket", NULL };
+_Static_assert(LOCK_TICKET == 0 && LOCK_TAS == 1 && LOCK_PVTICKET == 2 && LOCK_KINDS == 3,
+	       "kind_names follows enum lock_kind");
 
 static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *path, int vcpus)
 {
@@ -195,6 +207,7 @@ static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *
 	p->lock_hold_ns = jp_num(jp, w, path, "lock_hold_ns", UA_LOCK_HOLD_NS, 0, 1e9);
 	p->lock_batch = (int)jp_int(jp, w, path, "lock_batch", UA_LOCK_BATCH, 1, 1000000000);
 	p->nlocks = (int)jp_int(jp, w, path, "nlocks", UA_NLOCKS, 1, 1 << 20);
+	p->lock_kind = jp_enum(jp, w, path, "lock_kind", kind_names, 1 + LOCK_TAS) - 1;
 	if (jp->failed)
 		return p;
 	if (p->handoffs > 0 && p->per_iter < 2) {
@@ -214,6 +227,7 @@ static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *
 
 static int locks(const struct workload_params *p) { return p->lock_rate > 0 ? p->nlocks : 0; }
 static int finite(const struct workload_params *p) { return 1; }
+static int lock_kind(const struct workload_params *p) { return p->lock_kind; }
 static int flags(const struct workload_params *p, int threads)
 {
 	return p->handoffs > 0 ? 4 * threads : 0;
@@ -360,6 +374,7 @@ const struct workload_kind workload_npb = {
 	.free_params = (void (*)(struct workload_params *))free,
 	.locks = locks,
 	.flags = flags,
+	.lock_kind = lock_kind,
 	.finite = finite,
 	.start = start,
 	.stop = stop,

@@ -47,6 +47,10 @@ struct workload_kind {
 					 int vcpus);
 	void (*free_params)(struct workload_params *p);
 	int (*locks)(const struct workload_params *p);    /* spinlocks it uses */
+	/* Optional (NULL = the guest's spinlock kind, guest.spinlock): the kind of its
+	 * locks, an index into lock_kind_names (models/guest.h), or -1 for the guest's.
+	 * For user-space locks that are not the guest kernel's (npb UA's omp locks). */
+	int (*lock_kind)(const struct workload_params *p);
 	/* Optional (NULL = none): hand-off counters it uses with `threads` threads. */
 	int (*flags)(const struct workload_params *p, int threads);
 	int (*finite)(const struct workload_params *p);   /* 1 if it ends */
