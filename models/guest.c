@@ -167,6 +167,8 @@ static void acquired(struct sim *s, struct vcpu *v)
 	if (g->wait_prev || l->waiters == v)
 		waiter_remove(l, v);
 	l->holder = v;
+	if (s->observe)
+		s->observe(s, OBS_LOCK_ACQUIRE, v, l);
 	if (running(v))
 		charge(s, v);
 	record_wait(s, v, s->now - g->wait_start);
@@ -181,6 +183,8 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	g->wait_start = s->now;
 	if (l->kind != LOCK_TAS)
 		g->ticket = l->next_ticket++;
+	if (s->observe)
+		s->observe(s, OBS_LOCK_REQUEST, v, l);
 	/* a free tas lock goes to whoever asks first, even past preempted spinners */
 	if (grantable(l, v)) {
 		acquired(s, v);
@@ -196,6 +200,8 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 static void lock_release(struct sim *s, struct vcpu *v)
 {
 	struct glock *l = v->g.lock;
+	if (s->observe)
+		s->observe(s, OBS_LOCK_RELEASE, v, l);
 	l->holder = NULL;
 	v->g.lock = NULL;
 	if (l->kind == LOCK_TAS) {

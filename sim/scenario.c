@@ -14,15 +14,15 @@
 const char *const scenario_builtin_default =
 	"{\n"
 	"  \"name\": \"builtin-lock-holder-preemption\",\n"
-	"  \"description\": \"A 4-vCPU VM running a lock- and barrier-heavy BSP program shares 4 pCPUs with a 4-vCPU CPU hog under Xen Credit (2x overcommit): the motivating case of ASMan.\",\n"
+	"  \"description\": \"A 4-vCPU VM running a lock-heavy parallel program (ticket spinlocks) shares 4 pCPUs with a 4-vCPU CPU hog under Xen Credit (2x overcommit): the motivating case of ASMan.\",\n"
 	"  \"seed\": 1,\n"
-	"  \"stop\": {\"max_ms\": 20000},\n"
+	"  \"stop\": {\"max_ms\": 10000},\n"
 	"  \"host\": {\"pcpus\": 4, \"ghz\": 2.4},\n"
 	"  \"scheduler\": {\"policy\": \"credit\"},\n"
 	"  \"guest\": {\"spinlock\": \"ticket\"},\n"
 	"  \"vms\": [\n"
 	"    {\"name\": \"par\", \"vcpus\": 4, \"workload\": {\"kind\": \"bsp\", \"iterations\": 2000,\n"
-	"      \"grain_us\": 500, \"imbalance\": 0.1, \"locks_per_phase\": 4, \"cs_ns\": 1000}},\n"
+	"      \"grain_us\": 500, \"imbalance\": 0.1, \"barrier\": false, \"locks_per_phase\": 10, \"cs_ns\": 2000}},\n"
 	"    {\"name\": \"hog\", \"vcpus\": 4, \"workload\": {\"kind\": \"cpu_bound\"}}\n"
 	"  ]\n"
 	"}\n";

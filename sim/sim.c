@@ -386,6 +386,7 @@ void sim_destroy(struct sim *s)
 {
 	if (!s)
 		return;
+	evq_free(&s->q);   /* first: it resets the slots of events owned by what follows */
 	if (s->ops && s->ops->destroy)
 		s->ops->destroy(s);
 	for (int m = 0; m < s->nvms; m++) {
@@ -403,7 +404,6 @@ void sim_destroy(struct sim *s)
 	free(s->host.pcpus);
 	free(s->host.all);
 	free(s->host.maps);
-	evq_free(&s->q);
 	free(s);
 }
 
