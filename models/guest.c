@@ -291,11 +291,13 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 {
 	struct vm *vm = v->vm;
 	vm->flags[flag]++;
-	/* running spinners see the store at once; preempted ones when they run */
+	/* running spinners see the store at once; preempted ones when they run.
+	 * op.kind is checked too: a thread released from a wait that is still
+	 * fetching its next ops (this may be one) keeps G_P2P_SPIN meanwhile. */
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *w = &vm->vcpus[i];
-		if (w != v && w->g.st == G_P2P_SPIN && w->g.op.flag == flag && running(w) &&
-		    p2p_ready(vm, w))
+		if (w != v && w->g.st == G_P2P_SPIN && w->g.op.kind == OP_WAIT &&
+		    w->g.op.flag == flag && running(w) && p2p_ready(vm, w))
 			p2p_done(s, w);
 	}
 }
