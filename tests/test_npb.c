@@ -186,6 +186,18 @@ int main(void)
 	free(a.json);
 	free(b.json);
 
+	/* one thread: no neighbours, no hand-off waits; 3 threads on 2 pCPUs: the VM
+	 * overcommits itself, invariants on */
+	struct outcome one = alone("lu", "S", 1, "");
+	CHECK(one.p2p_waits == 0 && one.barriers == 609, "lu S, 1 thread: %llu waits, %llu syncs",
+	      (unsigned long long)one.p2p_waits, (unsigned long long)one.barriers);
+	struct outcome three = run("{\"check\": true, \"host\": {\"pcpus\": 2}, \"vms\": [{\"vcpus\": 3,"
+				   " \"workload\": {\"kind\": \"npb\", \"kernel\": \"lu\", \"class\": \"S\","
+				   " \"iterations\": 10}}]}", 0);
+	CHECK(three.p2p_waits == (uint64_t)10 * 20 * 2 * 2 && three.barriers == 59 + 10 * 11,
+	      "lu S, 3 threads on 2 pCPUs: %llu waits, %llu syncs",
+	      (unsigned long long)three.p2p_waits, (unsigned long long)three.barriers);
+
 	/* an override: fewer iterations scale the run down */
 	struct outcome f = alone("cg", "B", 4, ", \"iterations\": 3");
 	CHECK(f.barriers == 12 + 3 * 142, "cg B with 3 iterations: %llu syncs", (unsigned long long)f.barriers);
