@@ -358,8 +358,8 @@ static int apply_value(cJSON *doc, const char *key, const cJSON *val, char *why,
 		const char *m = jp.msg;
 		if (!strncmp(m, ": ", 2))
 			m += 2;
-		if (!strncmp(m, "--set ", 6) && strstr(m, ": "))
-			m = strstr(m + 6 + strlen(assign), ": ") ? strstr(m + 6 + strlen(assign), ": ") + 2 : m;
+		if (!strncmp(m, "--set ", 6) && strstr(m + 6, ": "))
+			m = strstr(m + 6, ": ") + 2;
 		sfmt(why, whyn, "%s", m);
 	}
 	free(assign);
@@ -972,6 +972,17 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 
 /* ---------------------------------------------------------------- the output dir */
 
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 /* Whether DIR can hold this sweep: 0 new or empty, 1 holds this very sweep, 2
  * refused (message printed). Changes nothing. */
 static int check_dir(const char *dir, const struct sweep *sw, const char *src)
@@ -1042,6 +1053,22 @@ static int make_dir(const char *dir, const struct sweep *sw)
 		fprintf(stderr, "vcpusim sweep: cannot create %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	/* leftovers of a sweep killed outright: partial outputs of processes now gone */
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".part.");
+		t = t ? t + 6 : strstr(e->d_name, ".tmp.") ? strstr(e->d_name, ".tmp.") + 5 : NULL;
+		long pid;
+		if (t && parse_long(t, 1, LONG_MAX, &pid) == 0 && kill((pid_t)pid, 0) < 0 &&
+		    errno == ESRCH) {
+			char f[PATH_MAX];
+			sfmt(f, sizeof f, "%s/%s", path, e->d_name);
+			unlink(f);
+		}
+	}
+	if (d)
+		closedir(d);
 	sfmt(path, sizeof path, "%s/sweep.json", dir);
 	if (!file_exists(path) &&
 	    sweep_write_file(path, sw->canon_text, strlen(sw->canon_text)) < 0) {
@@ -1465,16 +1492,6 @@ static void sweep_usage(FILE *f)
 		"`PROG validate SCEN`), for tests.\n");
 }
 
-static int parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static void install_signals(struct sigaction *old)
 {
