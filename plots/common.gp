@@ -1,5 +1,5 @@
 # common.gp: shared start of every `vcpusim plot` figure (prepended by plots/plot.c
-# after the variables it sets: out, title, xlabel, ylabel, data, ngroups).
+# after the variables it sets: out, title, xlabel, ylabel, keytitle, data, ngroups).
 # PNG through cairo when this gnuplot has it (crisper), else libgd's png; then SVG.
 set datafile separator "\t"
 set datafile missing "?"
@@ -10,7 +10,7 @@ set ylabel ylabel noenhanced
 set grid ytics lc rgb "#d0d0d0"
 set border 3
 set tics nomirror
-set key outside right top vertical Left reverse noenhanced box lc rgb "#d0d0d0"
+set key outside below center horizontal Left reverse noenhanced samplen 2 spacing 1.2 title keytitle
 set linetype 1 lc rgb "#1f77b4" lw 2 pt 7
 set linetype 2 lc rgb "#d62728" lw 2 pt 5
 set linetype 3 lc rgb "#2ca02c" lw 2 pt 9

@@ -512,8 +512,8 @@ static void dat_num(struct sbuf *b, double v)
 
 /* Writes PLOTDIR/KIND.dat and KIND.gp, runs gnuplot there, renames the outputs. */
 static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
-		  const char *title, const char *xlabel, const char *ylabel, int ngroups,
-		  double refline)
+		  const char *title, const char *xlabel, const char *ylabel, const char *keytitle,
+		  int ngroups, double refline)
 {
 	char path[PATH_MAX];
 	struct sbuf gp = { 0 };
@@ -526,6 +526,8 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	gp_str(&gp, xlabel);
 	sb_puts(&gp, "\nylabel = ");
 	gp_str(&gp, ylabel);
+	sb_puts(&gp, "\nkeytitle = ");
+	gp_str(&gp, keytitle);
 	sb_puts(&gp, "\n\n");
 	const char *common = template_text("common"), *body = template_text(kind);
 	if (!common || !body) {
@@ -836,21 +838,29 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 	else
 		sfmt(ylabel, sizeof ylabel, "%s", ylab);
 	/* the smallest n shown, for the title */
-	int nmin = INT_MAX;
-	for (int i = 0; i < a.nx * a.ng; i++)
+	int nmin = INT_MAX, nmax = 0;
+	for (int i = 0; i < a.nx * a.ng; i++) {
 		if (a.st[i].n > 0 && a.st[i].n < nmin)
 			nmin = a.st[i].n;
-	sfmt(title, sizeof title, "%s%s%s: mean and 95%% CI of %s%d runs per point", ylab,
-	     gcol >= 0 ? " per " : "", gcol >= 0 ? r->c.head[gcol] : "",
-	     nmin == INT_MAX ? "" : "at least ", nmin == INT_MAX ? 0 : nmin);
+		if (a.st[i].n > nmax)
+			nmax = a.st[i].n;
+	}
+	char nrange[64];
+	if (nmin >= nmax)
+		sfmt(nrange, sizeof nrange, "%d", nmax);
+	else
+		sfmt(nrange, sizeof nrange, "%d to %d", nmin, nmax);
+	sfmt(title, sizeof title, "%s%s%s: mean and 95%% CI over %s runs per %s", ylab,
+	     gcol >= 0 ? " per " : "", gcol >= 0 ? r->c.head[gcol] : "", nrange,
+	     lines ? "point" : "bar");
 	for (int w = 0; w < o->nwhere; w++) {
 		size_t l = strlen(title);
 		sfmt(title + l, sizeof title - l, "%s%s", w ? ", " : " (", o->where[w]);
 		if (w == o->nwhere - 1 && strlen(title) + 2 < sizeof title)
 			strcat(title, ")");
 	}
-	int rc = render(plotdir, lines ? "lines" : "bars", &d, title, xlab, ylabel, a.ng,
-			norm ? 1.0 : 0.0);
+	int rc = render(plotdir, lines ? "lines" : "bars", &d, title, xlab, ylabel,
+			gcol >= 0 ? r->c.head[gcol] : "", a.ng, norm ? 1.0 : 0.0);
 	sb_free(&d);
 	free(ord);
 	agg_free(&a);
@@ -958,12 +968,25 @@ static int plot_hist(struct results *r, const struct opts *o, const char *plotdi
 		     o->vm ? o->vm : " (all VMs)", gcol >= 0 ? " per " : "", gcol >= 0 ? r->c.head[gcol] : "");
 		rc = render(plotdir, "hist", &d, title,
 			    "wait before acquiring the lock (cycles, log2 buckets: 2^i to 2^(i+1)-1)",
-			    "lock acquisitions (% of the group's total, log scale)", ng, 0);
+			    "lock acquisitions (% of the group's total, log scale)",
+			    gcol >= 0 ? r->c.head[gcol] : "", ng, 0);
 		sb_free(&d);
 	}
 	free(gs);
 	free(h);
 	return rc;
+}
+
+/* Whether key k takes several values among the used runs of one x value. */
+static int splits(const struct results *r, const unsigned char *use, int k, int xcol)
+{
+	for (int i = 0; i < r->c.nrows && r->c.nrows <= 5000; i++)
+		for (int j = 0; j < i && use[i]; j++)
+			if (use[j] && strcmp(r->c.rows[i][k], r->c.rows[j][k]) &&
+			    (xcol == -1 || (xcol == -2 ? r->overcommit[i] == r->overcommit[j]
+						: !strcmp(r->c.rows[i][xcol], r->c.rows[j][xcol]))))
+				return 1;
+	return 0;
 }
 
 static void plot_usage(FILE *f)
@@ -984,7 +1007,8 @@ static void plot_usage(FILE *f)
 		"             the group; lines `overcommit` if it varies, else the first numeric\n"
 		"             varied key\n"
 		"  --group KEY  a varied key or `none`; default scheduler.policy if varied, else\n"
-		"             the second varied key\n"
+		"             for bars the second varied key, for lines the first key that takes\n"
+		"             several values at one x\n"
 		"  --y METRIC a metric column (par.completion_ms, host.utilization, ...) or a\n"
 		"             bare VM metric (completion_ms: the first VM that has it). Default:\n"
 		"             the first VM's completion_ms, else work_ms\n"
@@ -1162,14 +1186,29 @@ int cmd_plot(int argc, char **argv)
 				}
 			}
 		}
+		int lg = gcol;
+		if (!rc && lx != -1 && !o.group) {
+			/* a line per policy, else per the first key that splits an x value */
+			struct agg a;
+			if (lx == -2 && !aggregate(&r, o.dir, use, -2, -1, ycol, &a, msg, sizeof msg))
+				agg_free(&a);
+			lg = key_col(&r, "scheduler.policy");
+			for (int k = 1; k <= r.nkeys && (lg < 0 || lg == lx); k++)
+				lg = k != lx && splits(&r, use, k, lx) ? k : -1;
+		}
 		if (!rc && lx != -1) {
 			const char *norm = o.norm && strcmp(o.norm, "none") ? o.norm : NULL;
-			rc = plot_stats(&r, &o, plotdir, use, 1, lx, gcol, ycol, norm);
+			rc = plot_stats(&r, &o, plotdir, use, 1, lx, lg, ycol, norm);
 			made += !rc;
 		}
 	}
 	if (!rc && k_hist) {
-		rc = plot_hist(&r, &o, plotdir, use, gcol);
+		int hg = gcol;
+		if (!o.group && key_col(&r, "scheduler.policy") < 0)
+			for (int k = r.nkeys, n; k >= 1; k--)
+				if ((n = distinct(&r, k, use, vals)) > 1)
+					hg = k;
+		rc = plot_hist(&r, &o, plotdir, use, hg);
 		if (rc == 3)
 			rc = all ? 0 : 2;
 		else

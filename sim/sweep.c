@@ -102,40 +102,7 @@ void sb_free(struct sbuf *b)
 
 int sweep_write_file(const char *path, const char *data, size_t len)
 {
-	size_t pl = strlen(path) + 40;
-	char *tmp = malloc(pl);
-	if (!tmp)
-		return -1;
-	sfmt(tmp, pl, "%s.tmp.%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0) {
-		free(tmp);
-		return -1;
-	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			unlink(tmp);
-			free(tmp);
-			errno = e;
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		free(tmp);
-		errno = e;
-		return -1;
-	}
-	free(tmp);
-	return 0;
+	return write_file_atomic(path, data, len);
 }
 
 char *sweep_read_file(const char *path, size_t *lenp)

@@ -18,8 +18,7 @@ void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(print
 void sb_free(struct sbuf *b);
 
 /* Writes data to path through a temporary file in the same directory and a
- * rename. Returns 0, or -1 with errno set. (Becomes write_file_atomic of
- * sim/cli.h once that exists on every branch.) */
+ * rename (write_file_atomic of sim/cli.h). Returns 0, or -1 with errno set. */
 int sweep_write_file(const char *path, const char *data, size_t len);
 /* Reads a whole file (NUL-terminated); NULL on failure with errno set. */
 char *sweep_read_file(const char *path, size_t *len);
