@@ -24,8 +24,8 @@ fi
 out=$4
 [ -n "${FAKE_LOG:-}" ] && echo "$scen" >> "$FAKE_LOG"
 [ -n "${FAKE_SLEEP:-}" ] && sleep "$FAKE_SLEEP"
-[ "${FAKE_CRASH:-}" = "$policy" ] && { echo "fake runner: crashing" >&2; kill -SEGV $$; }
-[ "${FAKE_HANG:-}" = "$policy" ] && { sleep 1000 & wait; }
+[ -n "${FAKE_CRASH:-}" ] && [ "$FAKE_CRASH" = "$policy" ] && { echo "fake runner: crashing" >&2; kill -SEGV $$; }
+[ -n "${FAKE_HANG:-}" ] && [ "$FAKE_HANG" = "$policy" ] && { sleep 1000 & wait; }
 sum=$(cksum < "$scen" | cut -d' ' -f1)
 seed=$(get seed); pcpus=$(get pcpus); vcpus=$(get vcpus)
 awk -v sum="$sum" -v seed="$seed" -v policy="$policy" -v pcpus="${pcpus:-4}" -v vcpus="${vcpus:-4}" 'BEGIN {
