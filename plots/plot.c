@@ -250,15 +250,10 @@ struct results {
 	char path[PATH_MAX];
 	/* derived per row: total vCPUs / pCPUs from the run's JSON, NaN if unknown */
 	double *overcommit;
-	cJSON **docs;           /* per row, loaded on demand */
 };
 
 static void results_free(struct results *r)
 {
-	if (r->docs)
-		for (int i = 0; i < r->c.nrows; i++)
-			cJSON_Delete(r->docs[i]);
-	free(r->docs);
 	free(r->overcommit);
 	csv_free(&r->c);
 }
@@ -318,8 +313,7 @@ static int results_load(const char *dir, struct results *r, char *msg, size_t ms
 			}
 	}
 	r->overcommit = calloc((size_t)c->nrows + 1, sizeof *r->overcommit);
-	r->docs = calloc((size_t)c->nrows + 1, sizeof *r->docs);
-	if (!r->overcommit || !r->docs) {
+	if (!r->overcommit) {
 		sfmt(msg, msgn, "out of memory");
 		return 1;
 	}
@@ -328,11 +322,10 @@ static int results_load(const char *dir, struct results *r, char *msg, size_t ms
 	return 0;
 }
 
-/* The run's results JSON (ok rows only), loaded once; NULL with msg on failure. */
-static const cJSON *row_doc(struct results *r, const char *dir, int i, char *msg, size_t msgn)
+/* The run's results JSON (ok rows only; the caller frees it, so runs are held one
+ * at a time); NULL with msg on failure. */
+static cJSON *row_doc(struct results *r, const char *dir, int i, char *msg, size_t msgn)
 {
-	if (r->docs[i])
-		return r->docs[i];
 	char path[PATH_MAX];
 	sfmt(path, sizeof path, "%s/runs/%s.json", dir, r->c.rows[i][r->c_run]);
 	struct jp jp;
@@ -347,7 +340,6 @@ static const cJSON *row_doc(struct results *r, const char *dir, int i, char *msg
 		cJSON_Delete(d);
 		return NULL;
 	}
-	r->docs[i] = d;
 	return d;
 }
 
@@ -673,7 +665,7 @@ static int aggregate(struct results *r, const char *dir, const unsigned char *us
 			continue;
 		if (xcol == -2) {
 			if (isnan(r->overcommit[i])) {
-				const cJSON *d = row_doc(r, dir, i, msg, msgn);
+				cJSON *d = row_doc(r, dir, i, msg, msgn);
 				if (!d)
 					goto fail;
 				double v = 0, p = 0;
@@ -684,6 +676,7 @@ static int aggregate(struct results *r, const char *dir, const unsigned char *us
 				}
 				const cJSON *pc = cJSON_GetObjectItemCaseSensitive(h, "pcpus");
 				p = cJSON_IsNumber(pc) ? pc->valuedouble : 0;
+				cJSON_Delete(d);
 				if (!(p > 0)) {
 					sfmt(msg, msgn, "%s/runs/%s.json: host.pcpus: expected a number > 0 "
 							"(for the overcommit ratio)", dir, r->c.rows[i][r->c_run]);
@@ -889,7 +882,8 @@ static int plot_hist(struct results *r, const struct opts *o, const char *plotdi
 			j++;
 		if (j == ng)
 			gs[ng++] = g;
-		const cJSON *d = row_doc(r, o->dir, i, msg, sizeof msg), *vm;
+		cJSON *d = row_doc(r, o->dir, i, msg, sizeof msg);
+		const cJSON *vm;
 		if (!d) {
 			fprintf(stderr, "vcpusim plot: %s\n", msg);
 			rc = 2;
@@ -932,6 +926,7 @@ static int plot_hist(struct results *r, const struct opts *o, const char *plotdi
 			if (rc)
 				break;
 		}
+		cJSON_Delete(d);
 	}
 	if (!rc && !vm_seen) {
 		fprintf(stderr, "vcpusim plot: --vm %s: no VM of that name in the runs of %s\n",

@@ -667,47 +667,24 @@ static const char *const top_metrics[] = { "sim_ms", "host.utilization",
 enum { TOP_NMETRICS = 5 };
 
 struct column {
-	const char *name_top;   /* top-level metric, or NULL */
-	const char *vm;         /* VM name for a per-VM metric */
-	int metric;             /* index in vm_metrics */
+	int vm;                 /* index in outputs.vmnames, or -1 for a top metric */
+	int metric;             /* index in vm_metrics or top_metrics */
 	char name[300];
 };
 
-static const cJSON *find_vm(const cJSON *doc, const char *name)
-{
-	const cJSON *vms = cJSON_GetObjectItemCaseSensitive(doc, "vms"), *v;
-	cJSON_ArrayForEach(v, vms) {
-		const cJSON *n = cJSON_GetObjectItemCaseSensitive(v, "name");
-		if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
-			return v;
-	}
-	return NULL;
-}
-
-/* The metric's value in a results document: 1 and *out if a number, else 0. */
-static int column_value(const struct column *c, const cJSON *doc, double *out)
-{
-	const cJSON *v = NULL;
-	if (c->name_top) {
-		if (!strncmp(c->name_top, "host.", 5))
-			v = cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(doc, "host"), c->name_top + 5);
-		else
-			v = cJSON_GetObjectItemCaseSensitive(doc, c->name_top);
-	} else {
-		const cJSON *vm = find_vm(doc, c->vm);
-		const char *m = vm_metrics[c->metric];
-		if (!strcmp(m, "long_waits"))
-			v = cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(vm, "spin"), m);
-		else
-			v = cJSON_GetObjectItemCaseSensitive(vm, m);
-	}
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return 0;
-	*out = v->valuedouble;
-	return 1;
-}
+/* The metrics of one run, taken out of its results JSON (which is then freed, so
+ * a sweep of 10^5 runs needs megabytes, not gigabytes). */
+struct vmvals {
+	int vm;
+	unsigned char has[VM_NMETRICS];
+	double m[VM_NMETRICS];
+};
+struct runvals {
+	int nvm;
+	struct vmvals *vm;
+	unsigned char has[TOP_NMETRICS];
+	double top[TOP_NMETRICS];
+};
 
 /* Checks that a run's output looks like a results document; returns NULL or why. */
 static const char *results_problem(const cJSON *doc)
@@ -728,8 +705,11 @@ enum run_state { RS_MISSING, RS_OK, RS_FAILED };
 
 struct outputs {
 	long nrun;
-	cJSON **docs;           /* per selected run, or NULL */
+	struct runvals *vals;   /* per run (selected and ok) */
 	enum run_state *state;
+	int nvm, vmcap;
+	char **vmnames;         /* VMs by first appearance over the runs in order */
+	unsigned char *cosched; /* per VM: some run reports cosched_ms */
 	int ncols;
 	struct column *cols;
 	long ok, failed, missing;
@@ -737,18 +717,87 @@ struct outputs {
 
 static void outputs_free(struct outputs *o)
 {
-	for (long i = 0; i < o->nrun; i++)
-		cJSON_Delete(o->docs[i]);
-	free(o->docs);
+	for (long i = 0; o->vals && i < o->nrun; i++)
+		free(o->vals[i].vm);
+	free(o->vals);
 	free(o->state);
+	for (int i = 0; i < o->nvm; i++)
+		free(o->vmnames[i]);
+	free(o->vmnames);
+	free(o->cosched);
 	free(o->cols);
 }
 
-/* VMs by first appearance over the runs in order, and whether any has cosched_ms. */
-struct vmseen {
-	const char *name;
-	int cosched;
-};
+static int get_num(const cJSON *v, double *out)
+{
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+		return 0;
+	*out = v->valuedouble;
+	return 1;
+}
+
+/* Takes the metrics out of a results document. Returns 0 or -1 (out of memory). */
+static int extract(struct outputs *o, const cJSON *doc, struct runvals *rv)
+{
+	const cJSON *host = cJSON_GetObjectItemCaseSensitive(doc, "host");
+	for (int i = 0; i < TOP_NMETRICS; i++) {
+		const char *m = top_metrics[i];
+		const cJSON *v = !strncmp(m, "host.", 5) ? cJSON_GetObjectItemCaseSensitive(host, m + 5)
+							 : cJSON_GetObjectItemCaseSensitive(doc, m);
+		rv->has[i] = (unsigned char)get_num(v, &rv->top[i]);
+	}
+	const cJSON *vms = cJSON_GetObjectItemCaseSensitive(doc, "vms"), *v;
+	rv->vm = calloc((size_t)cJSON_GetArraySize(vms) + 1, sizeof *rv->vm);
+	if (!rv->vm)
+		return -1;
+	cJSON_ArrayForEach(v, vms) {
+		const char *vn = cJSON_GetObjectItemCaseSensitive(v, "name")->valuestring;
+		int i = 0;
+		while (i < o->nvm && strcmp(o->vmnames[i], vn))
+			i++;
+		if (i == o->nvm) {
+			if (o->nvm == o->vmcap) {
+				int nc = o->vmcap ? o->vmcap * 2 : 16;
+				char **nn = realloc(o->vmnames, (size_t)nc * sizeof *nn);
+				if (nn)
+					o->vmnames = nn;
+				unsigned char *cs = realloc(o->cosched, (size_t)nc);
+				if (cs)
+					o->cosched = cs;
+				if (!nn || !cs)
+					return -1;
+				o->vmcap = nc;
+			}
+			if (!(o->vmnames[o->nvm] = strdup(vn)))
+				return -1;
+			o->cosched[o->nvm++] = 0;
+		}
+		struct vmvals *x = &rv->vm[rv->nvm++];
+		x->vm = i;
+		const cJSON *spin = cJSON_GetObjectItemCaseSensitive(v, "spin");
+		for (int m = 0; m < VM_NMETRICS; m++)
+			x->has[m] = (unsigned char)get_num(cJSON_GetObjectItemCaseSensitive(
+				!strcmp(vm_metrics[m], "long_waits") ? spin : v, vm_metrics[m]), &x->m[m]);
+		if (cJSON_GetObjectItemCaseSensitive(v, "cosched_ms"))
+			o->cosched[i] = 1;
+	}
+	return 0;
+}
+
+/* The column's value in a run: 1 and *out if it has a number, else 0. */
+static int column_value(const struct column *c, const struct runvals *rv, double *out)
+{
+	if (c->vm < 0) {
+		*out = rv->top[c->metric];
+		return rv->has[c->metric];
+	}
+	for (int j = 0; j < rv->nvm; j++)
+		if (rv->vm[j].vm == c->vm) {
+			*out = rv->vm[j].m[c->metric];
+			return rv->vm[j].has[c->metric];
+		}
+	return 0;
+}
 
 /* Writes DIR/results.csv and DIR/summary.csv from DIR/runs/ for the selected runs
  * (sel NULL = all). Returns 0, or 1 on an I/O failure (message printed). */
@@ -758,14 +807,12 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 	memset(o, 0, sizeof *o);
 	long nruns = sw->npoints * sw->nseeds;
 	o->nrun = nruns;
-	o->docs = calloc((size_t)nruns, sizeof *o->docs);
+	o->vals = calloc((size_t)nruns, sizeof *o->vals);
 	o->state = calloc((size_t)nruns, sizeof *o->state);
-	if (!o->docs || !o->state) {
+	if (!o->vals || !o->state) {
 		fprintf(stderr, "vcpusim sweep: out of memory\n");
 		return 1;
 	}
-	int nvm = 0, vmcap = 0;
-	struct vmseen *vms = NULL;
 	char path[PATH_MAX], name[64];
 	for (long r = 0; r < nruns; r++) {
 		if (sel && !sel[r / sw->nseeds])
@@ -776,9 +823,14 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 		jp_init(&jp, path);
 		cJSON *doc = file_exists(path) ? jp_load_file(&jp, path) : NULL;
 		if (doc && !results_problem(doc)) {
-			o->docs[r] = doc;
 			o->state[r] = RS_OK;
 			o->ok++;
+			int bad = extract(o, doc, &o->vals[r]);
+			cJSON_Delete(doc);
+			if (bad) {
+				fprintf(stderr, "vcpusim sweep: out of memory\n");
+				return 1;
+			}
 		} else {
 			cJSON_Delete(doc);
 			sfmt(path, sizeof path, "%s/runs/%s.failed", dir, name);
@@ -787,54 +839,28 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 				o->failed++;
 			else
 				o->missing++;
-			continue;
-		}
-		const cJSON *v;
-		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(doc, "vms")) {
-			const char *vn = cJSON_GetObjectItemCaseSensitive(v, "name")->valuestring;
-			int i = 0;
-			while (i < nvm && strcmp(vms[i].name, vn))
-				i++;
-			if (i == nvm) {
-				if (nvm == vmcap) {
-					int nc = vmcap ? vmcap * 2 : 16;
-					struct vmseen *n = realloc(vms, (size_t)nc * sizeof *n);
-					if (!n) {
-						free(vms);
-						fprintf(stderr, "vcpusim sweep: out of memory\n");
-						return 1;
-					}
-					vms = n;
-					vmcap = nc;
-				}
-				vms[nvm].name = vn;
-				vms[nvm++].cosched = 0;
-			}
-			if (cJSON_GetObjectItemCaseSensitive(v, "cosched_ms"))
-				vms[i].cosched = 1;
 		}
 	}
-	o->cols = calloc((size_t)(TOP_NMETRICS + VM_NMETRICS * nvm), sizeof *o->cols);
+	o->cols = calloc((size_t)(TOP_NMETRICS + VM_NMETRICS * o->nvm), sizeof *o->cols);
 	if (!o->cols) {
-		free(vms);
 		fprintf(stderr, "vcpusim sweep: out of memory\n");
 		return 1;
 	}
 	for (int i = 0; i < TOP_NMETRICS; i++) {
 		struct column *c = &o->cols[o->ncols++];
-		c->name_top = top_metrics[i];
+		c->vm = -1;
+		c->metric = i;
 		sfmt(c->name, sizeof c->name, "%s", top_metrics[i]);
 	}
-	for (int i = 0; i < nvm; i++)
+	for (int i = 0; i < o->nvm; i++)
 		for (int m = 0; m < VM_NMETRICS; m++) {
-			if (m == VM_COSCHED && !vms[i].cosched)
+			if (m == VM_COSCHED && !o->cosched[i])
 				continue;
 			struct column *c = &o->cols[o->ncols++];
-			c->vm = vms[i].name;
+			c->vm = i;
 			c->metric = m;
-			sfmt(c->name, sizeof c->name, "%s.%s", vms[i].name, vm_metrics[m]);
+			sfmt(c->name, sizeof c->name, "%s.%s", o->vmnames[i], vm_metrics[m]);
 		}
-	free(vms);
 
 	struct sbuf res = { 0 }, sum = { 0 };
 	char num[64], val[512];
@@ -867,7 +893,7 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 		for (int c = 0; c < o->ncols; c++) {
 			double x;
 			sb_puts(&res, ",");
-			if (o->docs[r] && column_value(&o->cols[c], o->docs[r], &x)) {
+			if (o->state[r] == RS_OK && column_value(&o->cols[c], &o->vals[r], &x)) {
 				sweep_fmt_num(num, sizeof num, x);
 				sb_puts(&res, num);
 			}
@@ -896,8 +922,8 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 		for (int c = 0; c < o->ncols; c++) {
 			int n = 0;
 			for (int s = 0; s < sw->nseeds; s++) {
-				const cJSON *d = o->docs[p * sw->nseeds + s];
-				if (d && column_value(&o->cols[c], d, &xs[n]))
+				long r = p * sw->nseeds + s;
+				if (o->state[r] == RS_OK && column_value(&o->cols[c], &o->vals[r], &xs[n]))
 					n++;
 			}
 			struct sweep_stats st;
