@@ -1190,14 +1190,28 @@ static int pool_run(struct pool *pl, long n)
 				}
 			killed = 1;
 		}
-		int st;
-		pid_t w = waitpid(-1, &st, WNOHANG);
+		/* peek first: while the ended run is an unreaped zombie its process group
+		 * id cannot be reused, so whatever it left running there can be killed
+		 * without hitting anyone else's processes */
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		pid_t w = 0;
+		int st = 0;
+		int wr = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+		if (wr == 0 && si.si_pid > 0) {
+			for (int s = 0; s < pl->jobs; s++)
+				if (slots[s].pid == si.si_pid)
+					kill(-si.si_pid, SIGKILL);
+			while ((w = waitpid(si.si_pid, &st, 0)) < 0 && errno == EINTR)
+				;
+		} else if (wr < 0 && errno == ECHILD) {
+			w = -1;
+		}
 		if (w > 0) {
 			for (int s = 0; s < pl->jobs; s++)
 				if (slots[s].pid == w) {
 					running--;
 					slots[s].pid = 0;
-					kill(-w, SIGKILL); /* whatever the run left in its group */
 					int r = pl->done(pl->ctx, &slots[s], st);
 					if (r && !stop)
 						stop = r;
