@@ -756,6 +756,16 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 					"value with --where %s=VALUE\n", lines ? "lines" : "bars",
 				r->c.head[k], r->c.head[k]);
 	}
+	int empty = 0, used = 0;
+	for (int i = 0; i < r->c.nrows; i++)
+		if (use[i]) {
+			used++;
+			empty += !r->c.rows[i][ycol][0];
+		}
+	if (empty)
+		fprintf(stderr, "vcpusim plot: note: %s: %d of %d runs have no %s (a VM that did not "
+				"finish has no completion time); means are over the runs that have one\n",
+			lines ? "lines" : "bars", empty, used, r->c.head[ycol]);
 	int nref = -1;
 	if (norm) {
 		for (int g = 0; g < a.ng; g++)
