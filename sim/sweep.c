@@ -1480,6 +1480,7 @@ static void sweep_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vcpusim sweep SWEEP.json -o DIR [-j N] [--shard K/N] [--timeout SEC]\n"
+		"       vcpusim sweep SWEEP.json --dry-run [-o DIR] [--shard K/N]\n"
 		"       vcpusim sweep --merge DIR... -o OUT\n\n"
 		"Runs the base scenario of SWEEP.json at every point of its variations (`vary`:\n"
 		"cartesian product, `zip`: lists varied together) with each replicate seed, N\n"
@@ -1492,7 +1493,9 @@ static void sweep_usage(FILE *f)
 		"  --shard K/N    run only the K-th of N slices of the points (1 <= K <= N)\n"
 		"  --timeout SEC  kill a run after SEC seconds and count it failed (default:\n"
 		"                 the sweep's timeout_s, else 3600)\n"
-		"  --merge DIR... combine the output directories of shards into OUT\n\n"
+		"  --merge DIR... combine the output directories of shards into OUT\n"
+		"  -n, --dry-run  check every point's scenario, list the points and count the\n"
+		"                 runs (with -o: how many are done already); run nothing\n\n"
 		"Exit: 0 all runs succeeded, 1 some failed (see DIR/runs/*.failed), 2 bad input.\n"
 		"The sweep file format: docs/sweeps.md. Environment: VCPUSIM_SWEEP_RUNNER names a\n"
 		"program used instead of vcpusim (called as `PROG run SCEN -o OUT` and\n"
@@ -1627,7 +1630,7 @@ int cmd_sweep(int argc, char **argv)
 	const char *file = NULL, *out = NULL;
 	long jobs = 0, shard_k = 1, shard_n = 1;
 	double timeout = 0;
-	int merge = 0, npos = 0;
+	int merge = 0, npos = 0, dry = 0;
 	char **pos = calloc((size_t)argc + 1, sizeof *pos);
 	if (!pos)
 		return 1;
@@ -1668,6 +1671,8 @@ int cmd_sweep(int argc, char **argv)
 				return 2;
 			}
 			i++;
+		} else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) {
+			dry = 1;
 		} else if (!strcmp(a, "--merge")) {
 			merge = 1;
 		} else if (a[0] == '-' && a[1]) {
@@ -1684,10 +1689,11 @@ bad_arg:
 		free(pos);
 		return 2;
 	}
-	if (!out || npos < 1 || (!merge && npos != 1)) {
+	if ((!out && !dry) || npos < 1 || (!merge && npos != 1) || (merge && dry)) {
 		fprintf(stderr, "vcpusim sweep: %s\n",
-			!out ? "missing -o DIR" : merge ? "--merge needs shard directories"
-							: "expected exactly one sweep file");
+			merge && dry ? "--dry-run is for a sweep file, not --merge"
+			: !out && !dry ? "missing -o DIR"
+			: merge ? "--merge needs shard directories" : "expected exactly one sweep file");
 		sweep_usage(stderr);
 		free(pos);
 		return 2;
@@ -1712,7 +1718,7 @@ bad_arg:
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		jobs = n > 0 ? n : 1;
 	}
-	int rc = check_dir(out, &sw, file);
+	int rc = out ? check_dir(out, &sw, file) : 0;
 	if (rc == 2) {
 		sweep_free(&sw);
 		return 2;
@@ -1745,6 +1751,8 @@ bad_arg:
 			need[p] = 1;
 	}
 	c.done_at_start = c.done;
+	if (dry) /* check them all, done or not */
+		memcpy(need, sel, (size_t)sw.npoints);
 
 	char exe[PATH_MAX];
 	int use_path = 0;
@@ -1781,6 +1789,22 @@ bad_arg:
 	if (rc) {
 		if (c.msg[0])
 			fprintf(stderr, "%s\n", c.msg);
+		goto end;
+	}
+
+	if (dry) {
+		char label[2048];
+		for (long p = 0; p < sw.npoints; p++)
+			if (sel[p]) {
+				point_label(&sw, p, label, sizeof label);
+				printf("point %ld: %s\n", p, label);
+			}
+		printf("%ld runs: %ld points x %d seeds", c.total, c.total / sw.nseeds, sw.nseeds);
+		if (shard_n > 1)
+			printf(" (shard %ld/%ld of %ld points)", shard_k, shard_n, sw.npoints);
+		if (out)
+			printf(", %ld already done in %s", c.done, out);
+		printf("; every point's scenario is valid\n");
 		goto end;
 	}
 

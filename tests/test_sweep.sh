@@ -29,6 +29,11 @@ cat > sw.json <<'EOF'
  "replicates": 3}
 EOF
 
+# --- dry run: lists the points, writes nothing
+"$V" sweep sw.json --dry-run > out 2> err && [ "$(grep -c '^point ' out)" = 8 ] &&
+	grep -q '^24 runs: 8 points x 3 seeds' out && [ ! -e A ] &&
+	ok "--dry-run: $(tail -1 out)" || fail "--dry-run: $(cat out err)"
+
 # --- P x R rows
 "$V" sweep sw.json -o A -j 2 2>err || fail "sweep exited $? ($(cat err))"
 rows=$(($(wc -l < A/results.csv) - 1))

@@ -38,6 +38,12 @@ else
 	fail "plot of real runs: $(cat err)"
 fi
 
+for f in "$SRC"/sweeps/*.json; do
+	[ -e "$f" ] || continue
+	"$V" sweep "$f" --dry-run > out 2> err && tail -1 out | grep -q "every point's scenario is valid" &&
+		ok "example $(basename "$f"): $(tail -1 out)" || fail "example sweep $f: $(cat err)"
+done
+
 cat > bad.json <<END
 {"base": "$SRC/scenarios/examples/lock-convoy.json", "vary": {"scheduler.policy": ["credit", "nope"]}}
 END
