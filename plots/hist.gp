@@ -13,7 +13,8 @@ if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 	set terminal png size 1000,600 noenhanced
 }
 set output out.".png.part"
-plot for [i=1:ngroups] data using 1:(column(i+1)) with linespoints title columnheader(i+1)
+# an empty bucket (0) has no place on a log axis: undefined, so the line breaks there
+plot for [i=1:ngroups] data using 1:(column(i+1) > 0 ? column(i+1) : NaN) with linespoints title columnheader(i+1)
 set output
 set terminal svg size 1000,600 font "sans,13" noenhanced background "white"
 set output out.".svg.part"

@@ -963,8 +963,8 @@ static int plot_hist(struct results *r, const struct opts *o, const char *plotdi
 				for (int k = 0; k < NB; k++)
 					tot += h[g * NB + k];
 				sb_puts(&d, "\t");
-				/* zero has no place on a log axis: leave the point out */
-				dat_num(&d, tot > 0 && h[g * NB + b] > 0 ? 100.0 * h[g * NB + b] / tot : NAN);
+				/* hist.gp breaks the line at an empty bucket (log axis) */
+				dat_num(&d, tot > 0 ? 100.0 * h[g * NB + b] / tot : 0);
 			}
 			sb_puts(&d, "\n");
 		}
