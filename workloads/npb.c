@@ -142,10 +142,28 @@ struct workload_params {
 	int lock_kind;          /* enum lock_kind, or -1: the guest's */
 };
 
+/* A thread's program is produced lazily, a step at a time (an interval, or one
+ * plane of a sweep), so memory stays bounded whatever the parameters. A step is a
+ * few items; a work item expands into compute pieces and aggregated locks. */
+struct item {
+	int is_work;
+	double work_ns;         /* is_work: this thread's work, before locks */
+	struct op op;           /* otherwise */
+};
+
+#define MAX_ITEMS 8
+
 struct tstate {
-	int64_t j;              /* next sync interval to generate */
-	struct op *q;           /* ops of the current interval */
-	int qn, qi, qcap;
+	int64_t j;              /* next sync interval */
+	int64_t plane, nplanes; /* within a sweep: next plane (1-based), planes */
+	int dir;                /* sweep direction: 0 lower, 1 upper */
+	double plane_ns;        /* a sweep's serial work per plane */
+	struct item q[MAX_ITEMS];
+	int qn, qi;
+	/* the work item being expanded: pieces of piece_ns with locks between */
+	int64_t locks_left;
+	int in_work, next_is_lock;
+	simtime_t piece_ns, hold_ns;
 	double lock_carry;      /* fractional acquisitions carried over */
 	int64_t planes[2];      /* planes done in lower / upper sweeps */
 };
@@ -198,15 +216,15 @@ static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *
 	p->iterations = jp_int(jp, w, path, "iterations", k->iters[c], 0, 100000000);
 	p->per_iter = jp_int(jp, w, path, "syncs_per_iter", def_per_iter, 1, 100000000);
 	p->setup = jp_int(jp, w, path, "setup_syncs", setup_a, 0, 100000000);
-	p->interval_ns = jp_num(jp, w, path, "interval_us", interval_a * k->size[c] / 1e3, 0, 1e12) * 1e3;
-	p->setup_ns = jp_num(jp, w, path, "setup_interval_us", setup_a_ns * k->size[c] / 1e3, 0, 1e12) * 1e3;
+	p->interval_ns = jp_num(jp, w, path, "interval_us", interval_a * k->size[c] / 1e3, 0, 1e10) * 1e3;
+	p->setup_ns = jp_num(jp, w, path, "setup_interval_us", setup_a_ns * k->size[c] / 1e3, 0, 1e10) * 1e3;
 	p->imbalance = jp_num(jp, w, path, "imbalance", k->imbalance, 0, 1);
 	p->handoffs = jp_int(jp, w, path, "handoffs", k->handoffs[c], 0, 100000000);
 	p->pipeline_share = jp_num(jp, w, path, "pipeline_share", LU_PIPELINE_SHARE, 0, 1);
-	p->lock_rate = jp_num(jp, w, path, "lock_rate", def_lock_rate, 0, 1e6);
+	p->lock_rate = jp_num(jp, w, path, "lock_rate", def_lock_rate, 0, 1e4);
 	p->lock_hold_ns = jp_num(jp, w, path, "lock_hold_ns", UA_LOCK_HOLD_NS, 0, 1e9);
 	p->lock_batch = (int)jp_int(jp, w, path, "lock_batch", UA_LOCK_BATCH, 1, 1000000000);
-	p->nlocks = (int)jp_int(jp, w, path, "nlocks", UA_NLOCKS, 1, 1 << 20);
+	p->nlocks = (int)jp_int(jp, w, path, "nlocks", UA_NLOCKS, 1, 1 << 16);
 	p->lock_kind = jp_enum(jp, w, path, "lock_kind", kind_names, 1 + LOCK_TAS) - 1;
 	if (jp->failed)
 		return p;
@@ -249,51 +267,66 @@ static void *start(const struct workload_params *p, int threads)
 static void stop(void *state)
 {
 	struct npb_state *s = state;
-	for (int i = 0; i < s->threads; i++)
-		free(s->t[i].q);
 	free(s->t);
 	free(s);
 }
 
 static struct op *push(struct tstate *ts, enum op_kind kind)
 {
-	if (ts->qn == ts->qcap) {
-		ts->qcap = ts->qcap ? 2 * ts->qcap : 64;
-		ts->q = realloc(ts->q, (size_t)ts->qcap * sizeof *ts->q);
-		if (!ts->q) {
-			fprintf(stderr, "vcpusim: out of memory\n");
-			exit(1);
-		}
-	}
-	struct op *o = &ts->q[ts->qn++];
-	memset(o, 0, sizeof *o);
-	o->kind = kind;
-	return o;
+	struct item *it = &ts->q[ts->qn++];
+	memset(it, 0, sizeof *it);
+	it->op.kind = kind;
+	return &it->op;
+}
+
+static void push_work(struct tstate *ts, double ns)
+{
+	struct item *it = &ts->q[ts->qn++];
+	memset(it, 0, sizeof *it);
+	it->is_work = 1;
+	it->work_ns = ns;
 }
 
 static simtime_t ns_round(double ns) { return ns > 0 ? (simtime_t)(ns + 0.5) : 0; }
 
-/* c ns of this thread's work, with its share of aggregated lock acquisitions. */
-static void emit_work(const struct workload_params *p, struct tstate *ts, gsl_rng *rng, double c)
+/* Starts expanding c ns of this thread's work with its share of aggregated lock
+ * acquisitions: pieces of compute with nb critical sections between them. */
+static void start_work(const struct workload_params *p, struct tstate *ts, double c)
 {
-	int nb = 0;
-	double hold = 0;
+	double nb = 0, hold = 0;
 	if (p->lock_rate > 0) {
 		double a = c / 1e3 * p->lock_rate + ts->lock_carry;
-		nb = (int)(a / p->lock_batch);
-		ts->lock_carry = a - (double)nb * p->lock_batch;
+		nb = floor(a / p->lock_batch);
+		ts->lock_carry = a - nb * p->lock_batch;
 		hold = p->lock_batch * p->lock_hold_ns;
 		c -= nb * hold;   /* critical sections are part of the work */
 	}
-	double piece = c / (nb + 1);
-	push(ts, OP_COMPUTE)->ns = ns_round(piece);
-	for (int i = 0; i < nb; i++) {
-		struct op *o = push(ts, OP_LOCK);
-		o->lock = p->nlocks > 1 ? (int)gsl_rng_uniform_int(rng, (unsigned long)p->nlocks) : 0;
-		o->cs_ns = ns_round(hold);
-		o->batch = p->lock_batch;
-		push(ts, OP_COMPUTE)->ns = ns_round(piece);
+	ts->in_work = 1;
+	ts->next_is_lock = 0;
+	ts->locks_left = (int64_t)nb;
+	ts->piece_ns = ns_round(c / (nb + 1));
+	ts->hold_ns = ns_round(hold);
+}
+
+/* The next op of the work being expanded. */
+static void work_op(const struct workload_params *p, struct tstate *ts, gsl_rng *rng, struct op *out)
+{
+	memset(out, 0, sizeof *out);
+	if (ts->next_is_lock) {
+		ts->next_is_lock = 0;
+		ts->locks_left--;
+		out->kind = OP_LOCK;
+		out->lock = p->nlocks > 1 ? (int)gsl_rng_uniform_int(rng, (unsigned long)p->nlocks) : 0;
+		out->cs_ns = ts->hold_ns;
+		out->batch = p->lock_batch;
+		return;
 	}
+	out->kind = OP_COMPUTE;
+	out->ns = ts->piece_ns;
+	if (ts->locks_left > 0)
+		ts->next_is_lock = 1;
+	else
+		ts->in_work = 0;
 }
 
 static double imbalanced(const struct workload_params *p, gsl_rng *rng, double ns)
@@ -303,37 +336,44 @@ static double imbalanced(const struct workload_params *p, gsl_rng *rng, double n
 	return ns * (1.0 + p->imbalance * (2.0 * gsl_rng_uniform(rng) - 1.0));
 }
 
-/* One pipelined sweep (dir 0: lower, upstream t-1; dir 1: upper, upstream t+1). */
-static void emit_sweep(const struct workload_params *p, struct tstate *ts, int t, int threads,
-		       gsl_rng *rng, int dir, int64_t planes, double work)
+/* Plane ts->plane of the current sweep (dir 0: lower, upstream t-1; dir 1: upper,
+ * upstream t+1); the barrier after the last plane. */
+static void plane_step(const struct workload_params *p, struct tstate *ts, int t, int threads,
+		       gsl_rng *rng)
 {
-	int up = dir == 0 ? t - 1 : t + 1, down = dir == 0 ? t + 1 : t - 1;
-	int post = 2 * dir * threads, cons = post + threads;   /* flag bases */
-	double plane = work / (double)planes / threads;
-	for (int64_t i = 1; i <= planes; i++) {
-		int64_t g = ts->planes[dir] + i;
-		if (up >= 0 && up < threads) {   /* sync_left */
-			struct op *o = push(ts, OP_WAIT);
-			o->flag = post + up;
-			o->value = g;
-			push(ts, OP_SIGNAL)->flag = cons + up;
-		}
-		emit_work(p, ts, rng, imbalanced(p, rng, plane));
-		if (down >= 0 && down < threads) {   /* sync_right */
-			struct op *o = push(ts, OP_WAIT);
-			o->flag = cons + t;
-			o->value = g - 1;
-			push(ts, OP_SIGNAL)->flag = post + t;
-		}
+	int up = ts->dir == 0 ? t - 1 : t + 1, down = ts->dir == 0 ? t + 1 : t - 1;
+	int post = 2 * ts->dir * threads, cons = post + threads;   /* flag bases */
+	int64_t g = ts->planes[ts->dir] + ts->plane;
+	if (up >= 0 && up < threads) {   /* sync_left */
+		struct op *o = push(ts, OP_WAIT);
+		o->flag = post + up;
+		o->value = g;
+		push(ts, OP_SIGNAL)->flag = cons + up;
 	}
-	ts->planes[dir] += planes;
+	push_work(ts, imbalanced(p, rng, ts->plane_ns / threads));
+	if (down >= 0 && down < threads) {   /* sync_right */
+		struct op *o = push(ts, OP_WAIT);
+		o->flag = cons + t;
+		o->value = g - 1;
+		push(ts, OP_SIGNAL)->flag = post + t;
+	}
+	if (ts->plane++ == ts->nplanes) {
+		ts->planes[ts->dir] += ts->nplanes;
+		ts->nplanes = 0;
+		push(ts, OP_BARRIER);
+	}
 }
 
+/* Fills the thread's queue with its next step. */
 static void generate(const struct workload_params *p, struct npb_state *s, int t, gsl_rng *rng)
 {
 	struct tstate *ts = &s->t[t];
 	int64_t total = p->setup + p->iterations * p->per_iter;
 	ts->qn = ts->qi = 0;
+	if (ts->nplanes > 0) {
+		plane_step(p, ts, t, s->threads, rng);
+		return;
+	}
 	if (ts->j >= total) {
 		push(ts, OP_END);
 		return;
@@ -345,15 +385,21 @@ static void generate(const struct workload_params *p, struct npb_state *s, int t
 	double share = p->per_iter > 2 ? p->pipeline_share : 1.0;
 	if (p->handoffs > 0 && (k == 0 || k == 1)) {
 		int64_t lo = (p->handoffs + 1) / 2, n = k == 0 ? lo : p->handoffs - lo;
-		double work = iter_work * share * (double)n / (double)p->handoffs;
-		if (n > 0)
-			emit_sweep(p, ts, t, s->threads, rng, (int)k, n, work);
-	} else {
-		double w = k < 0 ? p->setup_ns : p->interval_ns;
-		if (p->handoffs > 0 && k >= 0)
-			w = iter_work * (1 - share) / (double)(p->per_iter - 2);
-		emit_work(p, ts, rng, imbalanced(p, rng, w / s->threads));
+		if (n > 0) {
+			ts->dir = (int)k;
+			ts->nplanes = n;
+			ts->plane = 1;
+			ts->plane_ns = iter_work * share / (double)p->handoffs;
+			plane_step(p, ts, t, s->threads, rng);
+		} else {
+			push(ts, OP_BARRIER);
+		}
+		return;
 	}
+	double w = k < 0 ? p->setup_ns : p->interval_ns;
+	if (p->handoffs > 0 && k >= 0)
+		w = iter_work * (1 - share) / (double)(p->per_iter - 2);
+	push_work(ts, imbalanced(p, rng, w / s->threads));
 	push(ts, OP_BARRIER);
 }
 
@@ -362,9 +408,20 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 {
 	struct npb_state *s = state;
 	struct tstate *ts = &s->t[t];
-	if (ts->qi >= ts->qn)
-		generate(p, s, t, rng);
-	*out = ts->q[ts->qi++];
+	for (;;) {
+		if (ts->in_work) {
+			work_op(p, ts, rng, out);
+			return;
+		}
+		if (ts->qi >= ts->qn)
+			generate(p, s, t, rng);
+		struct item *it = &ts->q[ts->qi++];
+		if (!it->is_work) {
+			*out = it->op;
+			return;
+		}
+		start_work(p, ts, it->work_ns);
+	}
 }
 
 const struct workload_kind workload_npb = {
