@@ -174,9 +174,9 @@ struct npb_state {
 };
 
 static const char *const keys[] = { "kind", "kernel", "class", "iterations", "syncs_per_iter",
-				    "setup_syncs", "setup_interval_us", "interval_us", "imbalance", "handoffs",
-				    "pipeline_share", "lock_rate", "lock_hold_ns", "lock_batch",
-				    "nlocks", "lock_kind", NULL };
+				    "setup_syncs", "setup_interval_us", "interval_us", "imbalance",
+				    "handoffs", "pipeline_share", "lock_rate", "lock_hold_ns",
+				    "lock_batch", "nlocks", "lock_kind", NULL };
 /* "guest", then lock_kind_names in enum lock_kind order */
 static const char *const kind_names[] = { "guest", "ticket", "tas", "pvticket", NULL };
 _Static_assert(LOCK_TICKET == 0 && LOCK_TAS == 1 && LOCK_PVTICKET == 2 && LOCK_KINDS == 3,
