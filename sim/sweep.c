@@ -650,6 +650,16 @@ static int sweep_load(struct sweep *sw, const char *file, char *msg, size_t msgn
 	return 0;
 }
 
+/* For the fuzz target (tests/fuzz/fuzz_sweep.c): reads and frees a sweep file. */
+int sweep_check_file(const char *file, char *msg, size_t msgn)
+{
+	struct sweep sw;
+	int rc = sweep_load(&sw, file, msg, msgn);
+	if (rc == 0)
+		sweep_free(&sw);
+	return rc;
+}
+
 static void run_name(const struct sweep *sw, long run, char *out, size_t n)
 {
 	sfmt(out, n, "p%04ld_s%llu", run / sw->nseeds,
