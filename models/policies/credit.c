@@ -609,12 +609,15 @@ void credit_check(struct sim *s)
 	int expected = 0;
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct credit_vcpu *cv = &c->v[i];
-		/* Accounting clips to [-slice, +slice] credits, but a runner's burn since its
-		 * last tick (up to a tick's worth) is not yet debited when accounting runs;
-		 * then it can burn one more period: floor -(2 slices + 1 tick), plus
-		 * rounding. Credit only grows at accounting, so the ceiling is +slice. */
+		/* Accounting clips active vCPUs to [-slice, +slice] credits, but a runner's
+		 * burn since its last tick (up to a tick's worth) is not yet debited when
+		 * accounting runs; then it can burn one more period: floor -(2 slices + 1
+		 * tick), plus rounding. An inactive vCPU (one no tick has found running
+		 * since it went above the cap, e.g. a short-running I/O vCPU) still burns
+		 * but is never clipped, as in Xen 4.0: no floor. Credit only grows at
+		 * accounting, so the ceiling is +slice for all. */
 		int floor = -(2 * c->credits_per_tslice + c->credits_per_tslice / 3) - 10;
-		if (cv->credit > c->credits_per_tslice || cv->credit < floor)
+		if (cv->credit > c->credits_per_tslice || (cv->active && cv->credit < floor))
 			sim_invariant_failed(s, "credit: vCPU %s.%d has %d credits, outside [%d, %d]",
 					     cv->v->vm->name, cv->v->idx, cv->credit, floor,
 					     c->credits_per_tslice);
