@@ -9,8 +9,10 @@
  * end), the scheduler sends an IPI (latency ipi_us) to one distinct pCPU for
  * each runnable, not running sibling: the sibling's own pCPU if free of
  * siblings, else an idle pCPU, else the pCPU running the lowest-priority vCPU
- * among those whose Credit priority is not higher than v's (v is the VM's
- * representative: Credit found it the best choice on p). On arrival the target pCPU
+ * among those whose Credit priority is higher than neither the sibling's nor
+ * v's (so a coscheduled VM moves its time together but takes no more of it:
+ * an OVER sibling never preempts UNDER work; v is the VM's representative,
+ * Credit found it the best choice on p). On arrival the target pCPU
  * reschedules and runs the sibling, preempting what ran there (requeued by
  * Credit's rules, accounting untouched), with a slice ending when the
  * initiator's slice ends, so the group also stops together. Credit accounting
@@ -190,7 +192,10 @@ static void cosched_siblings(struct sim *s, struct pcpu *p, struct vcpu *v)
 		if (u == v || u->state != VCPU_RUNNABLE || u->running_on || cv(s, u)->parked ||
 		    x->targeted[u->id] >= 0)
 			continue;
-		int q = pick_target(s, u, p->id, pri);
+		/* a sibling preempts nothing of higher Credit priority than itself or
+		 * than v: coscheduling moves a VM's time together, it grants none */
+		int upri = cv(s, u)->pri < pri ? cv(s, u)->pri : pri;
+		int q = pick_target(s, u, p->id, upri);
 		if (q < 0)
 			continue;
 		bitmap_set(x->used, q);
