@@ -9,10 +9,11 @@
  * end), the scheduler sends an IPI (latency ipi_us) to one distinct pCPU for
  * each runnable, not running sibling: the sibling's own pCPU if free of
  * siblings, else an idle pCPU, else the pCPU running the lowest-priority vCPU
- * among those whose Credit priority is higher than neither the sibling's nor
- * v's (so a coscheduled VM moves its time together but takes no more of it:
- * an OVER sibling never preempts UNDER work; v is the VM's representative,
- * Credit found it the best choice on p). On arrival the target pCPU
+ * among those whose Credit priority is not higher than v's (v is the VM's
+ * representative: Credit found it the best choice on p). With preempt =
+ * "strict" the sibling's own priority is a bar too, so an OVER sibling never
+ * preempts UNDER work; that keeps shares closer to Credit's but leaves a VM
+ * whose vCPUs Credit stacked on one pCPU uncoscheduled (docs/policies.md). On arrival the target pCPU
  * reschedules and runs the sibling, preempting what ran there (requeued by
  * Credit's rules, accounting untouched), with a slice ending when the
  * initiator's slice ends, so the group also stops together. Credit accounting
@@ -61,10 +62,11 @@ static void *xcalloc(size_t n, size_t sz)
 
 void *cosched_parse(struct jp *jp, const cJSON *sched, const char *path, int dynamic)
 {
-	static const char *const asman_keys[] = { "ipi_us", "hypercall_ns", "window_ms",
+	static const char *const asman_keys[] = { "ipi_us", "preempt", "hypercall_ns", "window_ms",
 						  "engage_waits", "holds", "recency",
 						  "experimentation", NULL };
-	static const char *const hybrid_keys[] = { "ipi_us", NULL };
+	static const char *const hybrid_keys[] = { "ipi_us", "preempt", NULL };
+	static const char *const preempts[] = { "initiator", "strict", NULL };
 	struct credit_params *cp = credit_parse_params(jp, sched, path,
 						       dynamic ? asman_keys : hybrid_keys);
 	struct cosched_params *p = xcalloc(1, sizeof *p);
@@ -72,6 +74,7 @@ void *cosched_parse(struct jp *jp, const cJSON *sched, const char *path, int dyn
 	free(cp);
 	p->dynamic = dynamic;
 	p->ipi_ns = (simtime_t)(jp_num(jp, sched, path, "ipi_us", 2, 0, 1e6) * NS_PER_US + 0.5);
+	p->strict = jp_enum(jp, sched, path, "preempt", preempts, 0);
 	if (!dynamic)
 		return p;
 	p->hypercall_ns = jp_int(jp, sched, path, "hypercall_ns", 1000, 0, NS_PER_SEC);
@@ -192,9 +195,11 @@ static void cosched_siblings(struct sim *s, struct pcpu *p, struct vcpu *v)
 		if (u == v || u->state != VCPU_RUNNABLE || u->running_on || cv(s, u)->parked ||
 		    x->targeted[u->id] >= 0)
 			continue;
-		/* a sibling preempts nothing of higher Credit priority than itself or
-		 * than v: coscheduling moves a VM's time together, it grants none */
-		int upri = cv(s, u)->pri < pri ? cv(s, u)->pri : pri;
+		/* a sibling preempts nothing of higher Credit priority than v (the
+		 * VM's representative); with preempt = "strict", nor than itself */
+		int upri = pri;
+		if (x->prm->strict && cv(s, u)->pri < pri)
+			upri = cv(s, u)->pri;
 		int q = pick_target(s, u, p->id, upri);
 		if (q < 0)
 			continue;
@@ -278,6 +283,7 @@ void cosched_long_wait(struct sim *s, struct vcpu *v, uint64_t cycles)
 	struct cosched_vm *a = &x->vm[v->vm->id];
 	a->waits++;
 	a->reports++;
+	a->reports_on += a->on;
 	guest_add_sys(s, v, x->prm->hypercall_ns);
 }
 
@@ -440,6 +446,7 @@ void cosched_report_vm(struct sim *s, struct vm *vm, cJSON *out)
 		return;
 	cJSON *h = cJSON_AddObjectToObject(out, "asman");
 	cJSON_AddNumberToObject(h, "reports", (double)a->reports);
+	cJSON_AddNumberToObject(h, "reports_coscheduled", (double)a->reports_on);
 	cJSON *ch = cJSON_AddArrayToObject(h, "holds_chosen");
 	cJSON *pr = cJSON_AddArrayToObject(h, "hold_probability");
 	double tot = 0;

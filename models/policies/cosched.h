@@ -12,6 +12,7 @@
 struct cosched_params {
 	struct credit_params credit;   /* must stay first: credit_init_with reads it */
 	simtime_t ipi_ns;              /* coscheduling IPI latency */
+	int strict;                    /* preempt: 0 = initiator's priority, 1 = also the sibling's */
 	/* asman only */
 	simtime_t hypercall_ns;        /* guest CPU per long-wait report */
 	simtime_t window_ns;           /* decision window */
@@ -28,6 +29,7 @@ struct cosched_vm {
 	/* asman */
 	uint64_t waits;         /* long waits reported in the current window */
 	uint64_t reports;       /* long waits reported in all */
+	uint64_t reports_on;    /* ... of which while coscheduled */
 	int hold_left;          /* windows of the current hold still to run */
 	int hold_idx;           /* index of the current / observed hold */
 	int observing;          /* a hold ended, waiting to see if long waits return */
