@@ -238,6 +238,7 @@ static struct vcpu *dispatch_sibling(struct sim *s, struct pcpu *p, struct vcpu 
 		credit_runq_remove(s, cu);
 	cu->start_time = s->now - cu->rem;
 	bitmap_clear(c->idlers, p->id);
+	cs_of(s)->pulled[p->id] = 1;
 	*slice = until > s->now && until != SIMTIME_NEVER ? until - s->now : c->tslice_ns;
 	return u;
 }
@@ -246,6 +247,7 @@ struct vcpu *cosched_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice
 {
 	struct cosched *x = cs_of(s);
 	struct vcpu *u = x->target[p->id];
+	x->pulled[p->id] = 0;
 	if (u && !event_pending(&x->ipi[p->id])) {
 		x->target[p->id] = NULL;
 		x->targeted[u->id] = -1;
@@ -262,6 +264,25 @@ struct vcpu *cosched_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice
 		p->slice_end = saved;
 	}
 	return next;
+}
+
+/* A sibling dispatched by IPI holds its pCPU only while nothing of higher Credit
+ * priority waits there (e.g. after accounting made the preempted vCPU UNDER and
+ * the sibling OVER): otherwise coscheduling would take time from other VMs that
+ * Credit would not give (checked every Credit tick). */
+static void recheck_event(struct sim *s, struct event *e)
+{
+	struct credit *c = credit_of(s);
+	struct cosched *x = c->ext;
+	sim_at(s, e, s->now + c->tick_ns);
+	for (int q = 0; q < s->host.npcpus; q++) {
+		struct pcpu *p = &s->host.pcpus[q];
+		if (!x->pulled[q] || !p->curr || p->curr->state != VCPU_RUNNING)
+			continue;
+		struct credit_vcpu *head = c->p[q].rq_head;
+		if (head && head->pri > cv(s, p->curr)->pri)
+			sim_raise_schedule(s, p);
+	}
 }
 
 void cosched_sleep(struct sim *s, struct vcpu *v)
@@ -370,6 +391,7 @@ void cosched_init(struct sim *s)
 	x->until = xcalloc((size_t)n, sizeof *x->until);
 	x->targeted = xcalloc((size_t)s->nvcpus, sizeof *x->targeted);
 	x->used = bitmap_alloc(n);
+	x->pulled = xcalloc((size_t)n, 1);
 	for (int i = 0; i < s->nvcpus; i++)
 		x->targeted[i] = -1;
 	for (int q = 0; q < n; q++)
@@ -383,6 +405,8 @@ void cosched_init(struct sim *s)
 		else if (s->vms[i].concurrent && s->vms[i].nvcpus > 1)
 			mode_set(s, &s->vms[i], 1);
 	}
+	event_init(&x->recheck, recheck_event, x, EV_POLICY);
+	sim_at(s, &x->recheck, c->tick_ns);
 	if (prm->dynamic) {
 		event_init(&x->window, window_event, x, EV_POLICY);
 		sim_at(s, &x->window, prm->window_ns);
@@ -405,6 +429,7 @@ void cosched_destroy(struct sim *s)
 		free(x->until);
 		free(x->targeted);
 		free(x->used);
+		free(x->pulled);
 		free(x);
 	}
 	credit_destroy(s);

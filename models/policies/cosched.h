@@ -47,6 +47,8 @@ struct cosched {
 	struct vcpu **target;    /* per pCPU: the sibling the IPI asks it to run */
 	simtime_t *until;        /* per pCPU: end of the initiating sibling's slice */
 	int *targeted;           /* per vCPU: pCPU an IPI for it is in flight to, or -1 */
+	char *pulled;            /* per pCPU: runs a sibling dispatched by IPI */
+	struct event recheck;    /* every Credit tick: pulled siblings yield to better work */
 	bitword_t *used;         /* scratch */
 	uint64_t cosched_ipis;
 };
