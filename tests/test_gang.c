@@ -21,7 +21,9 @@ static int pick(int lo, int hi)
 	return lo + (int)(lcg % (uint64_t)(hi - lo + 1));
 }
 
-static const char *policies[] = { "gang", "hybrid" };
+/* asman and hybrid-ipi ride along: their own invariants (cosched_check,
+ * credit_check) are checked on the same mixes */
+static const char *policies[] = { "gang", "hybrid", "asman", "hybrid-ipi" };
 
 static void randomized(void)
 {
@@ -60,7 +62,7 @@ static void randomized(void)
 					i ? "," : "", i, vc, pick(1, 4) * 128, pick(0, 1) ? "true" : "false", w);
 		}
 		snprintf(json + len, sizeof json - (size_t)len, "]}");
-		for (int p = 0; p < 2; p++) {
+		for (int p = 0; p < 4; p++) {
 			char buf[4200];
 			const char *at = strstr(json, "POLICY");
 			snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - json), json, policies[p], at + 6);
@@ -72,7 +74,7 @@ static void randomized(void)
 			t_done(s, sc);
 		}
 	}
-	printf("randomized: %d runs of gang and hybrid with invariants checked after every event\n", runs);
+	printf("randomized: %d runs of gang, hybrid, asman and hybrid-ipi with invariants checked after every event\n", runs);
 }
 
 static void too_wide(void)
