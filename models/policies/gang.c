@@ -95,8 +95,12 @@ struct gang {
 	int *owner;              /* per pCPU: VM id, -1 = free */
 	int *member;             /* per pCPU: member index */
 	int nfree;
-	bitword_t *avail;        /* hybrid: pCPUs not held by gangs (Credit's c->avail) */
+	bitword_t *avail;        /* pCPUs not held by gangs (hybrid: Credit's c->avail) */
 	char *lent;              /* hybrid: per pCPU, held by a gang at the last sync */
+	int *dirty;              /* pCPUs to look at in the next sync */
+	char *is_dirty;
+	int ndirty;
+	char *full_aff;          /* per VM: every vCPU may run on every pCPU */
 	struct event slice;
 	int *share;              /* scratch: per VM accounting state */
 	int *match_of;           /* scratch: per pCPU, member index in the matching or -1 */
@@ -325,6 +329,14 @@ static void accounting(struct sim *s)
 
 /* ---- the plan */
 
+static void mark(struct gang *G, int q)
+{
+	if (!G->is_dirty[q]) {
+		G->is_dirty[q] = 1;
+		G->dirty[G->ndirty++] = q;
+	}
+}
+
 static void unschedule(struct sim *s, struct gvm *g)
 {
 	struct gang *G = gang_of(s);
@@ -334,8 +346,8 @@ static void unschedule(struct sim *s, struct gvm *g)
 	g->sched_ns += s->now - g->sched_since;
 	for (int i = 0; i < g->width; i++) {
 		G->owner[g->pc[i]] = -1;
-		if (G->avail)
-			bitmap_set(G->avail, g->pc[i]);
+		bitmap_set(G->avail, g->pc[i]);
+		mark(G, g->pc[i]);
 		g->pc[i] = -1;
 	}
 	G->nfree += g->width;
@@ -351,6 +363,27 @@ static int try_schedule(struct sim *s, struct gvm *g, int idle_only)
 	int n = s->host.npcpus;
 	if (g->width > G->nfree)
 		return 0;
+	if (G->full_aff[g->vm->id] && !idle_only) {
+		/* fast path, no affinity: each member takes its last pCPU if free, the
+		 * others the next free ones; width <= nfree guarantees success */
+		for (int i = 0; i < g->width; i++) {
+			const struct vcpu *v = &g->vm->vcpus[i];
+			int q = v->running_on ? v->running_on->id : v->processor;
+			G->tmp_pc[i] = -1;
+			if (bitmap_test(G->avail, q)) {
+				G->tmp_pc[i] = q;
+				bitmap_clear(G->avail, q);
+			}
+		}
+		for (int i = 0; i < g->width; i++) {
+			if (G->tmp_pc[i] >= 0)
+				continue;
+			int q = bitmap_cycle(G->avail, n, g->vm->vcpus[i].processor);
+			G->tmp_pc[i] = q;
+			bitmap_clear(G->avail, q);
+		}
+		goto take;
+	}
 	for (int q = 0; q < n; q++) {
 		const struct vcpu *c = s->host.pcpus[q].curr;
 		G->can[q] = G->owner[q] < 0 && (!idle_only || !c || c->vm == g->vm);
@@ -366,12 +399,13 @@ static int try_schedule(struct sim *s, struct gvm *g, int idle_only)
 	G->stamp = m.stamp;
 	if (!ok)
 		return 0;
+take:
 	for (int i = 0; i < g->width; i++) {
 		g->pc[i] = G->tmp_pc[i];
 		G->owner[g->pc[i]] = g->vm->id;
 		G->member[g->pc[i]] = i;
-		if (G->avail)
-			bitmap_clear(G->avail, g->pc[i]);
+		bitmap_clear(G->avail, g->pc[i]);
+		mark(G, g->pc[i]);
 	}
 	G->nfree -= g->width;
 	burn(s, g);
@@ -453,7 +487,8 @@ static void evacuate(struct sim *s)
 	struct gang *G = gang_of(s);
 	struct credit *c = credit_of(s);
 	int n = s->host.npcpus;
-	for (int q = 0; q < n; q++) {
+	for (int d = 0; d < G->ndirty; d++) {
+		int q = G->dirty[d];
 		if (G->owner[q] < 0)
 			continue;
 		for (struct credit_vcpu *e = c->p[q].rq_head, *nx; e; e = nx) {
@@ -474,11 +509,13 @@ static void evacuate(struct sim *s)
 	}
 }
 
-/* Raises a scheduling event on every pCPU that does not run what it should. */
+/* Raises a scheduling event on every pCPU touched since the last sync (plan
+ * changes, members blocking or waking) that does not run what it should. */
 static void sync(struct sim *s)
 {
 	struct gang *G = gang_of(s);
-	for (int q = 0; q < s->host.npcpus; q++) {
+	for (int d = 0; d < G->ndirty; d++) {
+		int q = G->dirty[d];
 		struct pcpu *p = &s->host.pcpus[q];
 		if (G->owner[q] >= 0 || !G->hybrid) {
 			if (p->curr != desired(s, q))
@@ -491,6 +528,9 @@ static void sync(struct sim *s)
 	}
 	if (G->hybrid)
 		evacuate(s);
+	for (int d = 0; d < G->ndirty; d++)
+		G->is_dirty[G->dirty[d]] = 0;
+	G->ndirty = 0;
 }
 
 static void slice_event(struct sim *s, struct event *e)
@@ -526,8 +566,12 @@ static void wake(struct sim *s, struct vcpu *v)
 		credit_wake(s, v);
 		return;
 	}
-	if (!g->scheduled)
+	if (g->scheduled)
+		mark(G, g->pc[v->idx]);
+	else
 		fill(s, 0);
+	if (v->running_on)
+		mark(G, v->running_on->id);
 	sync(s);
 }
 
@@ -539,13 +583,17 @@ static void sleep(struct sim *s, struct vcpu *v)
 		credit_sleep(s, v);
 		return;
 	}
+	if (g->scheduled)
+		mark(G, g->pc[v->idx]);
 	if (g->scheduled && runnable_members(g) == 0) {
 		/* the whole gang is blocked: it gives up its slot for the rest of the slice */
 		unschedule(s, g);
 		fill(s, 0);
 	}
-	if (v->running_on)
+	if (v->running_on) {
+		mark(G, v->running_on->id);
 		sim_raise_schedule(s, v->running_on);
+	}
 	sync(s);
 }
 
@@ -611,11 +659,14 @@ static void init(struct sim *s)
 	const struct gang_params *prm = s->policy_params;
 	struct gang *G = xcalloc(1, sizeof *G);
 	int n = s->host.npcpus, maxw = 1;
+	G->avail = bitmap_alloc(n);
+	bitmap_fill(G->avail, n);
+	G->dirty = xcalloc((size_t)n, sizeof *G->dirty);
+	G->is_dirty = xcalloc((size_t)n, 1);
+	G->full_aff = xcalloc((size_t)s->nvms, 1);
 	if (prm->hybrid) {
 		credit_init_with(s, &prm->credit);
 		credit_of(s)->ext = G;
-		G->avail = bitmap_alloc(n);
-		bitmap_fill(G->avail, n);
 		credit_of(s)->avail = G->avail;
 		G->lent = xcalloc((size_t)n, 1);
 	} else {
@@ -639,6 +690,9 @@ static void init(struct sim *s)
 		g->vm = &s->vms[i];
 		g->width = g->vm->nvcpus;
 		g->is_gang = !prm->hybrid || (g->vm->concurrent && g->width > 1);
+		G->full_aff[i] = 1;
+		for (int k = 0; k < g->width; k++)
+			G->full_aff[i] &= bitmap_count(g->vm->vcpus[k].affinity, n) == n;
 		if (g->width > maxw)
 			maxw = g->width;
 		g->pc = xcalloc((size_t)g->width, sizeof *g->pc);
@@ -676,6 +730,9 @@ static void destroy(struct sim *s)
 	free(G->aff);
 	free(G->avail);
 	free(G->lent);
+	free(G->dirty);
+	free(G->is_dirty);
+	free(G->full_aff);
 	if (G->hybrid) {
 		credit_of(s)->ext = NULL;
 		free(G);
@@ -696,8 +753,8 @@ static void check(struct sim *s)
 		struct pcpu *p = &s->host.pcpus[q];
 		settled &= !(event_pending(&p->sched_ev) && p->sched_ev.when == s->now);
 		nfree += G->owner[q] < 0;
-		if (G->hybrid && bitmap_test(G->avail, q) != (G->owner[q] < 0))
-			sim_invariant_failed(s, "hybrid: pCPU %d lent to Credit disagrees with the plan", q);
+		if (bitmap_test(G->avail, q) != (G->owner[q] < 0))
+			sim_invariant_failed(s, "%s: free-pCPU map disagrees with the plan at pCPU %d", s->ops->name, q);
 	}
 	if (nfree != G->nfree)
 		sim_invariant_failed(s, "%s: %d free pCPUs, counted %d", s->ops->name, G->nfree, nfree);
