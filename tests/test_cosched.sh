@@ -46,6 +46,9 @@ out=$("$bin" run "$tmp/w.json" 2>&1); rc=$?
 out=$("$bin" validate "$tmp/w.json" --set scheduler.policy=hybrid --set 'vms[1].concurrent=true' 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -qF "vms[1].vcpus: policy hybrid" && ok || bad "hybrid: expected exit 2, got $rc: $out"
 "$bin" validate "$tmp/w.json" --set scheduler.policy=hybrid && ok || bad "hybrid: an unflagged wide VM is Credit's"
+out=$("$bin" validate "$src/scenarios/tradeoff/gang.json" --set 'vms[1].cap=50' 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -qF "gang.json: vms[1].cap: policy gang does not model caps" && ok || bad "gang: a cap is an error, got $rc: $out"
+"$bin" validate "$src/scenarios/tradeoff/hybrid.json" --set 'vms[1].cap=50' && ok || bad "hybrid: a Credit VM may have a cap"
 out=$("$bin" run "$tmp/w.json" --set scheduler.policy=asman --set scheduler.holds='[1,"two"]' 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -qF "scheduler.holds[1]:" && ok || bad "asman: bad hold: got $rc: $out"
 

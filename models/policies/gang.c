@@ -38,11 +38,11 @@
  * slice while none of its vCPUs is runnable (credit reset to 0, as Xen 4.0 does
  * above 300 credits), so an I/O-bound VM's unused share goes to the others; a
  * runnable gang's credit is clipped to width x slice, and floored at -width x
- * slice. In hybrid, Credit's VMs
- * count with their weight while they have a runnable vCPU or Credit has them
- * active. Caps are not modelled
- * for gangs, nor the switch latency of a real gang scheduler (a plan change
- * switches every pCPU at the same instant, which favours the gangs).
+ * slice. In hybrid, Credit's VMs count with their weight while they have a
+ * runnable vCPU or Credit has them active. Caps are not modelled for gangs (a
+ * cap on a gang is a scenario error), nor the switch latency of a real gang
+ * scheduler (a plan change switches every pCPU at the same instant, which
+ * favours the gangs).
  *
  * Invariants (check, after every event under --check):
  *  - the plan is consistent: a scheduled gang holds exactly width distinct
@@ -220,6 +220,12 @@ static void validate(struct jp *jp, const struct scenario *sc, const void *param
 		char path[JP_PATH_MAX];
 		if (prm->hybrid && !(c->concurrent && c->vcpus > 1))
 			continue;   /* scheduled by Credit */
+		if (c->cap) {
+			snprintf(path, sizeof path, "vms[%d].cap", c->index);
+			jp_fail(jp, path, "policy %s does not model caps for its gangs (VM %s): expected 0 or no cap",
+				pol, c->name);
+			return;
+		}
 		snprintf(path, sizeof path, "vms[%d].vcpus", c->index);
 		if (c->vcpus > n) {
 			jp_fail(jp, path, "policy %s runs a VM's vCPUs at once on distinct pCPUs: VM %s has %d vCPUs but the host has %d pCPUs",
