@@ -39,6 +39,22 @@ assert abs(spans / 1000 - par["cosched_ms"]) < 1e-3, (spans, par["cosched_ms"])
 PY
 fi
 
+# gang: each hold of a multi-vCPU gang is a "gang" span on its track, summing to gang_scheduled_ms
+"$bin" run "$src/scenarios/tradeoff/gang.json" --quiet --trace "$tmp/g.json" -o "$tmp/gr.json" || bad "traced gang run failed"
+if command -v python3 >/dev/null; then
+	python3 - "$tmp/g.json" "$tmp/gr.json" <<'PY' && ok || bad "gang spans disagree with gang_scheduled_ms"
+import json, sys
+t = json.load(open(sys.argv[1]))["traceEvents"]
+r = json.load(open(sys.argv[2]))
+for v in r["vms"]:
+    if v["vcpus"] > 1:
+        held = sum(e["dur"] for e in t if e.get("cat") == "mode" and e["name"] == "gang" and e["args"]["vm"] == v["name"])
+        assert abs(held / 1000 - v["gang_scheduled_ms"]) < 1e-3, (v["name"], held, v["gang_scheduled_ms"])
+PY
+else
+	grep -q '"name":"gang","cat":"mode","ph":"X","pid":1' "$tmp/g.json" && ok || bad "no gang span in the trace"
+fi
+
 # a VM wider than the host
 printf '%s' '{"host":{"pcpus":2},"scheduler":{"policy":"gang"},"vms":[{"name":"a","workload":{"kind":"cpu_bound"}},{"name":"w","vcpus":3,"workload":{"kind":"cpu_bound"}}]}' > "$tmp/w.json"
 out=$("$bin" run "$tmp/w.json" 2>&1); rc=$?

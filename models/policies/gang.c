@@ -350,6 +350,8 @@ static void unschedule(struct sim *s, struct gvm *g)
 		return;
 	burn(s, g);
 	g->sched_ns += s->now - g->sched_since;
+	if (s->trace && g->width > 1)
+		trace_vm_end(s->trace, s, g->vm);
 	for (int i = 0; i < g->width; i++) {
 		G->owner[g->pc[i]] = -1;
 		bitmap_set(G->avail, g->pc[i]);
@@ -420,6 +422,8 @@ take:
 	g->active = 1;
 	g->last_sched = s->now;
 	g->sched_since = s->now;
+	if (s->trace && g->width > 1)
+		trace_vm_begin(s->trace, s, g->vm, "gang");
 	return 1;
 }
 
