@@ -1,7 +1,9 @@
 /* cosched.c: coscheduling executed by IPIs on top of Xen Credit: the `asman`
  * policy (adaptive dynamic coscheduling, HPDC 2011; shared/spec/model.md,
- * "Policies", asman 1-3) and the `hybrid` policy (static "concurrent" flag,
- * Weng et al., VEE 2009), which differ only in who switches a VM's mode.
+ * "Policies", asman 1-3; Weng, Liu, Yu and Li) and the `hybrid-ipi` variant
+ * (the static "concurrent" flag of Weng et al., VEE 2009, executed with this
+ * mechanism; the `hybrid` policy proper is gang-based, gang.c), which differ
+ * only in who switches a VM's mode.
  *
  * Execute (both): Credit schedules every vCPU as usual (accounting, BOOST,
  * runqueues, stealing: credit.c). Whenever Credit itself chooses a vCPU v of a
@@ -37,7 +39,7 @@
  * coscheduled.
  *
  * Invariants (cosched_check, under --check, on top of credit_check):
- *  - a VM is in coscheduled mode only if it is flagged (hybrid) or has reported
+ *  - a VM is in coscheduled mode only if it is flagged (hybrid-ipi) or has reported
  *    at least one long wait (asman);
  *  - a pending coscheduling IPI targets a vCPU of a coscheduled VM, and each
  *    vCPU is the target of at most one;
@@ -121,7 +123,7 @@ static void mode_set(struct sim *s, struct vm *vm, int on)
 	if (a->on == on)
 		return;
 	a->on = on;
-	if (x->prm->dynamic)   /* hybrid's mode is static: never counted as a switch */
+	if (x->prm->dynamic)   /* hybrid-ipi's mode is static: never counted as a switch */
 		vm->st.mode_switches++;
 	if (on)
 		a->on_since = s->now;

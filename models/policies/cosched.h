@@ -1,6 +1,6 @@
 /* cosched.h: IPI-driven coscheduling on top of Xen Credit, shared by `asman`
  * (the VM's coscheduled mode is switched on and off at run time by long-wait
- * reports and a Roth-Erev learner) and `hybrid` (the mode is the VM's static
+ * reports and a Roth-Erev learner) and `hybrid-ipi` (the mode is the VM's static
  * "concurrent" flag). See cosched.c for the mechanism and its invariants, and
  * docs/policies.md for where it follows the papers and where it is ours. */
 #ifndef VCPUSIM_COSCHED_H
@@ -20,7 +20,7 @@ struct cosched_params {
 	int nholds;
 	int holds[ASMAN_MAX_HOLDS];    /* candidate holds, in windows */
 	double recency, experimentation;
-	int dynamic;                   /* 1 = asman, 0 = hybrid (static flag) */
+	int dynamic;                   /* 1 = asman, 0 = hybrid-ipi (static flag) */
 };
 
 struct cosched_vm {
