@@ -208,6 +208,7 @@ static void cosched_siblings(struct sim *s, struct pcpu *p, struct vcpu *v)
 		bitmap_set(x->used, q);
 		x->target[q] = u;
 		x->until[q] = p->slice_end;
+		x->bar[q] = upri;
 		x->targeted[u->id] = q;
 		x->cosched_ipis++;
 		s->ipis++;
@@ -253,8 +254,11 @@ struct vcpu *cosched_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice
 	if (u && !event_pending(&x->ipi[p->id])) {
 		x->target[p->id] = NULL;
 		x->targeted[u->id] = -1;
+		/* still wanted, and p's runner still no better than the bar (it may
+		 * have changed while the IPI was in flight) */
 		if (x->vm[u->vm->id].on && u->state == VCPU_RUNNABLE && !u->running_on &&
-		    !cv(s, u)->parked && !(p->curr && p->curr->vm == u->vm && p->curr->state == VCPU_RUNNING))
+		    !cv(s, u)->parked && !(p->curr && p->curr->vm == u->vm && p->curr->state == VCPU_RUNNING) &&
+		    (!p->curr || p->curr->state != VCPU_RUNNING || pri_of(s, p) <= x->bar[p->id]))
 			return dispatch_sibling(s, p, u, x->until[p->id], slice);
 	}
 	struct vcpu *next = credit_do_schedule(s, p, slice);
@@ -391,6 +395,7 @@ void cosched_init(struct sim *s)
 	x->ipi = xcalloc((size_t)n, sizeof *x->ipi);
 	x->target = xcalloc((size_t)n, sizeof *x->target);
 	x->until = xcalloc((size_t)n, sizeof *x->until);
+	x->bar = xcalloc((size_t)n, sizeof *x->bar);
 	x->targeted = xcalloc((size_t)s->nvcpus, sizeof *x->targeted);
 	x->used = bitmap_alloc(n);
 	x->pulled = xcalloc((size_t)n, 1);
@@ -429,6 +434,7 @@ void cosched_destroy(struct sim *s)
 		free(x->ipi);
 		free(x->target);
 		free(x->until);
+		free(x->bar);
 		free(x->targeted);
 		free(x->used);
 		free(x->pulled);

@@ -46,6 +46,7 @@ struct cosched {
 	struct event *ipi;       /* per pCPU: a coscheduling IPI in flight */
 	struct vcpu **target;    /* per pCPU: the sibling the IPI asks it to run */
 	simtime_t *until;        /* per pCPU: end of the initiating sibling's slice */
+	int *bar;                /* per pCPU: highest Credit priority the sibling may preempt */
 	int *targeted;           /* per vCPU: pCPU an IPI for it is in flight to, or -1 */
 	char *pulled;            /* per pCPU: runs a sibling dispatched by IPI */
 	struct event recheck;    /* every Credit tick: pulled siblings yield to better work */
