@@ -15,12 +15,17 @@
  * representative: Credit found it the best choice on p). With preempt =
  * "strict" the sibling's own priority is a bar too, so an OVER sibling never
  * preempts UNDER work; that keeps shares closer to Credit's but leaves a VM
- * whose vCPUs Credit stacked on one pCPU uncoscheduled (docs/policies.md). On arrival the target pCPU
- * reschedules and runs the sibling, preempting what ran there (requeued by
+ * whose vCPUs Credit stacked on one pCPU uncoscheduled (docs/policies.md).
+ * On arrival the target pCPU reschedules and, if what it runs is still not
+ * above the bar, runs the sibling, preempting what ran there (requeued by
  * Credit's rules, accounting untouched), with a slice ending when the
  * initiator's slice ends, so the group also stops together. Credit accounting
- * is kept for every vCPU, so a coscheduled VM that used more than its share
- * goes OVER and can no longer preempt UNDER work: fairness between VMs holds.
+ * is kept for every vCPU: a coscheduled VM that used more than its share goes
+ * OVER and then preempts only OVER work, and a pulled sibling yields at the next
+ * Credit tick to better work queued on its pCPU. Shares stay close to Credit's
+ * but not equal: displacing equal-priority work shifts some time to the
+ * coscheduled VM (docs/policies.md: hybrid-ipi's always-coscheduled VM takes
+ * 15-21% of a 1-vCPU neighbour's time on the tradeoff mix, asman 2-10%).
  *
  * Determine (asman): the guest monitor reports each long spinlock wait (guest
  * waits >= guest.long_wait_cycles) by a hypercall costing hypercall_ns of the
@@ -41,9 +46,9 @@
  * Invariants (cosched_check, under --check, on top of credit_check):
  *  - a VM is in coscheduled mode only if it is flagged (hybrid-ipi) or has reported
  *    at least one long wait (asman);
- *  - a pending coscheduling IPI targets a vCPU of a coscheduled VM, and each
- *    vCPU is the target of at most one;
- *  - two in-flight IPIs never target the same pCPU (one target slot per pCPU). */
+ *  - in-flight coscheduling IPIs and their targets agree: each vCPU is the
+ *    target of at most one, each pCPU receives at most one (a target whose VM
+ *    left the mode meanwhile is dropped on arrival). */
 #include "models/policies/cosched.h"
 #include <stdlib.h>
 #include <string.h>
