@@ -26,7 +26,8 @@
  *    vCPUs between boundaries).
  *  The pCPUs whose planned vCPU changed get a scheduling event; do_schedule
  *  returns the planned vCPU if it is runnable, else idle. A vCPU keeps its last
- *  pCPU when the plan allows (bipartite matching with affinity).
+ *  pCPU when it is free; the others take the next free ones (with an affinity:
+ *  bipartite matching by augmenting paths).
  *
  * Shares (our design, credit-like accounting per VM, after Xen's csched_acct):
  * a gang's credit is in ns of pCPU time. It is debited width x time while the
