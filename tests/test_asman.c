@@ -200,7 +200,7 @@ static void bad_parameters(void)
 		{ "{\"policy\":\"asman\",\"holds\":[1,0]}", "scheduler.holds[1]:" },
 		{ "{\"policy\":\"asman\",\"holds\":[]}", "scheduler.holds:" },
 		{ "{\"policy\":\"asman\",\"recency\":1.5}", "scheduler.recency:" },
-		{ "{\"policy\":\"asman\",\"preempt\":\"always\"}", "scheduler.preempt:" },
+		{ "{\"policy\":\"asman\",\"preempt\":\"never\"}", "scheduler.preempt:" },
 		{ "{\"policy\":\"hybrid\",\"window_ms\":30}", "scheduler.window_ms: unknown key" },
 		{ "{\"policy\":\"gang\",\"timeslice_ms\":30}", "scheduler.timeslice_ms: unknown key" },
 	};

@@ -15,7 +15,8 @@
  * representative: Credit found it the best choice on p). With preempt =
  * "strict" the sibling's own priority is a bar too, so an OVER sibling never
  * preempts UNDER work; that keeps shares closer to Credit's but leaves a VM
- * whose vCPUs Credit stacked on one pCPU uncoscheduled (docs/policies.md).
+ * whose vCPUs Credit stacked on one pCPU uncoscheduled (docs/policies.md). With
+ * preempt = "always" (model.md's literal reading) there is no bar.
  * On arrival the target pCPU reschedules and, if what it runs is still not
  * above the bar, runs the sibling, preempting what ran there (requeued by
  * Credit's rules, accounting untouched), with a slice ending when the
@@ -73,7 +74,7 @@ void *cosched_parse(struct jp *jp, const cJSON *sched, const char *path, int dyn
 						  "engage_waits", "holds", "recency",
 						  "experimentation", NULL };
 	static const char *const hybrid_keys[] = { "ipi_us", "preempt", NULL };
-	static const char *const preempts[] = { "initiator", "strict", NULL };
+	static const char *const preempts[] = { "initiator", "strict", "always", NULL };
 	struct credit_params *cp = credit_parse_params(jp, sched, path,
 						       dynamic ? asman_keys : hybrid_keys);
 	struct cosched_params *p = xcalloc(1, sizeof *p);
@@ -81,7 +82,7 @@ void *cosched_parse(struct jp *jp, const cJSON *sched, const char *path, int dyn
 	free(cp);
 	p->dynamic = dynamic;
 	p->ipi_ns = (simtime_t)(jp_num(jp, sched, path, "ipi_us", 2, 0, 1e6) * NS_PER_US + 0.5);
-	p->strict = jp_enum(jp, sched, path, "preempt", preempts, 0);
+	p->preempt = jp_enum(jp, sched, path, "preempt", preempts, 0);
 	if (!dynamic)
 		return p;
 	p->hypercall_ns = jp_int(jp, sched, path, "hypercall_ns", 1000, 0, NS_PER_SEC);
@@ -205,8 +206,10 @@ static void cosched_siblings(struct sim *s, struct pcpu *p, struct vcpu *v)
 		/* a sibling preempts nothing of higher Credit priority than v (the
 		 * VM's representative); with preempt = "strict", nor than itself */
 		int upri = pri;
-		if (x->prm->strict && cv(s, u)->pri < pri)
+		if (x->prm->preempt == PREEMPT_STRICT && cv(s, u)->pri < pri)
 			upri = cv(s, u)->pri;
+		else if (x->prm->preempt == PREEMPT_ALWAYS)
+			upri = PRI_BOOST;
 		int q = pick_target(s, u, p->id, upri);
 		if (q < 0)
 			continue;

@@ -9,10 +9,15 @@
 
 #define ASMAN_MAX_HOLDS 16
 
+/* scheduler.preempt: a coscheduled sibling may preempt a running vCPU whose
+ * Credit priority is no higher than the initiator's (INITIATOR), than both the
+ * initiator's and its own (STRICT), or any (ALWAYS). */
+enum { PREEMPT_INITIATOR, PREEMPT_STRICT, PREEMPT_ALWAYS };
+
 struct cosched_params {
 	struct credit_params credit;   /* must stay first: credit_init_with reads it */
 	simtime_t ipi_ns;              /* coscheduling IPI latency */
-	int strict;                    /* preempt: 0 = initiator's priority, 1 = also the sibling's */
+	int preempt;                   /* which runners a sibling may preempt (enum below) */
 	/* asman only */
 	simtime_t hypercall_ns;        /* guest CPU per long-wait report */
 	simtime_t window_ns;           /* decision window */
