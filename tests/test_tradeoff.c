@@ -15,6 +15,7 @@
 struct row {
 	const char *policy;
 	double completion, long_waits, cosched, switches, nc_rate, iwr, io_p99;
+	double nc_cosched;       /* the non-concurrent VMs' time in coscheduled mode */
 	double rate[3];
 };
 
@@ -64,6 +65,7 @@ static struct row run_file(const char *dir, const char *file, const char *policy
 	w.iwr = num(cJSON_GetObjectItem(r, "host"), "idle_with_runnable_ms");
 	for (int i = 0; i < 3; i++) {
 		w.rate[i] = num(vm_of(r, others[i]), "work_ms") / T;
+		w.nc_cosched += num(vm_of(r, others[i]), "cosched_ms");
 		w.nc_rate += w.rate[i];
 	}
 	w.io_p99 = num(cJSON_GetObjectItem(vm_of(r, "io"), "wake_latency_us"), "p99");
@@ -106,6 +108,7 @@ int main(void)
 	double la = 1 - a->nc_rate / c->nc_rate, lg = 1 - g->nc_rate / c->nc_rate;
 	EXPECT(fabs(la) <= 0.05, "asman keeps the others' throughput within 5%% of credit: %+.1f%%", -la * 100);
 	EXPECT(lg > la, "gang loses more of the others' throughput than asman: %.1f%% vs %.1f%%", lg * 100, la * 100);
+	EXPECT(a->nc_cosched == 0, "asman never coschedules the VMs without long waits (%.1f ms)", a->nc_cosched);
 	EXPECT(a->cosched > 0 && a->cosched < a->completion,
 	       "asman coschedules par part of the time only: %.0f of %.0f ms", a->cosched, a->completion);
 	return t_finish("test_tradeoff");
