@@ -183,6 +183,7 @@ static void acct_start(struct credit *c, struct credit_vcpu *cv)
 	if (cv->active)
 		return;
 	cv->active = 1;
+	cv->clipped = 0;
 	cv->act_prev = NULL;
 	cv->act_next = d->act_head;
 	if (d->act_head)
@@ -391,6 +392,7 @@ static void acct_event(struct sim *s, struct event *e)
 		for (struct credit_vcpu *cv = d->act_head, *cn; cv; cv = cn) {
 			cn = cv->act_next;
 			cv->credit += (int)per_vcpu;
+			cv->clipped = 1;
 			if (cv->credit < 0) {
 				cv->pri = PRI_OVER;
 				if (vm->cap && cv->credit < -credit_cap && !cv->parked)
@@ -616,10 +618,10 @@ void credit_check(struct sim *s)
 		 * accounting runs; then it can burn one more period: floor -(2 slices + 1
 		 * tick), plus rounding. An inactive vCPU (one no tick has found running
 		 * since it went above the cap, e.g. a short-running I/O vCPU) still burns
-		 * but is never clipped, as in Xen 4.0: no floor. Credit only grows at
-		 * accounting, so the ceiling is +slice for all. */
+		 * but is never clipped, as in Xen 4.0: no floor until an accounting has
+		 * clipped it. Credit only grows at accounting: the ceiling is +slice. */
 		int floor = -(2 * c->credits_per_tslice + c->credits_per_tslice / 3) - 10;
-		if (cv->credit > c->credits_per_tslice || (cv->active && cv->credit < floor))
+		if (cv->credit > c->credits_per_tslice || (cv->active && cv->clipped && cv->credit < floor))
 			sim_invariant_failed(s, "credit: vCPU %s.%d has %d credits, outside [%d, %d]",
 					     cv->v->vm->name, cv->v->idx, cv->credit, floor,
 					     c->credits_per_tslice);

@@ -21,6 +21,7 @@ struct credit_vcpu {
 	int credit;
 	int pri;
 	int parked, migrating, active, on_runq;
+	int clipped;            /* accounted (so clipped) since it last became active */
 	int foreign;            /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
 	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
 	simtime_t rem;
