@@ -39,6 +39,7 @@
 #include "models/guest.h"
 #include <stdlib.h>
 #include "sim/sim.h"
+#include "sim/trace.h"
 
 const char *const lock_kind_names[] = { "ticket", "tas", "pvticket", NULL };
 
@@ -155,6 +156,8 @@ static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
 		st->long_waits++;
+		if (s->trace)
+			trace_long_wait(s->trace, s, v, (unsigned long long)cycles);
 		if (s->ops->long_wait)
 			s->ops->long_wait(s, v, cycles);
 	}

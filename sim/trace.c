@@ -20,6 +20,7 @@ struct trace *trace_open(const char *path, int npcpus)
 	snprintf(t->tmp, n, "%s.tmp.%d", path, (int)getpid());
 	t->f = fopen(t->tmp, "w");
 	t->slice_start = calloc((size_t)npcpus, sizeof *t->slice_start);
+	t->last_runnable = t->last_idle = -1;
 	if (!t->f || !t->path || !t->slice_start) {
 		if (t->f)
 			fclose(t->f);
@@ -107,6 +108,24 @@ void trace_mode_switch(struct trace *t, struct sim *s, struct vm *vm, int on)
 		trace_vm_begin(t, s, vm, "coscheduled");
 	else
 		trace_vm_end(t, s, vm);
+}
+
+void trace_long_wait(struct trace *t, struct sim *s, struct vcpu *v, unsigned long long cycles)
+{
+	if (!vm_tracks(t, s))
+		return;
+	fprintf(t->f, ",\n{\"name\":\"long wait\",\"cat\":\"spin\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"args\":{\"vcpu\":%d,\"cycles\":%llu}}",
+		v->vm->id, simtime_us(s->now), v->idx, cycles);
+}
+
+void trace_counters(struct trace *t, struct sim *s)
+{
+	if (s->n_waiting == t->last_runnable && s->n_idle_pcpus == t->last_idle)
+		return;
+	t->last_runnable = s->n_waiting;
+	t->last_idle = s->n_idle_pcpus;
+	fprintf(t->f, ",\n{\"name\":\"vCPUs and pCPUs\",\"ph\":\"C\",\"pid\":0,\"ts\":%.3f,\"args\":{\"runnable waiting\":%d,\"idle pCPUs\":%d}}",
+		simtime_us(s->now), s->n_waiting, s->n_idle_pcpus);
 }
 
 static void trace_free(struct trace *t)
