@@ -3,9 +3,11 @@
 #include "models/sched.h"
 
 extern const struct sched_ops sched_credit;
+extern const struct sched_ops sched_balance;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
+	&sched_balance,
 	NULL,
 };
 
