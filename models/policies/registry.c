@@ -4,10 +4,12 @@
 
 extern const struct sched_ops sched_credit;
 extern const struct sched_ops sched_balance;
+extern const struct sched_ops sched_relaxed;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
 	&sched_balance,
+	&sched_relaxed,
 	NULL,
 };
 
