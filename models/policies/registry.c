@@ -5,11 +5,15 @@
 extern const struct sched_ops sched_credit;
 extern const struct sched_ops sched_balance;
 extern const struct sched_ops sched_relaxed;
+extern const struct sched_ops sched_credit2;
+extern const struct sched_ops sched_coresched;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
 	&sched_balance,
 	&sched_relaxed,
+	&sched_credit2,
+	&sched_coresched,
 	NULL,
 };
 
