@@ -7,6 +7,7 @@ extern const struct sched_ops sched_balance;
 extern const struct sched_ops sched_relaxed;
 extern const struct sched_ops sched_credit2;
 extern const struct sched_ops sched_coresched;
+extern const struct sched_ops sched_kvm;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
@@ -14,6 +15,7 @@ const struct sched_ops *const sched_policies[] = {
 	&sched_relaxed,
 	&sched_credit2,
 	&sched_coresched,
+	&sched_kvm,
 	NULL,
 };
 
