@@ -180,8 +180,8 @@ static void bad_input(void)
 			 "\"vms\":[{\"workload\":{\"kind\":\"cpu_bound\"}}]}", policies[i]);
 		rejected(json, "scheduler");
 	}
-	rejected("{\"host\":{\"pcpus\":4},\"scheduler\":{\"policy\":\"coresched\"},"
-		 "\"vms\":[{\"workload\":{\"kind\":\"cpu_bound\"}}]}", "host.threads");
+	rejected("{\"host\":{\"cores\":2,\"threads\":2},\"scheduler\":{\"policy\":\"coresched\"},"
+		 "\"vms\":[{\"cap\":50,\"workload\":{\"kind\":\"cpu_bound\"}}]}", "caps");
 	rejected("{\"host\":{\"pcpus\":2},\"scheduler\":{\"policy\":\"balance\"},"
 		 "\"vms\":[{\"vcpus\":3,\"workload\":{\"kind\":\"cpu_bound\"}}]}", "vms");
 	rejected("{\"scheduler\":{\"policy\":\"kvm\",\"ple_window\":\"big\"},"

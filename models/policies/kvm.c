@@ -152,12 +152,24 @@ static int64_t avg_vruntime(const struct krq *rq)
 	return rq->zero_v + sum / rq->load;
 }
 
-static int eligible(const struct krq *rq, const struct kent *se)
+/* sum of weight x (vruntime - zero_v): V x load, relative to zero_v */
+static int64_t wsum(const struct krq *rq)
 {
 	int64_t sum = 0;
 	for (const struct kent *e = rq->head; e; e = e->next)
 		sum += e->weight * (e->vruntime - rq->zero_v);
+	return sum;
+}
+
+/* entity_eligible: vruntime <= V, without dividing */
+static int eligible_w(const struct krq *rq, int64_t sum, const struct kent *se)
+{
 	return sum >= (se->vruntime - rq->zero_v) * rq->load;
+}
+
+static int eligible(const struct krq *rq, const struct kent *se)
+{
+	return eligible_w(rq, wsum(rq), se);
 }
 
 static void update_min_vruntime(struct krq *rq)
@@ -252,12 +264,13 @@ static void dequeue(struct sim *s, struct krq *rq, struct kent *se)
 static struct kent *pick_eevdf(struct krq *rq)
 {
 	struct kent *curr = rq->curr, *best = NULL;
-	if (curr && (!curr->on_rq || !eligible(rq, curr)))
+	int64_t sum = wsum(rq);
+	if (curr && (!curr->on_rq || !eligible_w(rq, sum, curr)))
 		curr = NULL;
 	if (curr && curr->protect)
 		return curr;   /* RUN_TO_PARITY */
 	for (struct kent *e = rq->head; e; e = e->next) {
-		if (e == rq->curr || !eligible(rq, e))
+		if (e == rq->curr || !eligible_w(rq, sum, e))
 			continue;
 		if (!best || e->deadline - best->deadline < 0)
 			best = e;
