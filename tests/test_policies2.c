@@ -26,7 +26,9 @@ static void add(char *buf, size_t n, const char *fmt, ...)
 static void randomized(const char *policy, int seed)
 {
 	gsl_rng *r = rng_stream((uint64_t)seed, RNG_WORKLOAD, 4242);
-	int threads = !strcmp(policy, "coresched") ? 2 : 1 + (int)gsl_rng_uniform_int(r, 2);
+	int threads = 1 + (int)gsl_rng_uniform_int(r, 2);
+	if (!strcmp(policy, "coresched"))
+		threads = 2 + (int)gsl_rng_uniform_int(r, 3);   /* 2 to 4 SMT threads */
 	int cores = 1 + (int)gsl_rng_uniform_int(r, 3);
 	int pcpus = cores * threads;
 	char json[4096] = "";
@@ -156,6 +158,41 @@ static void pmtlock(void)
 	}
 }
 
+/* ---- same scenario and seed: identical results (interface.md) */
+
+static char *results_of(const char *json)
+{
+	struct scenario *sc = t_scenario(json);
+	sc->check = 0;
+	struct sim *s = sim_create(sc);
+	EXPECT(sim_run(s) == 0, "ran");
+	cJSON *r = results_build(s, 0.0);
+	char *txt = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	t_done(s, sc);
+	return txt;
+}
+
+static void determinism(void)
+{
+	for (int i = 0; policies[i]; i++) {
+		char json[1024];
+		snprintf(json, sizeof json,
+			 "{\"name\":\"det\",\"seed\":7,\"stop\":{\"max_ms\":2000},"
+			 "\"host\":{\"cores\":2,\"threads\":2},\"scheduler\":{\"policy\":\"%s\"},"
+			 "\"guest\":{\"spinlock\":\"pmtlock\"},"
+			 "\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":1000,"
+			 "\"grain_us\":300,\"locks_per_phase\":5,\"cs_ns\":1500}},"
+			 "{\"name\":\"hog\",\"vcpus\":2,\"workload\":{\"kind\":\"cpu_bound\"}},"
+			 "{\"name\":\"io\",\"workload\":{\"kind\":\"io\",\"think_us\":2000}}]}",
+			 policies[i]);
+		char *a = results_of(json), *b = results_of(json);
+		EXPECT(!strcmp(a, b), "%s: two runs of one scenario and seed give identical results", policies[i]);
+		free(a);
+		free(b);
+	}
+}
+
 /* ---- bad input */
 
 static int rejected(const char *json, const char *want)
@@ -214,6 +251,7 @@ int main(void)
 	relaxed_costops();
 	ple();
 	pmtlock();
+	determinism();
 	bad_input();
 	return t_finish("test_policies2");
 }
