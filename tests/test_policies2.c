@@ -34,9 +34,11 @@ static void randomized(const char *policy, int seed)
 	char json[4096] = "";
 	add(json, sizeof json,
 	    "{\"name\":\"rand-%s-%d\",\"seed\":%d,\"stop\":{\"max_ms\":1500},\"check\":true,"
-	    "\"host\":{\"cores\":%d,\"threads\":%d},\"scheduler\":{\"policy\":\"%s\"},"
+	    "\"host\":{\"cores\":%d,\"threads\":%d},\"scheduler\":{\"policy\":\"%s\"%s},"
 	    "\"guest\":{\"spinlock\":\"%s\"},\"vms\":[",
-	    policy, seed, seed, cores, threads, policy, locks[gsl_rng_uniform_int(r, 4)]);
+	    policy, seed, seed, cores, threads, policy,
+	    !strcmp(policy, "kvm") ? (seed % 4 == 0 ? ",\"ple\":false" : seed % 2 ? ",\"weights\":\"vm\"" : "") : "",
+	    locks[gsl_rng_uniform_int(r, 4)]);
 	int nvms = 2 + (int)gsl_rng_uniform_int(r, 3);
 	for (int i = 0; i < nvms; i++) {
 		int vcpus = 1 + (int)gsl_rng_uniform_int(r, (unsigned long)pcpus);
@@ -89,6 +91,23 @@ static void shares(const char *policy, const char *host, int vcpus, double secs)
 	       policy, host, vcpus, secs, a / tot, b / tot, c / tot);
 	EXPECT(fabs(b / a - 2) <= 0.04 && fabs(c / a - 3) <= 0.06,
 	       "%s: b/a = %.4f (2), c/a = %.4f (3), expected within 2%%", policy, b / a, c / a);
+	t_done(s, sc);
+}
+
+/* kvm with weights "vm" (a cgroup per VM): VMs of different widths share by VM */
+static void vm_weights(void)
+{
+	struct scenario *sc = t_scenario(
+		"{\"name\":\"vmw\",\"stop\":{\"max_ms\":20000},\"host\":{\"pcpus\":2},"
+		"\"scheduler\":{\"policy\":\"kvm\",\"weights\":\"vm\"},"
+		"\"vms\":[{\"name\":\"a\",\"vcpus\":1,\"workload\":{\"kind\":\"cpu_bound\"}},"
+		"{\"name\":\"b\",\"vcpus\":3,\"workload\":{\"kind\":\"cpu_bound\"}}]}");
+	sc->check = 0;
+	struct sim *s = t_run(sc);
+	double a = t_cpu_ms(t_vm(s, "a")), b = t_cpu_ms(t_vm(s, "b"));
+	printf("kvm weights vm, 2 pCPUs, 1-vCPU and 3-vCPU VMs of equal weight: %.4f and %.4f pCPUs\n",
+	       a / 20000, b / 20000);
+	EXPECT(fabs(b / a - 1) <= 0.02, "b/a = %.4f, expected 1 within 2%%", b / a);
 	t_done(s, sc);
 }
 
@@ -248,6 +267,7 @@ int main(void)
 	shares("kvm", "{\"pcpus\":1}", 1, 20);
 	shares("credit2", "{\"pcpus\":4}", 2, 20);
 	shares("kvm", "{\"pcpus\":4}", 2, 20);
+	vm_weights();
 	relaxed_costops();
 	ple();
 	pmtlock();

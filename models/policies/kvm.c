@@ -70,10 +70,15 @@
 #include "sim/sim.h"
 #include "sim/scenario.h"
 
-#define NICE0 256
+/* Thread weights are the VM's weight x WSCALE (or that / its runnable vCPUs, with
+ * weights "vm"); NICE0 is the weight whose vruntime advances at the rate of time:
+ * the default VM weight 256, scaled. */
+#define WSCALE 16
+#define NICE0 (256 * WSCALE)
 
 struct kvm_params {
 	int ple, ple_user, yield_buddy;
+	int per_vm;                   /* weights "vm": a VM's weight is split over its runnable vCPUs */
 	int64_t ple_window, ple_window_grow, ple_window_shrink, ple_window_max;
 	int tick_hz;
 	int64_t min_granularity_us;   /* 0: 750 us x (1 + log2(min(npcpus, 8))) */
@@ -83,6 +88,7 @@ struct kent {
 	struct vcpu *v;
 	int64_t vruntime, deadline, vlag, weight;
 	int on_rq, cpu, protect, started;
+	int counted;               /* not blocked: counted in its VM's nrun */
 	simtime_t exec_start, last_ran;
 	struct kent *prev, *next;
 	/* KVM */
@@ -106,6 +112,7 @@ struct kvm {
 	struct kent *e;
 	struct krq *rq;
 	int *last_boosted;         /* per VM */
+	int *nrun;                 /* per VM: vCPUs not blocked (weights "vm") */
 	simtime_t tick_ns, slice_ns, balance_ns;
 };
 
@@ -116,7 +123,7 @@ static struct kent *ent(struct sim *s, const struct vcpu *v) { return &kvm_of(s)
 
 static const char *const keys[] = { "policy", "ple", "ple_user", "ple_window", "ple_window_grow",
 				    "ple_window_shrink", "ple_window_max", "tick_hz",
-				    "min_granularity_us", "yield_buddy", NULL };
+				    "min_granularity_us", "yield_buddy", "weights", NULL };
 
 static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 {
@@ -131,6 +138,8 @@ static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 	p->ple_window_max = jp_int(jp, sched, path, "ple_window_max", 4294967295LL, 1, INT64_C(1) << 40);
 	p->tick_hz = (int)jp_int(jp, sched, path, "tick_hz", 250, 1, 100000);
 	p->min_granularity_us = jp_int(jp, sched, path, "min_granularity_us", 0, 0, 10000000);
+	static const char *const wnames[] = { "vcpu", "vm", NULL };
+	p->per_vm = jp_enum(jp, sched, path, "weights", wnames, 0);
 	if (!jp->failed && p->ple_window_max < p->ple_window)
 		jp_fail(jp, path, "ple_window_max: expected >= ple_window (%lld)", (long long)p->ple_window);
 	return p;
@@ -205,6 +214,61 @@ static int update_curr(struct sim *s, struct krq *rq)
 	}
 	update_min_vruntime(rq);
 	return resched;
+}
+
+/* reweight_entity (Linux 6.7+ reweight_eevdf): a queued thread keeps its lag in
+ * real time, so V does not move; a sleeping one has its saved lag rescaled. */
+static void reweight(struct sim *s, struct kent *e, int64_t w)
+{
+	struct kvm *k = kvm_of(s);
+	int64_t old = e->weight;
+	if (w == old)
+		return;
+	if (e->on_rq) {
+		struct krq *rq = &k->rq[e->cpu];
+		if (rq->curr == e && update_curr(s, rq))
+			sim_raise_schedule(s, &s->host.pcpus[e->cpu]);
+		int64_t V = avg_vruntime(rq);
+		int64_t v = V - (V - e->vruntime) * old / w;
+		e->deadline = v + (e->deadline - e->vruntime) * old / w;
+		e->vruntime = v;
+		rq->load += w - old;
+	} else {
+		e->vlag = e->vlag * old / w;
+	}
+	e->weight = w;
+}
+
+static int64_t thread_weight(struct sim *s, const struct vm *vm)
+{
+	struct kvm *k = kvm_of(s);
+	int64_t w = (int64_t)vm->weight * WSCALE;
+	if (k->prm->per_vm) {
+		int n = k->nrun[vm->id] > 0 ? k->nrun[vm->id] : 1;
+		w /= n;
+	}
+	return w > 0 ? w : 1;
+}
+
+/* weights "vm": a vCPU of vm blocked or woke up: its runnable siblings share the
+ * VM's weight again (a VM cgroup's shares, flattened: calc_group_shares gives
+ * each thread weight / runnable threads) */
+static void vm_count(struct sim *s, struct kent *e, int runnable)
+{
+	struct kvm *k = kvm_of(s);
+	struct vm *vm = e->v->vm;
+	if (e->counted == runnable)
+		return;
+	e->counted = runnable;
+	k->nrun[vm->id] += runnable ? 1 : -1;
+	if (!k->prm->per_vm)
+		return;
+	int64_t w = thread_weight(s, vm);
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct kent *x = ent(s, &vm->vcpus[i]);
+		if (x->counted)
+			reweight(s, x, w);
+	}
 }
 
 static void enqueue(struct sim *s, struct krq *rq, struct kent *se, int cpu)
@@ -501,6 +565,7 @@ static void wake(struct sim *s, struct vcpu *v)
 {
 	struct kvm *k = kvm_of(s);
 	struct kent *e = ent(s, v);
+	vm_count(s, e, 1);
 	if (v->running_on || e->on_rq)
 		return;   /* blocked and woken within one instant: it never left */
 	int cpu = select_cpu(s, v);
@@ -514,6 +579,7 @@ static void sleep_(struct sim *s, struct vcpu *v)
 {
 	struct kent *e = ent(s, v);
 	e->preempted = 0;
+	vm_count(s, e, 0);
 	if (v->running_on)
 		sim_raise_schedule(s, v->running_on);   /* dequeued when it switches */
 	else if (e->on_rq)
@@ -571,7 +637,8 @@ static void init(struct sim *s)
 	k->e = calloc((size_t)s->nvcpus, sizeof *k->e);
 	k->rq = calloc((size_t)n, sizeof *k->rq);
 	k->last_boosted = calloc((size_t)s->nvms, sizeof *k->last_boosted);
-	if (!k->e || !k->rq || !k->last_boosted) {
+	k->nrun = calloc((size_t)s->nvms, sizeof *k->nrun);
+	if (!k->e || !k->rq || !k->last_boosted || !k->nrun) {
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
@@ -589,7 +656,7 @@ static void init(struct sim *s)
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct kent *e = &k->e[i];
 		e->v = s->vcpus[i];
-		e->weight = e->v->vm->weight;
+		e->weight = (int64_t)e->v->vm->weight * WSCALE;
 		e->cpu = e->v->processor;
 		e->ple_window = prm->ple_window;
 		event_init(&e->ple_ev, ple_event, e, EV_POLICY);
@@ -608,6 +675,7 @@ static void destroy(struct sim *s)
 	free(k->e);
 	free(k->rq);
 	free(k->last_boosted);
+	free(k->nrun);
 	free(k);
 	s->policy = NULL;
 }
