@@ -45,7 +45,13 @@ static void randomized(const char *policy, int seed)
 		int weight = 128 * (1 + (int)gsl_rng_uniform_int(r, 4));
 		add(json, sizeof json, "%s{\"name\":\"v%d\",\"vcpus\":%d,\"weight\":%d,\"workload\":", i ? "," : "",
 		    i, vcpus, weight);
-		switch (gsl_rng_uniform_int(r, 3)) {
+		static const char *const kernels[] = { "lu", "cg", "mg", "ua", "sp" };
+		switch (gsl_rng_uniform_int(r, 4)) {
+		case 3:
+			/* NPB-like kernels add hand-off flag spins (pipelined sweeps) */
+			add(json, sizeof json, "{\"kind\":\"npb\",\"kernel\":\"%s\",\"class\":\"S\"}}",
+			    kernels[gsl_rng_uniform_int(r, 5)]);
+			break;
 		case 0:
 			add(json, sizeof json, "{\"kind\":\"cpu_bound\"}}");
 			break;

@@ -23,7 +23,7 @@
  *    thread whose weight fits in half the load difference (detach_tasks).
  *  - PLE (arch/x86/kvm/vmx/vmx.c handle_pause, virt/kvm/kvm_main.c
  *    kvm_vcpu_on_spin): a running vCPU that has spun (G_LOCK_SPIN, and barrier
- *    spin unless ple_user is false) for ple_window cycles exits. Its window grows
+ *    and hand-off flag spins unless ple_user is false) for ple_window cycles exits. Its window grows
  *    (x ple_window_grow, up to ple_window_max) at each exit and is reset to
  *    ple_window when the thread is scheduled in again (ple_window_shrink 0). KVM
  *    then looks for a sibling to yield to, round robin from the last one boosted
@@ -60,8 +60,8 @@
  *    spinning (KVM sets it only inside kvm_vcpu_on_spin, which in a one-event-at-
  *    a-time simulation would never be seen by another vCPU).
  *  - Kernel mode for the yield_to_kernel_mode test: guest states G_CRITICAL,
- *    G_LOCK_SPIN, G_SYS (guest kernel spinlocks and futex work); compute and
- *    barrier spinning are user mode. Intel PLE only exits at CPL 0; the default
+ *    G_LOCK_SPIN, G_SYS (guest kernel spinlocks and futex work); compute,
+ *    barrier and hand-off flag spinning are user mode. Intel PLE only exits at CPL 0; the default
  *    ple_user true also exits barrier (user) spins, as AMD's pause filter does.
  *  - The cost of a PLE exit itself is not charged (it is spin time anyway).
  *  - No halt polling (halt_poll_ns) and no other host tasks. */
@@ -444,7 +444,7 @@ static void tick_event(struct sim *s, struct event *ev)
 
 static int spinning(const struct vcpu *v)
 {
-	return v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN;
+	return v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN;
 }
 
 static int kernel_mode(const struct vcpu *v)
@@ -461,8 +461,8 @@ static simtime_t cycles_ns(struct sim *s, int64_t cycles)
 static void spin(struct sim *s, struct vcpu *v)
 {
 	struct kvm *k = kvm_of(s);
-	if (!k->prm->ple || (v->g.st == G_BARRIER_SPIN && !k->prm->ple_user))
-		return;
+	if (!k->prm->ple || (v->g.st != G_LOCK_SPIN && !k->prm->ple_user))
+		return;   /* barrier and hand-off flag spins are user mode */
 	struct kent *e = ent(s, v);
 	sim_at(s, &e->ple_ev, s->now + cycles_ns(s, e->ple_window));
 }
