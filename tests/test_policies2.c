@@ -5,6 +5,7 @@
  * the lock convoy, pmtlock against ticket, and bad input refused. */
 #include <math.h>
 #include <stdarg.h>
+#include <time.h>
 #include "testlib.h"
 #include "sim/rng.h"
 
@@ -29,11 +30,11 @@ static void randomized(const char *policy, int seed)
 	int threads = 1 + (int)gsl_rng_uniform_int(r, 2);
 	if (!strcmp(policy, "coresched"))
 		threads = 2 + (int)gsl_rng_uniform_int(r, 3);   /* 2 to 4 SMT threads */
-	int cores = 1 + (int)gsl_rng_uniform_int(r, 3);
+	int cores = 1 + (int)gsl_rng_uniform_int(r, threads > 2 ? 2 : 3);
 	int pcpus = cores * threads;
 	char json[4096] = "";
 	add(json, sizeof json,
-	    "{\"name\":\"rand-%s-%d\",\"seed\":%d,\"stop\":{\"max_ms\":1500},\"check\":true,"
+	    "{\"name\":\"rand-%s-%d\",\"seed\":%d,\"stop\":{\"max_ms\":1000},\"check\":true,"
 	    "\"host\":{\"cores\":%d,\"threads\":%d},\"scheduler\":{\"policy\":\"%s\"%s},"
 	    "\"guest\":{\"spinlock\":\"%s\"},\"vms\":[",
 	    policy, seed, seed, cores, threads, policy,
@@ -45,7 +46,7 @@ static void randomized(const char *policy, int seed)
 		int weight = 128 * (1 + (int)gsl_rng_uniform_int(r, 4));
 		add(json, sizeof json, "%s{\"name\":\"v%d\",\"vcpus\":%d,\"weight\":%d,\"workload\":", i ? "," : "",
 		    i, vcpus, weight);
-		static const char *const kernels[] = { "lu", "cg", "mg", "ua", "sp" };
+		static const char *const kernels[] = { "lu", "cg", "mg", "sp", "bt" };
 		switch (gsl_rng_uniform_int(r, 4)) {
 		case 3:
 			/* NPB-like kernels add hand-off flag spins (pipelined sweeps) */
@@ -73,6 +74,9 @@ static void randomized(const char *policy, int seed)
 	struct scenario *sc = t_scenario(json);
 	struct sim *s = t_run(sc);
 	EXPECT(s->events > 50, "%s ran (%llu events)", sc->name, (unsigned long long)s->events);
+	if (getenv("T_VERBOSE"))
+		printf("%s: %llu events, %d pCPUs, %d vCPUs\n", sc->name, (unsigned long long)s->events,
+		       s->host.npcpus, s->nvcpus);
 	t_done(s, sc);
 }
 
@@ -264,20 +268,37 @@ static void bad_input(void)
 	printf("%d policies registered\n", n);
 }
 
+static double t0;
+static void lap(const char *what)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	if (t0 > 0)
+		printf("[%s: %.2f s]\n", what, t - t0);
+	t0 = t;
+}
+
 int main(void)
 {
-	for (int i = 0; policies[i]; i++)
-		for (int seed = 1; seed <= 12; seed++)
+	lap("");
+	for (int i = 0; policies[i]; i++) {
+		for (int seed = 1; seed <= 16; seed++)
 			randomized(policies[i], seed);
+		lap(policies[i]);
+	}
 	shares("credit2", "{\"pcpus\":1}", 1, 20);
 	shares("kvm", "{\"pcpus\":1}", 1, 20);
 	shares("credit2", "{\"pcpus\":4}", 2, 20);
 	shares("kvm", "{\"pcpus\":4}", 2, 20);
 	vm_weights();
+	lap("shares");
 	relaxed_costops();
 	ple();
 	pmtlock();
+	lap("convoys");
 	determinism();
 	bad_input();
+	lap("determinism and bad input");
 	return t_finish("test_policies2");
 }
