@@ -12,7 +12,7 @@ seeds=${SEEDS:-5}
 scn=$(dirname "$0")/../scenarios/beyond/tradeoff.json
 mkdir -p "$out"
 rows=()
-for pol in credit balance relaxed credit2 coresched "kvm ple=false" kvm "kvm weights=vm"; do
+for pol in credit balance relaxed credit2 coresched "kvm ple=false" kvm "kvm weights=vm" "kvm fair=cfs"; do
 	for lock in ticket tas pvticket pmtlock; do
 		files=
 		for seed in $(seq 1 "$seeds"); do
@@ -22,6 +22,7 @@ for pol in credit balance relaxed credit2 coresched "kvm ple=false" kvm "kvm wei
 			coresched) set -- "$@" --set host.cores=2 --set host.threads=2 --set host.pcpus=4 ;;
 			"kvm ple=false") set -- "$@" --set scheduler.ple=false ;;
 			"kvm weights=vm") set -- "$@" --set scheduler.weights=vm ;;
+			"kvm fair=cfs") set -- "$@" --set scheduler.fair=cfs ;;
 			esac
 			"$bin" run "$scn" "$@" -o "$out/$name.json"
 			files="$files,$out/$name.json"

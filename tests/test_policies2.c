@@ -38,7 +38,8 @@ static void randomized(const char *policy, int seed)
 	    "\"host\":{\"cores\":%d,\"threads\":%d},\"scheduler\":{\"policy\":\"%s\"%s},"
 	    "\"guest\":{\"spinlock\":\"%s\"},\"vms\":[",
 	    policy, seed, seed, cores, threads, policy,
-	    !strcmp(policy, "kvm") ? (seed % 4 == 0 ? ",\"ple\":false" : seed % 2 ? ",\"weights\":\"vm\"" : "") : "",
+	    !strcmp(policy, "kvm") ? (const char *const[]){ "", ",\"weights\":\"vm\"", ",\"fair\":\"cfs\"",
+	    ",\"ple\":false", ",\"fair\":\"cfs\",\"weights\":\"vm\"" }[seed % 5] : "",
 	    locks[gsl_rng_uniform_int(r, 4)]);
 	int nvms = 2 + (int)gsl_rng_uniform_int(r, 3);
 	for (int i = 0; i < nvms; i++) {
@@ -85,20 +86,25 @@ static void randomized(const char *policy, int seed)
 static void shares(const char *policy, const char *host, int vcpus, double secs)
 {
 	char json[1024];
+	const char *extra = "";
+	if (!strcmp(policy, "kvm-cfs")) {
+		policy = "kvm";
+		extra = ",\"fair\":\"cfs\"";
+	}
 	snprintf(json, sizeof json,
 		 "{\"name\":\"shares-%s\",\"stop\":{\"max_ms\":%g},\"host\":%s,"
-		 "\"scheduler\":{\"policy\":\"%s\"},\"vms\":["
+		 "\"scheduler\":{\"policy\":\"%s\"%s},\"vms\":["
 		 "{\"name\":\"a\",\"vcpus\":%d,\"weight\":256,\"workload\":{\"kind\":\"cpu_bound\"}},"
 		 "{\"name\":\"b\",\"vcpus\":%d,\"weight\":512,\"workload\":{\"kind\":\"cpu_bound\"}},"
 		 "{\"name\":\"c\",\"vcpus\":%d,\"weight\":768,\"workload\":{\"kind\":\"cpu_bound\"}}]}",
-		 policy, secs * 1000, host, policy, vcpus, vcpus, vcpus);
+		 policy, secs * 1000, host, policy, extra, vcpus, vcpus, vcpus);
 	struct scenario *sc = t_scenario(json);
 	sc->check = 0;   /* long run: invariants are covered by the randomized runs */
 	struct sim *s = t_run(sc);
 	double a = t_cpu_ms(t_vm(s, "a")), b = t_cpu_ms(t_vm(s, "b")), c = t_cpu_ms(t_vm(s, "c"));
 	double tot = a + b + c;
-	printf("%-8s %s, %d vCPU(s) each, weights 1:2:3 over %g s: shares %.4f %.4f %.4f (ideal 1/6 1/3 1/2)\n",
-	       policy, host, vcpus, secs, a / tot, b / tot, c / tot);
+	printf("%-8s%s %s, %d vCPU(s) each, weights 1:2:3 over %g s: shares %.4f %.4f %.4f (ideal 1/6 1/3 1/2)\n",
+	       policy, *extra ? " (cfs)" : "", host, vcpus, secs, a / tot, b / tot, c / tot);
 	EXPECT(fabs(b / a - 2) <= 0.04 && fabs(c / a - 3) <= 0.06,
 	       "%s: b/a = %.4f (2), c/a = %.4f (3), expected within 2%%", policy, b / a, c / a);
 	t_done(s, sc);
@@ -123,11 +129,11 @@ static void vm_weights(void)
 
 /* ---- the lock convoy: 4-vCPU lock-heavy VM beside a 4-vCPU hog on 4 pCPUs */
 
-static uint64_t convoy(const char *sched, const char *lock, double *completion)
+static uint64_t convoy(const char *sched, const char *lock, double *completion, uint64_t *acq)
 {
 	char json[1024];
 	snprintf(json, sizeof json,
-		 "{\"name\":\"convoy\",\"stop\":{\"max_ms\":3000},\"host\":{\"pcpus\":4},"
+		 "{\"name\":\"convoy\",\"stop\":{\"max_ms\":4000},\"host\":{\"pcpus\":4},"
 		 "\"scheduler\":%s,\"guest\":{\"spinlock\":\"%s\"},"
 		 "\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":2000,"
 		 "\"grain_us\":500,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":2000}},"
@@ -138,9 +144,11 @@ static uint64_t convoy(const char *sched, const char *lock, double *completion)
 	struct vm *par = t_vm(s, "par");
 	uint64_t lw = par->st.long_waits;
 	*completion = par->done_time >= 0 ? simtime_ms(par->done_time) : -1;
+	if (acq)
+		*acq = par->st.acquisitions;
 	printf("convoy, scheduler %s, %s: %llu long waits, %llu acquisitions, completion %s%.1f ms\n",
 	       sched, lock, (unsigned long long)lw, (unsigned long long)par->st.acquisitions,
-	       *completion < 0 ? "none by " : "", *completion < 0 ? 3000.0 : *completion);
+	       *completion < 0 ? "none by " : "", *completion < 0 ? 4000.0 : *completion);
 	t_done(s, sc);
 	return lw;
 }
@@ -165,14 +173,29 @@ static void relaxed_costops(void)
 	t_done(s, sc);
 }
 
+/* Without PLE the convoy also slows acquisitions down, which caps the count of
+ * long waits in a fixed time: both the count and the share of acquisitions that
+ * wait long must fall. */
 static void ple(void)
 {
-	double c_on, c_off;
-	uint64_t on = convoy("{\"policy\":\"kvm\",\"ple\":true}", "ticket", &c_on);
-	uint64_t off = convoy("{\"policy\":\"kvm\",\"ple\":false}", "ticket", &c_off);
-	EXPECT(off >= 100, "without PLE the convoy forms: %llu long waits", (unsigned long long)off);
-	EXPECT(on * 5 <= off, "PLE: %llu long waits, without %llu: expected at most a fifth",
-	       (unsigned long long)on, (unsigned long long)off);
+	const char *fair[] = { "eevdf", "cfs" };
+	for (int i = 0; i < 2; i++) {
+		char on_s[128], off_s[128];
+		double c_on, c_off;
+		uint64_t a_on, a_off;
+		snprintf(on_s, sizeof on_s, "{\"policy\":\"kvm\",\"fair\":\"%s\",\"ple\":true}", fair[i]);
+		snprintf(off_s, sizeof off_s, "{\"policy\":\"kvm\",\"fair\":\"%s\",\"ple\":false}", fair[i]);
+		uint64_t on = convoy(on_s, "ticket", &c_on, &a_on);
+		uint64_t off = convoy(off_s, "ticket", &c_off, &a_off);
+		EXPECT(off >= 100, "%s without PLE the convoy forms: %llu long waits", fair[i],
+		       (unsigned long long)off);
+		EXPECT(on * 4 <= off, "%s: PLE %llu long waits, without %llu: expected at most a quarter",
+		       fair[i], (unsigned long long)on, (unsigned long long)off);
+		EXPECT((double)on / (double)a_on * 50 <= (double)off / (double)a_off,
+		       "%s: PLE %.4f of acquisitions wait long, without %.4f: expected 50x fewer",
+		       fair[i], (double)on / (double)a_on, (double)off / (double)a_off);
+		EXPECT(c_on > 0, "%s with PLE the convoy VM finishes (%.1f ms)", fair[i], c_on);
+	}
 }
 
 static void pmtlock(void)
@@ -180,8 +203,8 @@ static void pmtlock(void)
 	const char *scheds[] = { "{\"policy\":\"credit\"}", "{\"policy\":\"kvm\",\"ple\":false}" };
 	for (int i = 0; i < 2; i++) {
 		double c_t, c_p;
-		uint64_t t = convoy(scheds[i], "ticket", &c_t);
-		uint64_t p = convoy(scheds[i], "pmtlock", &c_p);
+		uint64_t t = convoy(scheds[i], "ticket", &c_t, NULL);
+		uint64_t p = convoy(scheds[i], "pmtlock", &c_p, NULL);
 		EXPECT(p * 2 <= t, "%s: pmtlock %llu long waits, ticket %llu: expected at most half",
 		       scheds[i], (unsigned long long)p, (unsigned long long)t);
 	}
@@ -291,6 +314,8 @@ int main(void)
 	shares("kvm", "{\"pcpus\":1}", 1, 20);
 	shares("credit2", "{\"pcpus\":4}", 2, 20);
 	shares("kvm", "{\"pcpus\":4}", 2, 20);
+	shares("kvm-cfs", "{\"pcpus\":1}", 1, 20);
+	shares("kvm-cfs", "{\"pcpus\":4}", 2, 20);
 	vm_weights();
 	lap("shares");
 	relaxed_costops();

@@ -14,6 +14,16 @@
  *    (tick_hz, no hrtick). A waking thread is placed at V minus its lag from when
  *    it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
  *    and preempts the runner when it becomes the pick (wake-up preemption).
+ *  - With "fair": "cfs", CFS as before Linux 6.6 (the scheduler of the paper's
+ *    era) instead: the pick is the least vruntime; the runner is preempted at a
+ *    tick once it has had its share of the period (sched_latency 6 ms x f, or
+ *    nr x min_granularity beyond 8 threads, x weight / load) or the leftmost is
+ *    that far behind it, and by a waking thread more than wakeup_granularity (1 ms
+ *    x f, weight-scaled) behind it; a sleeper wakes at no less than min_vruntime -
+ *    sched_latency / 2 (GENTLE_FAIR_SLEEPERS), a new thread a slice after it
+ *    (START_DEBIT); yield sets the skip buddy, yield_to the next buddy, each taken
+ *    when within the wake-up granularity of the leftmost. f = 1 + log2(min(npcpus,
+ *    8)), as Linux scales these tunables.
  *  - Placement and load balancing: a waking thread goes to its previous pCPU if
  *    idle, else to the first idle pCPU after it (select_idle_sibling in one LLC),
  *    else stays on its previous pCPU. A pCPU about to idle pulls a waiting thread
@@ -38,7 +48,8 @@
  *
  * Sources: Linux kernel/sched/fair.c (v6.6: avg_vruntime, entity_eligible,
  * place_entity, pick_eevdf, update_deadline, yield_task_fair,
- * yield_to_task_fair, select_idle_sibling, load_balance), virt/kvm/kvm_main.c
+ * yield_to_task_fair, select_idle_sibling, load_balance; v6.5 for CFS:
+ * check_preempt_tick, wakeup_preempt_entity, pick_next_entity, place_entity), virt/kvm/kvm_main.c
  * (kvm_vcpu_on_spin, kvm_vcpu_eligible_for_directed_yield), arch/x86/kvm/vmx/vmx.c
  * (grow_ple_window / shrink_ple_window, defaults ple_gap 128, ple_window 4096,
  * grow 2, shrink 0, max UINT_MAX); shared/spec/kvm-ground-truth.md (250 Hz, EEVDF).
@@ -79,6 +90,7 @@
 struct kvm_params {
 	int ple, ple_user, yield_buddy;
 	int per_vm;                   /* weights "vm": a VM's weight is split over its runnable vCPUs */
+	int cfs;                      /* fair "cfs": CFS as before Linux 6.6 instead of EEVDF */
 	int64_t ple_window, ple_window_grow, ple_window_shrink, ple_window_max;
 	int tick_hz;
 	int64_t min_granularity_us;   /* 0: 750 us x (1 + log2(min(npcpus, 8))) */
@@ -89,6 +101,8 @@ struct kent {
 	int64_t vruntime, deadline, vlag, weight;
 	int on_rq, cpu, protect, started;
 	int counted;               /* not blocked: counted in its VM's nrun */
+	int last_rq;               /* CFS: the runqueue it left (vlag holds v - its min_vruntime) */
+	simtime_t picked_at;       /* CFS: when it was last picked (runtime of this turn) */
 	simtime_t exec_start, last_ran;
 	struct kent *prev, *next;
 	/* KVM */
@@ -100,7 +114,7 @@ struct kent {
 };
 
 struct krq {
-	struct kent *head, *tail, *curr, *buddy;
+	struct kent *head, *tail, *curr, *buddy, *skip;
 	int nr;
 	int64_t load, zero_v;
 	struct event tick;
@@ -114,6 +128,7 @@ struct kvm {
 	int *last_boosted;         /* per VM */
 	int *nrun;                 /* per VM: vCPUs not blocked (weights "vm") */
 	simtime_t tick_ns, slice_ns, balance_ns;
+	simtime_t latency_ns, wakeup_ns;   /* CFS: sched_latency, sched_wakeup_granularity */
 };
 
 static struct kvm *kvm_of(struct sim *s) { return s->policy; }
@@ -123,7 +138,7 @@ static struct kent *ent(struct sim *s, const struct vcpu *v) { return &kvm_of(s)
 
 static const char *const keys[] = { "policy", "ple", "ple_user", "ple_window", "ple_window_grow",
 				    "ple_window_shrink", "ple_window_max", "tick_hz",
-				    "min_granularity_us", "yield_buddy", "weights", NULL };
+				    "min_granularity_us", "yield_buddy", "weights", "fair", NULL };
 
 static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 {
@@ -140,6 +155,8 @@ static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 	p->min_granularity_us = jp_int(jp, sched, path, "min_granularity_us", 0, 0, 10000000);
 	static const char *const wnames[] = { "vcpu", "vm", NULL };
 	p->per_vm = jp_enum(jp, sched, path, "weights", wnames, 0);
+	static const char *const fnames[] = { "eevdf", "cfs", NULL };
+	p->cfs = jp_enum(jp, sched, path, "fair", fnames, 0);
 	if (!jp->failed && p->ple_window_max < p->ple_window)
 		jp_fail(jp, path, "ple_window_max: expected >= ple_window (%lld)", (long long)p->ple_window);
 	return p;
@@ -207,7 +224,7 @@ static int update_curr(struct sim *s, struct krq *rq)
 	c->exec_start = s->now;
 	c->vruntime += vdelta(delta, c->weight);
 	int resched = 0;
-	if (c->vruntime - c->deadline >= 0) {
+	if (!k->prm->cfs && c->vruntime - c->deadline >= 0) {
 		c->deadline = c->vruntime + vdelta(k->slice_ns, c->weight);
 		c->protect = 0;
 		resched = rq->nr > 1;
@@ -224,7 +241,13 @@ static void reweight(struct sim *s, struct kent *e, int64_t w)
 	int64_t old = e->weight;
 	if (w == old)
 		return;
-	if (e->on_rq) {
+	if (e->on_rq && k->prm->cfs) {
+		/* CFS's reweight_entity leaves vruntime alone */
+		struct krq *rq = &k->rq[e->cpu];
+		if (rq->curr == e)
+			update_curr(s, rq);
+		rq->load += w - old;
+	} else if (e->on_rq) {
 		struct krq *rq = &k->rq[e->cpu];
 		if (rq->curr == e && update_curr(s, rq))
 			sim_raise_schedule(s, &s->host.pcpus[e->cpu]);
@@ -233,7 +256,7 @@ static void reweight(struct sim *s, struct kent *e, int64_t w)
 		e->deadline = v + (e->deadline - e->vruntime) * old / w;
 		e->vruntime = v;
 		rq->load += w - old;
-	} else {
+	} else if (!k->prm->cfs) {
 		e->vlag = e->vlag * old / w;
 	}
 	e->weight = w;
@@ -271,20 +294,46 @@ static void vm_count(struct sim *s, struct kent *e, int runnable)
 	}
 }
 
-static void enqueue(struct sim *s, struct krq *rq, struct kent *se, int cpu)
+/* CFS's place_entity: a new thread starts a slice after min_vruntime
+ * (START_DEBIT); a sleeper gets at most half a latency of credit
+ * (GENTLE_FAIR_SLEEPERS). A thread moved to another runqueue keeps its vruntime
+ * relative to min_vruntime. */
+static void cfs_place(struct sim *s, struct krq *rq, struct kent *se, int cpu, int wakeup)
 {
 	struct kvm *k = kvm_of(s);
-	int64_t V = avg_vruntime(rq), lag = 0;
-	if (rq->nr > 0) {
-		lag = se->vlag * (rq->load + se->weight) / rq->load;
-	}
-	se->vruntime = V - lag;
-	int64_t vslice = vdelta(k->slice_ns, se->weight);
 	if (!se->started) {
-		vslice /= 2;   /* PLACE_DEADLINE_INITIAL */
+		int nr = rq->nr + 1;
+		simtime_t period = nr > 8 ? nr * k->slice_ns : k->latency_ns;
+		se->vruntime = rq->zero_v + vdelta(period * se->weight / (rq->load + se->weight), se->weight);
 		se->started = 1;
+		return;
 	}
-	se->deadline = se->vruntime + vslice;
+	if (se->last_rq != cpu)
+		se->vruntime = rq->zero_v + se->vlag;
+	if (wakeup) {
+		int64_t floor = rq->zero_v - vdelta(k->latency_ns / 2, NICE0);
+		if (se->vruntime < floor)
+			se->vruntime = floor;
+	}
+}
+
+static void enqueue(struct sim *s, struct krq *rq, struct kent *se, int cpu, int wakeup)
+{
+	struct kvm *k = kvm_of(s);
+	if (k->prm->cfs) {
+		cfs_place(s, rq, se, cpu, wakeup);
+	} else {
+		int64_t V = avg_vruntime(rq), lag = 0;
+		if (rq->nr > 0)
+			lag = se->vlag * (rq->load + se->weight) / rq->load;
+		se->vruntime = V - lag;
+		int64_t vslice = vdelta(k->slice_ns, se->weight);
+		if (!se->started) {
+			vslice /= 2;   /* PLACE_DEADLINE_INITIAL */
+			se->started = 1;
+		}
+		se->deadline = se->vruntime + vslice;
+	}
 	se->next = NULL;
 	se->prev = rq->tail;
 	if (rq->tail)
@@ -302,10 +351,15 @@ static void enqueue(struct sim *s, struct krq *rq, struct kent *se, int cpu)
 static void dequeue(struct sim *s, struct krq *rq, struct kent *se)
 {
 	struct kvm *k = kvm_of(s);
-	/* update_entity_lag: lag = V - v, clamped to a couple of slices */
-	int64_t lim = vdelta(2 * k->slice_ns > k->tick_ns ? 2 * k->slice_ns : k->tick_ns, se->weight);
-	int64_t lag = avg_vruntime(rq) - se->vruntime;
-	se->vlag = lag > lim ? lim : lag < -lim ? -lim : lag;
+	if (k->prm->cfs) {
+		se->vlag = se->vruntime - rq->zero_v;   /* for a move to another runqueue */
+		se->last_rq = (int)(rq - k->rq);
+	} else {
+		/* update_entity_lag: lag = V - v, clamped to a couple of slices */
+		int64_t lim = vdelta(2 * k->slice_ns > k->tick_ns ? 2 * k->slice_ns : k->tick_ns, se->weight);
+		int64_t lag = avg_vruntime(rq) - se->vruntime;
+		se->vlag = lag > lim ? lim : lag < -lim ? -lim : lag;
+	}
 	if (se->prev)
 		se->prev->next = se->next;
 	else
@@ -322,6 +376,8 @@ static void dequeue(struct sim *s, struct krq *rq, struct kent *se)
 		rq->curr = NULL;
 	if (rq->buddy == se)
 		rq->buddy = NULL;
+	if (rq->skip == se)
+		rq->skip = NULL;
 	update_min_vruntime(rq);
 }
 
@@ -344,9 +400,69 @@ static struct kent *pick_eevdf(struct krq *rq)
 	return best;
 }
 
+/* CFS's wakeup_preempt_entity: 1 if se is more than a wake-up granularity
+ * (scaled to se's weight) behind curr, -1 if not behind at all */
+static int wakeup_preempt_entity(struct sim *s, const struct kent *curr, const struct kent *se)
+{
+	int64_t vdiff = curr->vruntime - se->vruntime;
+	if (vdiff <= 0)
+		return -1;
+	return vdiff > vdelta(kvm_of(s)->wakeup_ns, se->weight) ? 1 : 0;
+}
+
+/* the queued thread of least vruntime (curr included), but not `not` */
+static struct kent *leftmost(struct krq *rq, const struct kent *not)
+{
+	struct kent *left = NULL;
+	for (struct kent *e = rq->head; e; e = e->next)
+		if (e != not && (!left || e->vruntime < left->vruntime))
+			left = e;
+	return left;
+}
+
+/* CFS's pick_next_entity: the leftmost, but not the yielder (skip buddy) if the
+ * second is close enough, and the directed-yield target (next buddy) if it is */
+static struct kent *pick_cfs(struct sim *s, struct krq *rq)
+{
+	struct kent *left = leftmost(rq, NULL), *se = left;
+	if (!left)
+		return NULL;
+	if (rq->skip == se) {
+		struct kent *second = leftmost(rq, se);
+		if (second && wakeup_preempt_entity(s, second, left) < 1)
+			se = second;
+	}
+	struct kent *b = rq->buddy;
+	if (kvm_of(s)->prm->yield_buddy && b && b->on_rq && (!b->v->running_on || rq->curr == b) &&
+	    wakeup_preempt_entity(s, b, left) < 1)
+		se = b;
+	return se;
+}
+
+/* CFS's check_preempt_tick: the runner has had its share of the period, or
+ * the leftmost is more than that share behind it */
+static int cfs_tick_preempt(struct sim *s, struct krq *rq)
+{
+	struct kvm *k = kvm_of(s);
+	struct kent *c = rq->curr;
+	if (!c || rq->nr <= 1)
+		return 0;
+	simtime_t period = rq->nr > 8 ? rq->nr * k->slice_ns : k->latency_ns;
+	simtime_t ideal = period * c->weight / rq->load;
+	simtime_t ran = s->now - c->picked_at;
+	if (ran > ideal)
+		return 1;
+	if (ran < k->slice_ns)
+		return 0;
+	struct kent *left = leftmost(rq, c);
+	return left && c->vruntime - left->vruntime > ideal;
+}
+
 static struct kent *pick_next(struct sim *s, struct krq *rq)
 {
 	struct kvm *k = kvm_of(s);
+	if (k->prm->cfs)
+		return pick_cfs(s, rq);
 	struct kent *b = rq->buddy;
 	if (k->prm->yield_buddy && b && b->on_rq && eligible(rq, b) &&
 	    (!b->v->running_on || rq->curr == b))
@@ -363,7 +479,7 @@ static void migrate(struct sim *s, struct kent *e, int to)
 	update_curr(s, from);
 	dequeue(s, from, e);
 	update_curr(s, &k->rq[to]);
-	enqueue(s, &k->rq[to], e, to);
+	enqueue(s, &k->rq[to], e, to, 0);
 }
 
 /* The thread to pull from rq to cpu: waiting, allowed there, of weight <= max_w,
@@ -417,7 +533,8 @@ static void check_preempt(struct sim *s, int cpu, struct kent *se, int resched)
 {
 	struct krq *rq = &kvm_of(s)->rq[cpu];
 	struct pcpu *p = &s->host.pcpus[cpu];
-	if (!p->curr || !rq->curr || resched || pick_eevdf(rq) == se)
+	if (!p->curr || !rq->curr || resched ||
+	    (kvm_of(s)->prm->cfs ? wakeup_preempt_entity(s, rq->curr, se) == 1 : pick_eevdf(rq) == se))
 		sim_raise_schedule(s, p);
 }
 
@@ -429,7 +546,7 @@ static void tick_event(struct sim *s, struct event *ev)
 	struct pcpu *p = ev->owner;
 	struct krq *rq = &k->rq[p->id];
 	sim_at(s, ev, s->now + k->tick_ns);
-	if (update_curr(s, rq))
+	if (update_curr(s, rq) || (k->prm->cfs && cfs_tick_preempt(s, rq)))
 		sim_raise_schedule(s, p);
 	if (s->now >= rq->next_balance) {
 		int idle = rq->nr == 0;
@@ -479,10 +596,14 @@ static int yield_to(struct sim *s, struct kent *me, struct kent *t)
 	dst->buddy = t;                                /* yield_to_task_fair: set_next_buddy */
 	if (src->nr > 1) {                             /* yield_task_fair */
 		update_curr(s, src);
-		me->deadline += vdelta(k->slice_ns, me->weight);
-		me->protect = 0;
 		if (src->buddy == me)
 			src->buddy = NULL;
+		if (k->prm->cfs) {
+			src->skip = me;                /* CFS: set_skip_buddy */
+		} else {
+			me->deadline += vdelta(k->slice_ns, me->weight);
+			me->protect = 0;
+		}
 	}
 	sim_raise_schedule(s, &s->host.pcpus[me->cpu]);   /* schedule() */
 	if (dst != src)
@@ -571,7 +692,7 @@ static void wake(struct sim *s, struct vcpu *v)
 	int cpu = select_cpu(s, v);
 	struct krq *rq = &k->rq[cpu];
 	int resched = update_curr(s, rq);
-	enqueue(s, rq, e, cpu);
+	enqueue(s, rq, e, cpu, 1);
 	check_preempt(s, cpu, e, resched);
 }
 
@@ -601,6 +722,8 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 		next = pick_next(s, rq);
 	if (rq->buddy == next)
 		rq->buddy = NULL;
+	if (rq->skip == next)
+		rq->skip = NULL;
 	if (pe && pe != next) {
 		pe->last_ran = s->now;
 		if (prev->state == VCPU_RUNNING)
@@ -612,6 +735,7 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 		next->protect = 1;     /* set_next_entity: RUN_TO_PARITY */
 		if (next != pe) {
 			next->exec_start = s->now;
+			next->picked_at = s->now;
 			next->preempted = 0;
 			/* kvm_sched_in -> shrink_ple_window (shrink 0: back to the base) */
 			int64_t sh = k->prm->ple_window_shrink, w = next->ple_window;
@@ -648,6 +772,8 @@ static void init(struct sim *s)
 		f++;
 	k->slice_ns = prm->min_granularity_us > 0 ? prm->min_granularity_us * NS_PER_US
 						  : 750 * NS_PER_US * f;
+	k->latency_ns = 6 * NS_PER_MS * f;
+	k->wakeup_ns = 1 * NS_PER_MS * f;
 	k->balance_ns = (simtime_t)n * NS_PER_MS;
 	if (k->balance_ns < k->tick_ns)
 		k->balance_ns = k->tick_ns;
@@ -658,6 +784,7 @@ static void init(struct sim *s)
 		e->v = s->vcpus[i];
 		e->weight = (int64_t)e->v->vm->weight * WSCALE;
 		e->cpu = e->v->processor;
+		e->last_rq = -1;
 		e->ple_window = prm->ple_window;
 		event_init(&e->ple_ev, ple_event, e, EV_POLICY);
 	}
