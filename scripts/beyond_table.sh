@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # beyond_table.sh: the table of docs/policies.md ("The tradeoff, beyond the
-# paper"): scenarios/beyond/tradeoff.json under every policy of issue 8 (and the
-# credit baseline) and every guest spinlock kind, over SEEDS seeds (default 5:
+# paper"): the tradeoff scenario (scenarios/tradeoff/credit.json) under every
+# policy and every guest spinlock kind, over SEEDS seeds (default 5:
 # seeds 1..5); each cell is the median, completion also [min-max]. coresched runs
 # the same VMs on 2 cores x 2 SMT threads (it needs SMT); every other row on 4
 # single-thread cores.
@@ -9,10 +9,11 @@
 set -eu
 bin=$1 out=${2:-$(mktemp -d)}
 seeds=${SEEDS:-5}
-scn=$(dirname "$0")/../scenarios/beyond/tradeoff.json
+scn=$(dirname "$0")/../scenarios/tradeoff/credit.json
 mkdir -p "$out"
 rows=()
-for pol in credit balance relaxed credit2 coresched "kvm ple=false" kvm "kvm weights=vm" "kvm fair=cfs"; do
+for pol in credit gang hybrid asman hybrid-ipi balance relaxed credit2 coresched \
+	"kvm ple=false" kvm "kvm weights=vm" "kvm fair=cfs"; do
 	for lock in ticket tas pvticket pmtlock; do
 		files=
 		for seed in $(seq 1 "$seeds"); do
