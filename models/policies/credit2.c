@@ -296,7 +296,7 @@ static void tickle(struct sim *s, struct c2_unit *u)
 	}
 }
 
-static simtime_t runtime(struct c2 *c, struct c2_unit *snext, int kept)
+static simtime_t runtime(struct c2 *c, struct c2_unit *snext)
 {
 	int64_t rt_credit = snext->credit;
 	struct c2_unit *swait = c->q[snext->rqd].head;
@@ -307,7 +307,6 @@ static simtime_t runtime(struct c2 *c, struct c2_unit *snext, int kept)
 		t = MIN_TIMER;
 	if (t > MAX_TIMER)
 		t = MAX_TIMER;
-	(void)kept;
 	if (c->prm.ratelimit_ns > t)
 		t = c->prm.ratelimit_ns;
 	return t;
@@ -369,7 +368,7 @@ static void decide(struct sim *s, int res, int self)
 			reset_credit(s, r->rqd, snext);
 		if (prev_runnable && snext != prev)
 			runq_insert(c, prev);
-		slice = snext ? runtime(c, snext, snext == prev) : SIMTIME_NEVER;
+		slice = snext ? runtime(c, snext) : SIMTIME_NEVER;
 	}
 	if (prev && prev != snext)
 		prev->running_on = -1;
