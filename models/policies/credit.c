@@ -302,6 +302,8 @@ void credit_wake(struct sim *s, struct vcpu *v)
 		return;
 	if (c->prm.boost && cv->pri == PRI_UNDER)
 		cv->pri = PRI_BOOST;
+	if (c->place)
+		v->processor = c->place(s, v, v->processor, NULL, -1);
 	credit_runq_insert(s, v->processor, cv);
 	credit_tickle(s, v->processor, cv);
 }
@@ -319,7 +321,7 @@ void credit_sleep(struct sim *s, struct vcpu *v)
 
 /* ---- parking of capped vCPUs (vcpu_pause_nosync / vcpu_unpause) */
 
-static void park(struct sim *s, struct credit_vcpu *cv)
+void credit_park(struct sim *s, struct credit_vcpu *cv)
 {
 	cv->parked = 1;
 	if (cv->v->running_on)
@@ -328,11 +330,14 @@ static void park(struct sim *s, struct credit_vcpu *cv)
 		credit_runq_remove(s, cv);
 }
 
-static void unpark(struct sim *s, struct credit_vcpu *cv)
+void credit_unpark(struct sim *s, struct credit_vcpu *cv)
 {
 	/* Xen clears the flag after the unpause so the wake-up is not boosted */
 	struct vcpu *v = cv->v;
+	struct credit *c = credit_of(s);
 	if (v->state == VCPU_RUNNABLE && !v->running_on && !cv->on_runq) {
+		if (c->place)
+			v->processor = c->place(s, v, v->processor, NULL, -1);
 		credit_runq_insert(s, v->processor, cv);
 		credit_tickle(s, v->processor, cv);
 	}
@@ -396,13 +401,16 @@ static void acct_event(struct sim *s, struct event *e)
 			if (cv->credit < 0) {
 				cv->pri = PRI_OVER;
 				if (vm->cap && cv->credit < -credit_cap && !cv->parked)
-					park(s, cv);
+					credit_park(s, cv);
 				if (cv->credit < -c->credits_per_tslice)
 					cv->credit = -c->credits_per_tslice;
 			} else {
 				cv->pri = PRI_UNDER;
-				if (cv->parked)
-					unpark(s, cv);
+				/* only caps park in Credit itself; a derived policy
+				 * that parks for its own reasons (relaxed's co-stop)
+				 * unparks itself */
+				if (cv->parked && vm->cap)
+					credit_unpark(s, cv);
 				if (cv->credit > c->credits_per_tslice) {
 					acct_stop(c, cv);
 					cv->credit = c->prm.halve_on_clip ? cv->credit / 2 : 0;
@@ -460,7 +468,8 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 		for (struct credit_vcpu *e = c->p[peer].rq_head; e; e = e->rq_next) {
 			if (e->pri <= pri)
 				break;
-			if (!e->v->running_on && !e->migrating && bitmap_test(e->v->affinity, cpu)) {
+			if (!e->v->running_on && !e->migrating && bitmap_test(e->v->affinity, cpu) &&
+			    (!c->may_steal || c->may_steal(s, e->v, cpu))) {
 				credit_runq_remove(s, e);
 				e->v->processor = cpu;
 				return e;
@@ -470,13 +479,16 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 	return NULL;
 }
 
-static void migrate_after_switch(struct sim *s, struct credit_vcpu *cv)
+static void migrate_after_switch(struct sim *s, struct credit_vcpu *cv,
+				 const struct vcpu *incoming, int incoming_cpu)
 {
 	/* vcpu_migrate: pick a pCPU, then vcpu_wake there */
 	struct credit *c = credit_of(s);
 	struct vcpu *v = cv->v;
 	cv->migrating = 0;
 	int cpu = cpu_pick(s, v);
+	if (c->place)
+		cpu = c->place(s, v, cpu, incoming, incoming_cpu);
 	v->processor = cpu;
 	if (c->prm.boost && c->prm.boost_on_migrate && cv->pri == PRI_UNDER && !cv->parked)
 		cv->pri = PRI_BOOST;
@@ -524,7 +536,7 @@ struct vcpu *credit_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	if (snext && snext != sprev)
 		snext->start_time = s->now - snext->rem;
 	if (prev_runnable && sprev->migrating)
-		migrate_after_switch(s, sprev);
+		migrate_after_switch(s, sprev, snext ? snext->v : NULL, p->id);
 	else if (sprev)
 		sprev->migrating = 0;
 	*slice = snext ? c->tslice_ns : SIMTIME_NEVER;
