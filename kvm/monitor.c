@@ -49,11 +49,19 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* The KVM device: /dev/kvm, or $VCPUSIM_KVM_DEVICE (tests point it at a missing
+ * file to check what happens on a host without KVM). */
+static const char *kvm_device(void)
+{
+	const char *d = getenv("VCPUSIM_KVM_DEVICE");
+	return d && *d ? d : "/dev/kvm";
+}
+
 int kvm_probe(char *why, size_t len)
 {
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int kvm = open(kvm_device(), O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
-		say(why, len, "/dev/kvm: %s (%s)", strerror(errno),
+		say(why, len, "%s: %s (%s)", kvm_device(), strerror(errno),
 		    errno == ENOENT ? "no KVM on this host: load kvm_intel, kvm_amd or kvm_pvm"
 		    : errno == EACCES ? "add your user to the kvm group or run as root"
 				      : "KVM unusable");
@@ -428,9 +436,9 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	kvm = open(kvm_device(), O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
-		say(why, len, "/dev/kvm: %s", strerror(errno));
+		say(why, len, "%s: %s", kvm_device(), strerror(errno));
 		goto out;
 	}
 	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
@@ -552,7 +560,8 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	/* wait for the finite VMs, or max_ms, or a failure */
 	pthread_mutex_lock(&run.mu);
 	double deadline = run.t0 + spec->max_ms;
-	while (!run.failed && run.threads_left > 0 && (run.finite_left > 0 || spec->max_ms <= 0)) {
+	int any_finite = run.finite_left > 0;   /* none: run to max_ms */
+	while (!run.failed && run.threads_left > 0 && (run.finite_left > 0 || !any_finite)) {
 		double left = deadline - now_ms();
 		if (left <= 0) {
 			res->stopped_at_max = 1;
