@@ -31,6 +31,11 @@ test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L fast
 
+# Real KVM against the simulator on scenarios/validation/ (docs/validation.md).
+REPS ?= 5
+validate: build
+	@scripts/validate.sh $(BUILD)/vcpusim out/validate $(REPS)
+
 bench: build
 	@$(BUILD)/vcpusim-bench
 

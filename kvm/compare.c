@@ -282,8 +282,8 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 	fclose(d);
 	if (ncols == 0) {
 		unlink(dat);
-		fprintf(stderr, "vcpusim compare: no lock waits to plot\n");
-		return -1;
+		fprintf(stderr, "vcpusim compare: no lock waits to plot: %s not written\n", png);
+		return 0;
 	}
 	char tmp[4096];
 	snprintf(tmp, sizeof tmp, "%s.tmp.%d", png, (int)getpid());

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# validate.sh: `make validate` (docs/validation.md): runs every scenario of
+# scenarios/validation/ on real KVM (vcpusim kvm) and in the simulator, REPS times
+# each, and prints the comparison table (vcpusim compare): real against simulated
+# completion (median [min..max]) and long-wait fraction, histogram distances.
+# The simulator uses the `kvm` policy when `vcpusim list policies` has it, else
+# `credit` (said in the output). Usage: validate.sh VCPUSIM OUTDIR [REPS]
+set -eu
+bin=$1 out=$2 reps=${3:-5}
+src=$(cd "$(dirname "$0")/.." && pwd)
+if ! why=$("$bin" kvm --probe 2>&1); then
+	echo "validate: cannot run the real side here: $why" >&2
+	exit 1
+fi
+if "$bin" list policies | grep -q '^kvm '; then
+	policy=kvm
+else
+	policy=credit
+	echo "validate: the simulator has no 'kvm' policy yet (branch policies2): simulating with 'credit' (Xen), not Linux's scheduler" >&2
+fi
+mkdir -p "$out"
+read -r l1 l5 l15 procs _ < /proc/loadavg
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -r); load average $l1 $l5 $l15 at start"
+busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
+[ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
+echo "simulator policy: $policy; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+echo
+table="$out/table.txt"
+printf '%-26s %-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n' scenario vm real "sim-$policy" sim/real \
+	shareR shareS longR longS TV EMD > "$table.tmp"
+for f in "$src"/scenarios/validation/*.json; do
+	name=$(basename "$f" .json)
+	d="$out/$name"
+	mkdir -p "$d"
+	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
+	real="" sim=""
+	for r in $(seq 1 "$reps"); do
+		"$bin" kvm "$f" -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
+		"$bin" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
+			-o "$d/sim-$r.json"
+		real="$real${real:+,}$d/real-$r.json"
+		sim="$sim${sim:+,}$d/sim-$r.json"
+	done
+	rm -f "$d/waits.png"
+	"$bin" compare "$real" "$sim" --no-header --plot "$d/waits.png" >> "$table.tmp" 2>/dev/null ||
+		echo "validate: $name: no plot (gnuplot missing?)" >&2
+done
+mv "$table.tmp" "$table"
+cat "$table"
+echo
+echo "columns: completion ms as median [min..max] of the runs; sim/real ratio ('!' = more than 25% apart);"
+echo "share = work_ms / run length; long = long waits / acquisitions; TV, EMD = wait-histogram distances."
+echo "table: $table; per scenario: $out/NAME/{real,sim}-N.json and waits.png"
