@@ -40,7 +40,7 @@ for f in "$src"/scenarios/validation/*.json; do
 	"$bin" validate "$f" && ok || bad "validate $f"
 	"$bin" kvm "$f" --sim-scenario "$tmp/sim.json" && "$bin" validate "$tmp/sim.json" && ok || bad "--sim-scenario $f"
 done
-"$bin" kvm "$src/scenarios/validation/07-hogs.json" --sim-scenario "$tmp/sim.json"
+"$bin" kvm "$src/scenarios/validation/08-hogs.json" --sim-scenario "$tmp/sim.json"
 grep -q '"cpu_bound"' "$tmp/sim.json" && ! grep -q '"host_hogs"' "$tmp/sim.json" && ok || bad "hogs not turned into cpu_bound VMs"
 
 # --- compare two simulated results
