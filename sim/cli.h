@@ -10,6 +10,8 @@ int cmd_validate(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_kvm(int argc, char **argv);      /* kvm/cmd_kvm.c */
 int cmd_compare(int argc, char **argv);  /* kvm/compare.c */
+int cmd_sweep(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Writes data to path atomically: a temporary file in the same directory, then
  * rename, so an interrupted run never leaves a half-written output. Returns 0 or
