@@ -32,9 +32,11 @@ test-asan: build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L fast
 
 # Real KVM against the simulator on scenarios/validation/ (docs/validation.md).
+# REPS repetitions; SIM_SET="PATH=VALUE ..." overrides for the simulated runs;
+# ONLY=substring picks scenarios.
 REPS ?= 5
 validate: build
-	@scripts/validate.sh $(BUILD)/vcpusim out/validate $(REPS)
+	@SIM_SET="$(SIM_SET)" ONLY="$(ONLY)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
 
 bench: build
 	@$(BUILD)/vcpusim-bench

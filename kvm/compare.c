@@ -46,6 +46,8 @@ struct vmagg {
 	int nshare;
 	double acq, longw;
 	double hist[HB];
+	int has_real;               /* results of `vcpusim kvm`: lock-preemption events */
+	double long_holds, late_handoffs, stolen_ms;
 };
 
 struct side {
@@ -154,6 +156,15 @@ static int load_one(struct side *s, const char *file)
 				b++;
 			}
 		}
+		const cJSON *re = cJSON_GetObjectItem(v, "real");
+		if (cJSON_IsObject(re)) {
+			a->has_real = 1;
+			a->late_handoffs += num(re, "late_handoffs", 0);
+			a->stolen_ms += num(re, "stolen_ms", 0);
+			const cJSON *ho = cJSON_GetObjectItem(re, "hold");
+			if (cJSON_IsObject(ho))
+				a->long_holds += num(ho, "long_holds", 0);
+		}
 		if (jp.failed)
 			goto bad;
 	}
@@ -261,7 +272,7 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 	if (fd < 0)
 		return -1;
 	FILE *d = fdopen(fd, "w");
-	int ncols = 0;
+	int ncols = 0, na = 0;
 	char names[2 * MAX_VMS][96];
 	/* one block per series: bucket, fraction of acquisitions */
 	for (int s = 0; s < 2; s++) {
@@ -278,6 +289,8 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 				fprintf(d, "%d %g\n", b, v->hist[b] / tot);
 			fprintf(d, "\n\n");
 		}
+		if (s == 0)
+			na = ncols;
 	}
 	fclose(d);
 	if (ncols == 0) {
@@ -307,12 +320,9 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 	}
 	fprintf(g, "set xrange [-0.5:%d]\nset xtics 2\n", top + 2);
 	fprintf(g, "plot ");
-	int half = 0;
-	for (int s = 0; s < ncols; s++)
-		half += strstr(names[s], la) != NULL && s < ncols;
 	for (int s = 0; s < ncols; s++)
 		fprintf(g, "%s'%s' index %d using 1:($2>0?$2:1/0) with linespoints lw 2 dt %d title '%s'",
-			s ? ", " : "", dat, s, s < half ? 1 : 2, names[s]);
+			s ? ", " : "", dat, s, s < na ? 1 : 2, names[s]);
 	fprintf(g, "\n");
 	int rc = pclose(g);
 	unlink(dat);
@@ -378,10 +388,12 @@ int cmd_compare(int argc, char **argv)
 		free(B);
 		return 2;
 	}
+	/* default labels: the policies, or the scenarios when the policies are equal */
+	int same = !strcmp(A->policy, B->policy) && strcmp(A->scenario, B->scenario);
 	if (!la)
-		la = A->policy;
+		la = same ? A->scenario : A->policy;
 	if (!lb)
-		lb = B->policy;
+		lb = same ? B->scenario : B->policy;
 	if (header) {
 		printf("A: %s, policy %s (%d run%s)   B: %s, policy %s (%d run%s)\n", A->scenario,
 		       A->policy, A->nfiles, A->nfiles > 1 ? "s" : "", B->scenario, B->policy, B->nfiles,
@@ -424,6 +436,22 @@ int cmd_compare(int argc, char **argv)
 			printf("%-26s ", A->scenario);
 		printf("%-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n", name, ca, cb, ratio, sa, sb, pa,
 		       pb, tv, emd);
+	}
+	/* real runs: which lock preemptions the guest saw */
+	int any = 0;
+	for (int s = 0; s < 2; s++) {
+		struct side *S = s ? B : A;
+		for (int i = 0; i < S->nvms; i++) {
+			struct vmagg *v = &S->vms[i];
+			if (!v->has_real || v->acq <= 0 || !header)
+				continue;
+			if (!any++ && header)
+				printf("\nlock preemption seen by the real guest (summed over runs): long waits; "
+				       "long holds (holder preempted in its critical section: LHP);\n"
+				       "late handoffs (lock granted to a waiter that was not running: LWP)\n");
+			printf("  %-12s %-10s long waits %6.0f  long holds %6.0f  late handoffs %6.0f  of %8.0f acquisitions\n",
+			       v->name, s ? lb : la, v->longw, v->long_holds, v->late_handoffs, v->acq);
+		}
 	}
 	int rc = 0;
 	if (png && plot(png, A, B, la, lb) < 0) {

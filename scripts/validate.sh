@@ -4,9 +4,12 @@
 # each, and prints the comparison table (vcpusim compare): real against simulated
 # completion (median [min..max]) and long-wait fraction, histogram distances.
 # The simulator uses the `kvm` policy when `vcpusim list policies` has it, else
-# `credit` (said in the output). Usage: validate.sh VCPUSIM OUTDIR [REPS]
+# `credit` (said in the output). $SIM_SET (space-separated PATH=VALUE) adds --set
+# overrides to every simulated run, to try a parameter on the whole table, e.g.
+# SIM_SET="scheduler.timeslice_ms=4". Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
 bin=$1 out=$2 reps=${3:-5}
+only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
 src=$(cd "$(dirname "$0")/.." && pwd)
 if ! why=$("$bin" kvm --probe 2>&1); then
 	echo "validate: cannot run the real side here: $why" >&2
@@ -23,13 +26,17 @@ read -r l1 l5 l15 procs _ < /proc/loadavg
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -r); load average $l1 $l5 $l15 at start"
 busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
-echo "simulator policy: $policy; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+extra=()
+for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
+echo "simulator policy: $policy${SIM_SET:+ with $SIM_SET}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
 echo
-table="$out/table.txt"
+table="$out/table.txt" events="$out/lock-preemption.txt"
+: > "$events.tmp"
 printf '%-26s %-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n' scenario vm real "sim-$policy" sim/real \
 	shareR shareS longR longS TV EMD > "$table.tmp"
 for f in "$src"/scenarios/validation/*.json; do
 	name=$(basename "$f" .json)
+	case "$name" in *"$only"*) ;; *) continue ;; esac
 	d="$out/$name"
 	mkdir -p "$d"
 	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
@@ -37,16 +44,23 @@ for f in "$src"/scenarios/validation/*.json; do
 	for r in $(seq 1 "$reps"); do
 		"$bin" kvm "$f" -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
 		"$bin" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
-			-o "$d/sim-$r.json"
+			"${extra[@]}" -o "$d/sim-$r.json"
 		real="$real${real:+,}$d/real-$r.json"
 		sim="$sim${sim:+,}$d/sim-$r.json"
 	done
 	rm -f "$d/waits.png"
-	"$bin" compare "$real" "$sim" --no-header --plot "$d/waits.png" >> "$table.tmp" 2>/dev/null ||
+	"$bin" compare "$real" "$sim" --no-header >> "$table.tmp"
+	"$bin" compare "$real" "$sim" --plot "$d/waits.png" > "$d/compare.txt" 2>/dev/null ||
 		echo "validate: $name: no plot (gnuplot missing?)" >&2
+	grep "^  .*long holds" "$d/compare.txt" | sed "s/^  /$(printf '%-26s' "${name#??-}")/" >> "$events.tmp" || true
 done
 mv "$table.tmp" "$table"
+mv "$events.tmp" "$events"
 cat "$table"
+echo
+echo "lock preemption seen by the real guests, summed over the runs: long holds = the holder was preempted"
+echo "in its critical section (LHP); late handoffs = a lock was granted to a waiter that was not running (LWP)"
+cat "$events"
 echo
 echo "columns: completion ms as median [min..max] of the runs; sim/real ratio ('!' = more than 25% apart);"
 echo "share = work_ms / run length; long = long waits / acquisitions; TV, EMD = wait-histogram distances."
