@@ -40,7 +40,9 @@ static const char kvm_help[] =
 	"pinned as the scenario's affinity says, pCPU i = host CPU i. The guest runs the\n"
 	"workload in ring 3 and measures it with the TSC: lock waits in the same log2-cycle\n"
 	"histogram as the simulator, long waits, lock holds, completion. Workloads: bsp,\n"
-	"cpu_bound; spinlocks: ticket, tas; barriers spin. Writes the results JSON of\n"
+	"cpu_bound; spinlocks: ticket, tas; barriers spin guest.barrier_spin_count x\n"
+	"spin_iteration_cycles, then halt the vCPU until the last thread arrives (libgomp's\n"
+	"spin-then-block; the vCPU thread sleeps on a futex). Writes the results JSON of\n"
 	"`vcpusim run` plus \"host_info\" with -o, else prints a summary.\n\n"
 	"  -o FILE              write results JSON to FILE (atomically)\n"
 	"  --set PATH=VALUE     override a scenario value (as in `vcpusim run`)\n"
@@ -392,6 +394,8 @@ static void sum_vm(const struct kvm_vm_result *vr, int n, struct vm_sum *s)
 			s->g.max_hold_cycles = v->max_hold_cycles;
 		s->g.late_handoffs += v->late_handoffs;
 		s->g.barriers += v->barriers;
+		s->g.barrier_sleeps += v->barrier_sleeps;
+		s->g.barrier_wakes += v->barrier_wakes;
 		for (int b = 0; b < KGUEST_HIST; b++) {
 			s->g.wait_hist[b] += v->wait_hist[b];
 			s->g.hold_hist[b] += v->hold_hist[b];
@@ -462,8 +466,8 @@ static cJSON *results_json(const struct scenario *sc, const struct kvm_run_spec 
 		cJSON_AddNumberToObject(sp, "max_wait_cycles", (double)s->g.max_wait_cycles);
 		cJSON_AddItemToObject(sp, "histogram_log2_cycles", hist_json(s->g.wait_hist));
 		cJSON_AddNumberToObject(v, "barriers", (double)s->g.barriers);
-		cJSON_AddNumberToObject(v, "futex_sleeps", 0);
-		cJSON_AddNumberToObject(v, "ipis_sent", 0);
+		cJSON_AddNumberToObject(v, "futex_sleeps", (double)s->g.barrier_sleeps);
+		cJSON_AddNumberToObject(v, "ipis_sent", (double)s->g.barrier_wakes);
 		cJSON_AddNumberToObject(v, "cosched_ms", 0);
 		cJSON_AddNumberToObject(v, "mode_switches", 0);
 		cJSON_AddNumberToObject(v, "preemptions", (double)s->invol);
@@ -659,7 +663,6 @@ int cmd_kvm(int argc, char **argv)
 	spec.max_ms = (double)sc->max_ns / 1e6;
 	spec.gap_ns = o.gap_us * 1e3;
 	spec.ghz = sc->ghz;
-	int warned_barrier = 0;
 	for (int i = 0; i < sc->nvms; i++) {
 		const struct vm_config *v = &sc->vms[i];
 		struct kvm_vm_spec *k = &spec.vms[i];
@@ -681,11 +684,9 @@ int cmd_kvm(int argc, char **argv)
 			k->params.barrier = (uint32_t)d.barrier;
 			k->grain_ns = (double)d.grain_ns;
 			k->cs_ns = (double)d.cs_ns;
-			if (d.barrier && v->vcpus > 1 && sc->guest.barrier_spin_ns < 10 * NS_PER_SEC &&
-			    !warned_barrier) {
-				warned_barrier = 1;
-				fprintf(stderr, "vcpusim kvm: note: the real guest's barriers spin without blocking; the simulator blocks after guest.barrier_spin_count (set it to 1e12 to compare like with like)\n");
-			}
+			/* spin counts beyond an hour of spinning: spin forever */
+			k->barrier_spin_ns = sc->guest.barrier_spin_ns > 3600 * NS_PER_SEC
+				? -1 : (double)sc->guest.barrier_spin_ns;
 		} else {
 			k->params.kind = KG_CPU_BOUND;
 		}

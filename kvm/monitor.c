@@ -24,6 +24,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <linux/futex.h>
+#include <limits.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -164,6 +166,8 @@ static void setup_memory(struct mvm *m, double tsc_khz, double ghz)
 	p.grain_cycles = (uint64_t)(m->spec->grain_ns * cyc_per_ns + 0.5);
 	p.cs_cycles = (uint64_t)(m->spec->cs_ns * cyc_per_ns + 0.5);
 	p.chunk_cycles = (uint64_t)(1e6 * cyc_per_ns);   /* 1 ms */
+	p.barrier_spin_cycles = m->spec->barrier_spin_ns < 0 ? UINT64_MAX
+				: (uint64_t)(m->spec->barrier_spin_ns * cyc_per_ns + 0.5);
 	p.scale_q32 = (uint64_t)(ghz / cyc_per_ns * 4294967296.0);
 	m->sh = (struct kguest_shared *)(mem + KGUEST_SHARED_GPA);
 	m->sh->p = p;
@@ -346,9 +350,27 @@ static void *vcpu_thread(void *arg)
 		}
 		struct kvm_run *kr = c->kr;
 		if (kr->exit_reason == KVM_EXIT_MMIO && kr->mmio.is_write &&
+		    kr->mmio.phys_addr == KGUEST_DOORBELL_GPA && kr->mmio.len == 8 && ready) {
+			uint64_t v;
+			memcpy(&v, kr->mmio.data, 8);
+			uint32_t gen = (uint32_t)(v >> 32);
+			if ((uint32_t)v == KDB_SLEEP) {
+				/* the vCPU halts: this thread sleeps until the generation moves */
+				uint32_t *word = &c->vm->sh->bar.gen;
+				while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == gen && !run->stopping)
+					syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+				continue;
+			}
+		}
+		if (kr->exit_reason == KVM_EXIT_MMIO && kr->mmio.is_write &&
 		    kr->mmio.phys_addr == KGUEST_DOORBELL_GPA && kr->mmio.len == 4) {
 			uint32_t what;
 			memcpy(&what, kr->mmio.data, 4);
+			if (what == KDB_WAKE && ready) {
+				syscall(SYS_futex, &c->vm->sh->bar.gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+					NULL, 0);
+				continue;
+			}
 			if (what == KDB_READY && !ready) {
 				ready = 1;
 				if (wait_start(run) < 0) {

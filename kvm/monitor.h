@@ -19,6 +19,7 @@ struct kvm_vm_spec {
 	int finite;                       /* the run waits for this VM to finish */
 	struct kguest_params params;      /* cycles fields are filled by kvm_run_all */
 	double grain_ns, cs_ns;           /* bsp, converted to cycles with the TSC rate */
+	double barrier_spin_ns;           /* then halt at a barrier; < 0: spin forever */
 	const int *affinity;              /* nvcpus x ncpus flags, NULL = all run CPUs */
 };
 

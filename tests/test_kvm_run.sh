@@ -65,6 +65,25 @@ assert d["stopped_at_max"] and 140 < d["sim_ms"] < 400, d["sim_ms"]
 assert d["vms"][0]["work_ms"] > 10
 PY
 
+# spin-then-block barriers: vCPUs halt (futex sleep in the monitor) and are woken;
+# a run stopped at max_ms while a vCPU sleeps still ends
+cat > "$tmp/block.json" <<'J'
+{"name": "block", "host": {"pcpus": 1}, "stop": {"max_ms": 5000},
+ "guest": {"barrier_spin_count": 1000},
+ "vms": [{"name": "p", "vcpus": 2, "workload": {"kind": "bsp", "iterations": 20, "grain_us": 300}}]}
+J
+"$bin" kvm "$tmp/block.json" -o "$tmp/block.out.json" || bad "block run failed"
+python3 - "$tmp/block.out.json" <<'PY' && ok || bad "block results"
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["vms"][0]
+assert p["finished"] and p["barriers"] == 40 and p["futex_sleeps"] > 0 and p["ipis_sent"] > 0, p
+PY
+"$bin" kvm "$tmp/block.json" --set stop.max_ms=60 --set vms[0].workload.grain_us=100000 \
+	--set vms[0].workload.imbalance=0.9 -o "$tmp/stuck.json" || bad "stopped sleeping run failed"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['stopped_at_max'] and not d['vms'][0]['finished']" \
+	"$tmp/stuck.json" && ok || bad "stopped sleeping run results"
+
 # compare the real run with the simulator's
 "$bin" run "$src/scenarios/validation/01-alone-locks.json" --set vms[0].workload.iterations=50 \
 	-o "$tmp/sim.json" --quiet

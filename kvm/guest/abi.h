@@ -34,8 +34,13 @@
 #define KGUEST_MAX_LOCKS 64
 #define KGUEST_HIST 64
 
-/* Values the guest writes to the doorbell (4 bytes). */
-enum kguest_doorbell { KDB_READY = 1, KDB_DONE = 2, KDB_FAIL = 3 };
+/* Values the guest writes to the doorbell: 4 bytes, or 8 for KDB_SLEEP whose upper
+ * half is the barrier generation the guest saw (the monitor's futex value). */
+enum kguest_doorbell {
+	KDB_READY = 1, KDB_DONE = 2, KDB_FAIL = 3,
+	KDB_SLEEP = 4,   /* halt this vCPU until the barrier generation changes */
+	KDB_WAKE = 5,    /* wake the vCPUs halted at the barrier (an IPI's job) */
+};
 
 enum kguest_kind { KG_BSP = 1, KG_CPU_BOUND = 2 };
 enum kguest_lock { KG_TICKET = 0, KG_TAS = 1 };
@@ -51,6 +56,7 @@ struct kguest_params {
 	uint64_t cs_cycles;          /* critical section */
 	uint32_t barrier;            /* bsp: barrier at the end of each phase */
 	uint32_t pad0;
+	uint64_t barrier_spin_cycles; /* spin this much running time, then halt (libgomp) */
 	uint64_t long_wait_cycles;   /* waits (and holds) >= this are long (scenario cycles) */
 	uint64_t gap_cycles;         /* two TSC reads further apart: the vCPU was not running */
 	uint64_t chunk_cycles;       /* cpu_bound: publish progress after this much work */
@@ -70,7 +76,7 @@ struct kguest_vcpu {
 	uint64_t acquisitions, long_waits, max_wait_cycles;  /* scenario cycles */
 	uint64_t hold_cycles, long_holds, max_hold_cycles;  /* scenario cycles */
 	uint64_t late_handoffs;      /* lock granted to this waiter while it was not running */
-	uint64_t barriers;
+	uint64_t barriers, barrier_sleeps, barrier_wakes;
 	uint64_t start_tsc, end_tsc;
 	uint64_t progress;           /* incremented as work is published (cpu_bound) */
 	uint64_t wait_hist[KGUEST_HIST];   /* log2 cycles of each acquisition's wait */
@@ -84,7 +90,7 @@ struct kguest_lock_word {
 } __attribute__((aligned(128)));
 
 struct kguest_barrier {
-	uint32_t count, gen;
+	uint32_t count, gen, sleepers;
 } __attribute__((aligned(128)));
 
 struct kguest_shared {

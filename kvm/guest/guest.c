@@ -41,6 +41,8 @@ static inline void cpu_relax(void) { __asm__ __volatile__("pause" ::: "memory");
 
 static void ring(uint32_t what) { *DOORBELL = what; }
 
+static void ring64(uint64_t what) { *(volatile uint64_t *)(uintptr_t)KGUEST_DOORBELL_GPA = what; }
+
 /* TSC cycles to the scenario's cycles (abi.h) */
 static inline uint64_t scaled(const struct kguest_params *p, uint64_t tsc)
 {
@@ -142,7 +144,13 @@ static void lock_release(struct clock *c, const struct kguest_params *p,
 		__atomic_store_n(&l->flag, 0, __ATOMIC_RELEASE);
 }
 
-/* Sense-reversing spinning barrier of all the VM's threads. */
+/* Barrier of all the VM's threads, as libgomp's: spin for barrier_spin_cycles of
+ * running time, then halt the vCPU (the SLEEP doorbell: the monitor's vCPU thread
+ * sleeps on a futex on the generation word, so the host runs something else);
+ * the last arriver bumps the generation and, if anyone sleeps, rings WAKE (the
+ * monitor's futex wake stands for the guest kernel's IPI). Sleepers and the
+ * waker order their accesses with seq_cst so that either the sleeper sees the new
+ * generation or the waker sees the sleeper. */
 static void barrier(struct clock *c, const struct kguest_params *p)
 {
 	struct kguest_barrier *b = &SHARED->bar;
@@ -151,13 +159,27 @@ static void barrier(struct clock *c, const struct kguest_params *p)
 	c->me->barriers++;
 	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == p->nvcpus) {
 		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&b->gen, gen + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&b->gen, gen + 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST)) {
+			c->me->barrier_wakes++;
+			ring(KDB_WAKE);
+		}
+		c->last = rdtsc();
 		return;
 	}
 	c->last = rdtsc();
 	while (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen) {
 		cpu_relax();
 		spin += tick(c);
+		if (spin >= p->barrier_spin_cycles) {
+			__atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&b->gen, __ATOMIC_SEQ_CST) == gen) {
+				c->me->barrier_sleeps++;
+				ring64(KDB_SLEEP | (uint64_t)gen << 32);
+			}
+			__atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+			c->last = rdtsc();   /* asleep: neither work nor spin nor stolen */
+		}
 	}
 	c->me->barrier_spin_cycles += spin;
 }
