@@ -6,7 +6,9 @@
 # The simulator uses the `kvm` policy when `vcpusim list policies` has it, else
 # `credit` (said in the output). $SIM_SET (space-separated PATH=VALUE) adds --set
 # overrides to every simulated run, to try a parameter on the whole table, e.g.
-# SIM_SET="scheduler.timeslice_ms=4". Usage: validate.sh VCPUSIM OUTDIR [REPS]
+# SIM_SET="scheduler.timeslice_ms=4"; $SIM_BIN another simulator binary. With the
+# kvm policy, the host's tick (CONFIG_HZ) and whether it has pause-loop exiting
+# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple. Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
 bin=$1 out=$2 reps=${3:-5}
 only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
@@ -15,8 +17,19 @@ if ! why=$("$bin" kvm --probe 2>&1); then
 	echo "validate: cannot run the real side here: $why" >&2
 	exit 1
 fi
-if "$bin" list policies | grep -q '^kvm '; then
+sim=${SIM_BIN:-$bin}   # another build of the simulator may be given (SIM_BIN)
+extra=()
+if "$sim" list policies | grep -q '^kvm '; then
 	policy=kvm
+	# this host's scheduler tick and pause-loop exiting, as the kvm policy's parameters
+	hz=$({ zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } |
+		sed -n 's/^CONFIG_HZ=//p')
+	[ -n "$hz" ] && extra+=(--set "scheduler.tick_hz=$hz")
+	ple=true
+	[ -e /sys/module/kvm_pvm ] && ple=false   # software KVM: no pause-loop exiting
+	[ "$(cat /sys/module/kvm_intel/parameters/ple_gap 2>/dev/null)" = 0 ] && ple=false
+	[ "$(cat /sys/module/kvm_amd/parameters/pause_filter_count 2>/dev/null)" = 0 ] && ple=false
+	extra+=(--set "scheduler.ple=$ple")
 else
 	policy=credit
 	echo "validate: the simulator has no 'kvm' policy yet (branch policies2): simulating with 'credit' (Xen), not Linux's scheduler" >&2
@@ -26,9 +39,8 @@ read -r l1 l5 l15 procs _ < /proc/loadavg
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -r); load average $l1 $l5 $l15 at start"
 busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
-extra=()
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
-echo "simulator policy: $policy${SIM_SET:+ with $SIM_SET}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+echo "simulator: $sim, policy $policy ${extra[*]}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
 : > "$events.tmp"
@@ -40,17 +52,17 @@ for f in "$src"/scenarios/validation/*.json; do
 	d="$out/$name"
 	mkdir -p "$d"
 	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
-	real="" sim=""
+	reals="" sims=""
 	for r in $(seq 1 "$reps"); do
 		"$bin" kvm "$f" -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
-		"$bin" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
+		"$sim" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
-		real="$real${real:+,}$d/real-$r.json"
-		sim="$sim${sim:+,}$d/sim-$r.json"
+		reals="$reals${reals:+,}$d/real-$r.json"
+		sims="$sims${sims:+,}$d/sim-$r.json"
 	done
 	rm -f "$d/waits.png"
-	"$bin" compare "$real" "$sim" --no-header >> "$table.tmp"
-	"$bin" compare "$real" "$sim" --plot "$d/waits.png" > "$d/compare.txt" 2>/dev/null ||
+	"$bin" compare "$reals" "$sims" --no-header >> "$table.tmp"
+	"$bin" compare "$reals" "$sims" --plot "$d/waits.png" > "$d/compare.txt" 2>/dev/null ||
 		echo "validate: $name: no plot (gnuplot missing?)" >&2
 	grep "^  .*long holds" "$d/compare.txt" | sed "s/^  /$(printf '%-26s' "${name#??-}")/" >> "$events.tmp" || true
 done
