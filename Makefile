@@ -33,10 +33,10 @@ test-asan: build-asan
 
 # Real KVM against the simulator on scenarios/validation/ (docs/validation.md).
 # REPS repetitions; SIM_SET="PATH=VALUE ..." overrides for the simulated runs;
-# ONLY=substring picks scenarios.
+# ONLY=substring picks scenarios; NICE=-20 shields the real runs from other users.
 REPS ?= 5
 validate: build
-	@SIM_SET="$(SIM_SET)" ONLY="$(ONLY)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
+	@SIM_SET="$(SIM_SET)" ONLY="$(ONLY)" NICE="$(NICE)" SIM_BIN="$(SIM_BIN)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
 
 bench: build
 	@$(BUILD)/vcpusim-bench

@@ -332,6 +332,8 @@ static void *vcpu_thread(void *arg)
 	c->res->done_ms = -1;
 	if (sched_setaffinity(0, sizeof c->cpus, &c->cpus) < 0)
 		vcpu_fail(c, "sched_setaffinity: %s", strerror(errno));
+	if (run->spec->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), run->spec->nice) < 0)
+		vcpu_fail(c, "setpriority(%d): %s", run->spec->nice, strerror(errno));
 	for (;;) {
 		if (run->stopping && ready) {
 			vcpu_finish(c, 0);
@@ -414,13 +416,15 @@ static void *vcpu_thread(void *arg)
 
 /* ---- hogs: child processes that spin until killed */
 
-static pid_t start_hog(const cpu_set_t *cpus, int go_fd, int close_fd)
+static pid_t start_hog(const cpu_set_t *cpus, int nice, int go_fd, int close_fd)
 {
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	close(close_fd);
 	sched_setaffinity(0, sizeof *cpus, cpus);
+	if (nice)
+		setpriority(PRIO_PROCESS, 0, nice);
 	char b;
 	while (read(go_fd, &b, 1) < 0 && errno == EINTR)
 		;
@@ -546,7 +550,7 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	for (int h = 0; h < spec->nhogs; h++) {
 		cpu_set_t set;
 		cpus_from(&set, spec->hogs[h].affinity, spec->ncpus);
-		hogs[h] = start_hog(&set, go[0], go[1]);
+		hogs[h] = start_hog(&set, spec->nice, go[0], go[1]);
 		if (hogs[h] < 0) {
 			say(why, len, "fork: %s", strerror(errno));
 			goto out;

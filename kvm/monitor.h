@@ -54,6 +54,7 @@ struct kvm_run_spec {
 	double max_ms;                    /* stop there even if not finished */
 	double gap_ns;                    /* TSC step counted as not running */
 	double ghz;                       /* scenario host.ghz: waits are in its cycles */
+	int nice;                         /* nice value of every vCPU thread and hog (0: as is) */
 };
 
 struct kvm_run_result {

@@ -8,7 +8,8 @@
 # overrides to every simulated run, to try a parameter on the whole table, e.g.
 # SIM_SET="scheduler.timeslice_ms=4"; $SIM_BIN another simulator binary. With the
 # kvm policy, the host's tick (CONFIG_HZ) and whether it has pause-loop exiting
-# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple. Usage: validate.sh VCPUSIM OUTDIR [REPS]
+# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple. $NICE runs
+# the real side at that nice value in its own session (vcpusim kvm --nice). Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
 bin=$1 out=$2 reps=${3:-5}
 only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
@@ -40,6 +41,7 @@ echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),
 busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
+echo "real side: vcpusim kvm${NICE:+ --nice $NICE}"
 echo "simulator: $sim, policy $policy ${extra[*]}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
@@ -54,7 +56,7 @@ for f in "$src"/scenarios/validation/*.json; do
 	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
 	reals="" sims=""
 	for r in $(seq 1 "$reps"); do
-		"$bin" kvm "$f" -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
+		"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
 		"$sim" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
 		reals="$reals${reals:+,}$d/real-$r.json"

@@ -34,6 +34,10 @@ for k in ("cpu_model", "kernel", "sched_tick_hz", "tsc_ghz", "kvm_module"):
 assert v["real"]["hold"]["histogram_log2_cycles"]
 PY
 
+# --nice: the run goes on in its own session and still writes its results
+"$bin" kvm "$src/scenarios/validation/01-alone-locks.json" --set vms[0].workload.iterations=5 \
+	--nice 5 -o "$tmp/nice.json" && grep -q '"nice":	5' "$tmp/nice.json" && ok || bad "--nice run"
+
 # tas locks, a packed VM, a hog, and an endless VM stopped at max_ms
 cat > "$tmp/mix.json" <<'J'
 {"name": "mix", "host": {"pcpus": 2}, "stop": {"max_ms": 3000},
