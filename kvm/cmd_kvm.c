@@ -35,7 +35,8 @@
 #include "workloads/workload.h"
 
 static const char kvm_help[] =
-	"usage: vcpusim kvm SCENARIO.json [-o RESULTS.json] [--set PATH=VALUE]...\n"
+	"usage: vcpusim kvm SCENARIO.json [-o RESULTS.json] [--set PATH=VALUE]... [--trace T.json]\n"
+	"                   [--nice N]\n"
 	"       vcpusim kvm SCENARIO.json --sim-scenario OUT.json\n"
 	"       vcpusim kvm --probe\n\n"
 	"Runs the scenario's VMs as real KVM virtual machines on this host, through vcpusim's\n"
@@ -48,6 +49,8 @@ static const char kvm_help[] =
 	"spin-then-block; the vCPU thread sleeps on a futex). Writes the results JSON of\n"
 	"`vcpusim run` plus \"host_info\" with -o, else prints a summary.\n\n"
 	"  -o FILE              write results JSON to FILE (atomically)\n"
+	"  --trace FILE         write the real schedule (when each vCPU ran, from the guest's\n"
+	"                       TSC gaps) as Chrome/Perfetto trace events, as `run --trace`\n"
 	"  --set PATH=VALUE     override a scenario value (as in `vcpusim run`)\n"
 	"  --sim-scenario FILE  write the simulator's equivalent scenario (host_hogs become\n"
 	"                       1-vCPU cpu_bound VMs) and exit\n"
@@ -530,6 +533,91 @@ static cJSON *results_json(const struct scenario *sc, const struct kvm_run_spec 
 	return r;
 }
 
+/* The real schedule as Chrome/Perfetto trace events, in the format of `vcpusim run
+ * --trace`: one track per pCPU (for vCPUs pinned to one pCPU; others get a track
+ * of their own), a complete event for every stretch a vCPU ran, from the guest's
+ * gap log. Each VM's TSC is mapped to the host's with its READY exits (a guest
+ * TSC may be offset); time 0 is the common start. */
+static int write_trace(const char *path, const struct kvm_run_spec *spec,
+		       const struct kvm_run_result *res)
+{
+	size_t n = strlen(path) + 32;
+	char *tmp = malloc(n);
+	snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		free(tmp);
+		return -1;
+	}
+	double per_us = res->tsc_khz / 1e3;
+	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
+	fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"host (real KVM)\"}}");
+	for (int i = 0; i < spec->ncpus; i++)
+		fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,\"args\":{\"name\":\"pCPU %d\"}}", i, i);
+	int extra = 0, truncated = 0;
+	for (int i = 0; i < spec->nvms; i++) {
+		const struct kvm_vm_spec *vs = &spec->vms[i];
+		const struct kvm_vm_result *vr = &res->vms[i];
+		/* guest TSC + offset = host TSC; each READY sample over-estimates the
+		 * offset by the exit's latency, so the least is the best */
+		int64_t offset = INT64_MAX;
+		for (int v = 0; v < vs->nvcpus; v++) {
+			int64_t o = (int64_t)(vr->r[v].host_tsc_at_ready - vr->v[v].ready_tsc);
+			if (vr->v[v].ready_tsc && o < offset)
+				offset = o;
+		}
+		if (offset == INT64_MAX)
+			continue;
+		uint64_t origin = (uint64_t)((int64_t)res->t0_tsc - offset);
+		for (int v = 0; v < vs->nvcpus; v++) {
+			const struct kguest_vcpu *g = &vr->v[v];
+			if (!g->start_tsc)
+				continue;
+			int tid = -1, count = 0;
+			for (int c = 0; c < spec->ncpus; c++)
+				if (!vs->affinity || vs->affinity[v * spec->ncpus + c]) {
+					tid = c;
+					count++;
+				}
+			if (count != 1) {
+				tid = spec->ncpus + extra++;
+				fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,\"args\":{\"name\":\"%s.%d (not pinned)\"}}",
+					tid, vs->name, v);
+			}
+			uint64_t ng = g->ngaps < KGUEST_GAPLOG_N ? g->ngaps : KGUEST_GAPLOG_N;
+			truncated |= g->ngaps > KGUEST_GAPLOG_N;
+			/* unfinished: up to the last time the guest was seen running */
+			uint64_t end = g->end_tsc ? g->end_tsc : g->last_tsc;
+			if (g->start_tsc < origin)
+				continue;   /* cannot happen: it started after the release */
+			uint64_t from = g->start_tsc;
+			for (uint64_t k = 0; k <= ng; k++) {
+				uint64_t to = k < ng ? vr->gaplog[v][k].from : end;
+				if (k == ng && g->ngaps > KGUEST_GAPLOG_N)
+					break;
+				if (to > from)
+					fprintf(f, ",\n{\"name\":\"%s.%d\",\"cat\":\"vcpu\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"vm\":\"%s\",\"vcpu\":%d}}",
+						vs->name, v, tid, (double)(from - origin) / per_us,
+						(double)(to - from) / per_us, vs->name, v);
+				if (k < ng)
+					from = vr->gaplog[v][k].to;
+			}
+		}
+	}
+	fputs("\n]}\n", f);
+	int err = ferror(f);
+	err |= fclose(f) != 0;
+	if (!err)
+		err = rename(tmp, path) != 0;
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	if (truncated)
+		fprintf(stderr, "vcpusim kvm: note: %s: some vCPUs were preempted more than %zu times; their trace stops there\n",
+			path, (size_t)KGUEST_GAPLOG_N);
+	return err ? -1 : 0;
+}
+
 static void print_summary(const struct scenario *sc, const struct kvm_run_spec *spec,
 			  const struct kvm_run_result *res, const struct kvm_opts *o)
 {
@@ -615,7 +703,7 @@ static double wall_clock(void)
 
 int cmd_kvm(int argc, char **argv)
 {
-	const char *file = NULL, *out = NULL, *simout = NULL;
+	const char *file = NULL, *out = NULL, *simout = NULL, *trace = NULL;
 	char **sets = calloc((size_t)argc + 1, sizeof *sets);
 	int nsets = 0, probe = 0, nice = 0;
 	for (int i = 1; i < argc; i++) {
@@ -631,6 +719,8 @@ int cmd_kvm(int argc, char **argv)
 			sets[nsets++] = argv[i] + 6;
 		} else if (!strcmp(a, "-o") && has_next) {
 			out = argv[++i];
+		} else if (!strcmp(a, "--trace") && has_next) {
+			trace = argv[++i];
 		} else if (!strcmp(a, "--sim-scenario") && has_next) {
 			simout = argv[++i];
 		} else if (!strcmp(a, "--nice") && has_next) {
@@ -773,6 +863,12 @@ int cmd_kvm(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "vcpusim kvm: %s: %s\n", file, why);
 		rc = 1;
+	} else if (trace && write_trace(trace, &spec, &res) < 0) {
+		fprintf(stderr, "vcpusim kvm: %s: cannot write: %s\n", trace, strerror(errno));
+		rc = 1;
+	}
+	if (rc != 0) {
+		/* nothing more */
 	} else if (out) {
 		cJSON *r = results_json(sc, &spec, &res, &o, wall);
 		char *text = cJSON_Print(r);
@@ -788,7 +884,7 @@ int cmd_kvm(int argc, char **argv)
 	} else {
 		print_summary(sc, &spec, &res, &o);
 	}
-	if (rc == 0)
+	if (rc == 0 || res.vms)
 		kvm_result_free(&res);
 	free(spec.vms);
 	free_opts(&o);

@@ -44,6 +44,13 @@ static void say(char *why, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+static inline uint64_t host_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ __volatile__("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+	return ((uint64_t)hi << 32) | lo;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -374,6 +381,7 @@ static void *vcpu_thread(void *arg)
 				continue;
 			}
 			if (what == KDB_READY && !ready) {
+				c->res->host_tsc_at_ready = host_rdtsc();
 				ready = 1;
 				if (wait_start(run) < 0) {
 					vcpu_finish(c, 0);
@@ -445,6 +453,7 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 {
 	memset(res, 0, sizeof *res);
 	res->vms = calloc((size_t)spec->nvms, sizeof *res->vms);
+	res->nvms = spec->nvms;
 	res->hogs = calloc((size_t)(spec->nhogs ? spec->nhogs : 1), sizeof *res->hogs);
 	struct mvm *vms = calloc((size_t)spec->nvms, sizeof *vms);
 	struct run run;
@@ -575,6 +584,7 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	while (run.nready < nstarted)
 		pthread_cond_wait(&run.cv, &run.mu);
 	run.t0 = now_ms();
+	res->t0_tsc = host_rdtsc();
 	run.go = !run.failed;
 	pthread_cond_broadcast(&run.cv);
 	pthread_mutex_unlock(&run.mu);
@@ -635,6 +645,12 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	for (int i = 0; i < spec->nvms; i++) {
 		struct kvm_vm_result *vr = &res->vms[i];
 		memcpy(vr->v, vms[i].sh->v, sizeof vr->v);
+		for (int v = 0; v < vms[i].spec->nvcpus; v++) {
+			uint64_t n = vr->v[v].ngaps < KGUEST_GAPLOG_N ? vr->v[v].ngaps : KGUEST_GAPLOG_N;
+			vr->gaplog[v] = malloc((n ? n : 1) * sizeof(struct kguest_gap));
+			memcpy(vr->gaplog[v], vms[i].mem + KGUEST_GAPLOG_GPA + (size_t)v * KGUEST_GAPLOG_SIZE,
+			       n * sizeof(struct kguest_gap));
+		}
 		vr->finished = vms[i].spec->finite && vms[i].ndone == vms[i].spec->nvcpus;
 		vr->completion_ms = -1;
 		if (vr->finished)
@@ -693,6 +709,9 @@ out:
 
 void kvm_result_free(struct kvm_run_result *res)
 {
+	for (int i = 0; res->vms && i < res->nvms; i++)
+		for (int v = 0; v < KGUEST_MAX_VCPUS; v++)
+			free(res->vms[i].gaplog[v]);
 	free(res->vms);
 	free(res->hogs);
 	res->vms = NULL;

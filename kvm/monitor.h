@@ -33,6 +33,7 @@ struct kvm_vcpu_result {
 	double done_ms;                   /* since the common start; < 0 if not done */
 	uint64_t voluntary, involuntary, migrations;
 	int exit_reason_bad;              /* KVM exit the monitor did not expect */
+	uint64_t host_tsc_at_ready;       /* host TSC when the READY exit reached the monitor */
 };
 
 struct kvm_vm_result {
@@ -40,6 +41,7 @@ struct kvm_vm_result {
 	double completion_ms;             /* host clock: last vCPU done - common start */
 	struct kguest_vcpu v[KGUEST_MAX_VCPUS];  /* the guest's own measurements */
 	struct kvm_vcpu_result r[KGUEST_MAX_VCPUS];
+	struct kguest_gap *gaplog[KGUEST_MAX_VCPUS];   /* min(ngaps, KGUEST_GAPLOG_N) each */
 };
 
 struct kvm_hog_result {
@@ -61,6 +63,8 @@ struct kvm_run_result {
 	double elapsed_ms;                /* common start to the end of the run */
 	int stopped_at_max;
 	double tsc_khz;
+	uint64_t t0_tsc;                  /* host TSC at the common start */
+	int nvms;
 	struct kvm_vm_result *vms;
 	struct kvm_hog_result *hogs;
 };

@@ -34,6 +34,20 @@ for k in ("cpu_model", "kernel", "sched_tick_hz", "tsc_ghz", "kvm_module"):
 assert v["real"]["hold"]["histogram_log2_cycles"]
 PY
 
+# --trace: the real schedule from the guests' TSC gaps; two vCPUs pinned to one
+# pCPU can never be seen running at once (a check of the gap accounting itself)
+"$bin" kvm "$src/scenarios/validation/03-split-ticket.json" --set vms[0].workload.iterations=30 \
+	--set vms[1].workload.iterations=30 --trace "$tmp/trace.json" -o "$tmp/split.json" || bad "trace run failed"
+python3 - "$tmp/trace.json" <<'PY' && ok || bad "trace: a pCPU ran two vCPUs at once"
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X"]
+assert len(ev) > 4
+for tid in set(e["tid"] for e in ev):
+    xs = sorted((e for e in ev if e["tid"] == tid), key=lambda e: e["ts"])
+    for a, b in zip(xs, xs[1:]):
+        assert a["ts"] + a["dur"] <= b["ts"] + 20, (a, b)   # 20 us: the READY-exit mapping error
+PY
+
 # --nice: the run goes on in its own session and still writes its results
 "$bin" kvm "$src/scenarios/validation/01-alone-locks.json" --set vms[0].workload.iterations=5 \
 	--nice 5 -o "$tmp/nice.json" && grep -q '"nice":	5' "$tmp/nice.json" && ok || bad "--nice run"

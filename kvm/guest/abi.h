@@ -10,6 +10,7 @@
  *   0x100000 guest code and data (the flat binary kvm/guest/guest.bin)
  *   0x200000 struct kguest_shared (parameters in, measurements out)
  *   0x400000 stacks, KGUEST_STACK_SIZE per vCPU
+ *   0x600000 per-vCPU gap logs (when the vCPU was not running), KGUEST_GAPLOG_SIZE each
  *   0xE00000 the doorbell: mapped by the page tables but backed by no memory slot,
  *            so a guest write there exits to the monitor (KVM_EXIT_MMIO). */
 #ifndef VCPUSIM_KVM_GUEST_ABI_H
@@ -26,6 +27,9 @@
 #define KGUEST_SHARED_GPA   0x200000u
 #define KGUEST_STACK_GPA    0x400000u
 #define KGUEST_STACK_SIZE   0x10000u
+#define KGUEST_GAPLOG_GPA   0x600000u
+#define KGUEST_GAPLOG_SIZE  0x10000u
+#define KGUEST_GAPLOG_N     (KGUEST_GAPLOG_SIZE / sizeof(struct kguest_gap))
 #define KGUEST_MEM_SIZE     0x800000u   /* the one memory slot: [0, 8 MB) */
 #define KGUEST_MAPPED_SIZE  0x1000000u  /* the page tables map [0, 16 MB) */
 #define KGUEST_DOORBELL_GPA 0xE00000u
@@ -44,6 +48,13 @@ enum kguest_doorbell {
 
 enum kguest_kind { KG_BSP = 1, KG_CPU_BOUND = 2 };
 enum kguest_lock { KG_TICKET = 0, KG_TAS = 1 };
+
+/* One interval in which a vCPU did not run (TSC): a gap in its TSC reads, or a
+ * halt at a barrier. The first KGUEST_GAPLOG_N are kept (kguest_vcpu.ngaps counts
+ * all), for `vcpusim kvm --trace`. */
+struct kguest_gap {
+	uint64_t from, to;
+};
 
 /* Written by the monitor before the first KVM_RUN; read-only for the guest. All
  * times are in guest TSC cycles (the monitor converts with KVM_GET_TSC_KHZ). */
@@ -79,6 +90,9 @@ struct kguest_vcpu {
 	uint64_t barriers, barrier_sleeps, barrier_wakes;
 	uint64_t start_tsc, end_tsc;
 	uint64_t progress;           /* incremented as work is published (cpu_bound) */
+	uint64_t ngaps;              /* intervals not running, logged or not */
+	uint64_t ready_tsc;          /* just before the READY doorbell */
+	uint64_t last_tsc;           /* the guest's clock at its last bookkeeping point */
 	uint64_t wait_hist[KGUEST_HIST];   /* log2 cycles of each acquisition's wait */
 	uint64_t hold_hist[KGUEST_HIST];   /* log2 cycles of each critical section, wall */
 } __attribute__((aligned(128)));

@@ -39,9 +39,21 @@ static inline uint64_t rdtsc(void)
 
 static inline void cpu_relax(void) { __asm__ __volatile__("pause" ::: "memory"); }
 
-static void ring(uint32_t what) { *DOORBELL = what; }
+/* A doorbell exits to the monitor, which reads what the guest wrote before it: a
+ * compiler barrier keeps those stores ahead of the (volatile) doorbell store. */
+static void ring(uint32_t what)
+{
+	__asm__ __volatile__("" ::: "memory");
+	*DOORBELL = what;
+	__asm__ __volatile__("" ::: "memory");
+}
 
-static void ring64(uint64_t what) { *(volatile uint64_t *)(uintptr_t)KGUEST_DOORBELL_GPA = what; }
+static void ring64(uint64_t what)
+{
+	__asm__ __volatile__("" ::: "memory");
+	*(volatile uint64_t *)(uintptr_t)KGUEST_DOORBELL_GPA = what;
+	__asm__ __volatile__("" ::: "memory");
+}
 
 /* TSC cycles to the scenario's cycles (abi.h) */
 static inline uint64_t scaled(const struct kguest_params *p, uint64_t tsc)
@@ -63,19 +75,40 @@ static uint64_t next_rand(uint64_t *s)
 struct clock {
 	uint64_t last, gap;
 	struct kguest_vcpu *me;
+	struct kguest_gap *log;
 };
+
+static void log_gap(struct clock *c, uint64_t from, uint64_t to)
+{
+	uint64_t n = c->me->ngaps++;
+	if (n < KGUEST_GAPLOG_N) {
+		c->log[n].from = from;
+		c->log[n].to = to;
+	}
+}
 
 /* Advances the clock to now; returns the running cycles since the last tick
  * (0 if the step was a gap, which is then charged as stolen). */
 static inline uint64_t tick(struct clock *c)
 {
 	uint64_t now = rdtsc(), d = now - c->last;
+	uint64_t then = c->last;
 	c->last = now;
 	if (d < c->gap)
 		return d;
 	c->me->stolen_cycles += d;
 	c->me->gaps++;
+	log_gap(c, then, now);
 	return 0;
+}
+
+/* Brings the clock to now at a point that is neither work nor spin (lock and
+ * barrier bookkeeping): a preemption since the last reading is still a gap. */
+static inline uint64_t sync(struct clock *c)
+{
+	(void)tick(c);
+	c->me->last_tsc = c->last;
+	return c->last;
 }
 
 /* Runs for `need` cycles of running time. */
@@ -91,9 +124,8 @@ static void lock_acquire(struct clock *c, const struct kguest_params *p,
 			 struct kguest_lock_word *l, uint64_t *acq_tsc)
 {
 	struct kguest_vcpu *me = c->me;
-	uint64_t t0 = rdtsc(), spin = 0;
+	uint64_t t0 = sync(c), spin = 0;
 	int waited = 0;
-	c->last = t0;
 	if (p->lock_kind == KG_TICKET) {
 		uint32_t my = __atomic_fetch_add(&l->next, 1, __ATOMIC_ACQUIRE);
 		while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != my) {
@@ -110,8 +142,7 @@ static void lock_acquire(struct clock *c, const struct kguest_params *p,
 			}
 		}
 	}
-	uint64_t t1 = rdtsc(), wait = scaled(p, t1 - t0);
-	c->last = t1;
+	uint64_t t1 = sync(c), wait = scaled(p, t1 - t0);
 	me->lock_spin_cycles += spin;
 	me->acquisitions++;
 	me->wait_hist[ilog2(wait)]++;
@@ -129,8 +160,7 @@ static void lock_release(struct clock *c, const struct kguest_params *p,
 			 struct kguest_lock_word *l, uint64_t acq_tsc)
 {
 	struct kguest_vcpu *me = c->me;
-	uint64_t now = rdtsc(), hold = scaled(p, now - acq_tsc);
-	c->last = now;
+	uint64_t now = sync(c), hold = scaled(p, now - acq_tsc);
 	me->hold_cycles += hold;
 	me->hold_hist[ilog2(hold)]++;
 	if (hold > me->max_hold_cycles)
@@ -164,10 +194,10 @@ static void barrier(struct clock *c, const struct kguest_params *p)
 			c->me->barrier_wakes++;
 			ring(KDB_WAKE);
 		}
-		c->last = rdtsc();
+		sync(c);
 		return;
 	}
-	c->last = rdtsc();
+	sync(c);
 	while (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen) {
 		cpu_relax();
 		spin += tick(c);
@@ -175,12 +205,15 @@ static void barrier(struct clock *c, const struct kguest_params *p)
 			__atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(&b->gen, __ATOMIC_SEQ_CST) == gen) {
 				c->me->barrier_sleeps++;
+				uint64_t t = rdtsc();
 				ring64(KDB_SLEEP | (uint64_t)gen << 32);
+				log_gap(c, t, rdtsc());
 			}
 			__atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
 			c->last = rdtsc();   /* asleep: neither work nor spin nor stolen */
 		}
 	}
+	sync(c);   /* a preemption just before the generation moved is still a gap */
 	c->me->barrier_spin_cycles += spin;
 }
 
@@ -193,7 +226,7 @@ static void run_bsp(struct clock *c, const struct kguest_params *p, uint64_t *rn
 		__int128 dev = (__int128)(int64_t)((p->grain_cycles * p->imbalance_q16) >> 16) * u;
 		uint64_t phase = (uint64_t)((int64_t)p->grain_cycles + (int64_t)(dev >> 32));
 		uint64_t chunk = phase / (k + 1);
-		c->last = rdtsc();
+		sync(c);
 		for (uint64_t j = 0; j < k; j++) {
 			burn(c, chunk);
 			uint32_t which = p->nlocks > 1
@@ -212,9 +245,10 @@ static void run_bsp(struct clock *c, const struct kguest_params *p, uint64_t *rn
 
 static void run_cpu_bound(struct clock *c, const struct kguest_params *p)
 {
-	c->last = rdtsc();
+	sync(c);
 	for (;;) {
 		burn(c, p->chunk_cycles);
+		c->me->last_tsc = c->last;
 		__atomic_store_n(&c->me->progress, c->me->progress + 1, __ATOMIC_RELEASE);
 	}
 }
@@ -234,19 +268,25 @@ void guest_main(uint64_t idx)
 	volatile uint8_t stack_touch[8192];
 	for (unsigned i = 0; i < sizeof stack_touch; i += 64)
 		stack_touch[i] = 0;
+	volatile uint8_t *log = (volatile uint8_t *)(uintptr_t)(KGUEST_GAPLOG_GPA + idx * KGUEST_GAPLOG_SIZE);
+	for (unsigned i = 0; i < KGUEST_GAPLOG_SIZE; i += 4096)
+		log[i] = 0;
 	me->work_cycles = 0;
 	sh->magic = KGUEST_MAGIC;
-	(void)rdtsc();
+	me->ready_tsc = rdtsc();
 	ring(KDB_READY);    /* the monitor holds every vCPU here until all are ready */
 
-	struct clock c = { .gap = p->gap_cycles, .me = me };
+	struct clock c = {
+		.gap = p->gap_cycles, .me = me,
+		.log = (struct kguest_gap *)(uintptr_t)(KGUEST_GAPLOG_GPA + idx * KGUEST_GAPLOG_SIZE),
+	};
 	uint64_t rng = p->seed ^ (0x632be59bd9b4e019ull * (idx + 1));
-	me->start_tsc = rdtsc();
+	me->start_tsc = c.last = rdtsc();
 	if (p->kind == KG_BSP)
 		run_bsp(&c, p, &rng);
 	else if (p->kind == KG_CPU_BOUND)
 		run_cpu_bound(&c, p);
-	me->end_tsc = rdtsc();
+	me->end_tsc = sync(&c);
 	ring(KDB_DONE);
 	for (;;)
 		ring(KDB_DONE);
