@@ -9,7 +9,9 @@
 # SIM_SET="scheduler.timeslice_ms=4"; $SIM_BIN another simulator binary. With the
 # kvm policy, the host's tick (CONFIG_HZ) and whether it has pause-loop exiting
 # (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple. $NICE runs
-# the real side at that nice value in its own session (vcpusim kvm --nice). Usage: validate.sh VCPUSIM OUTDIR [REPS]
+# the real side at that nice value in its own session (vcpusim kvm --nice);
+# $REAL_FROM=DIR reuses the real runs of an earlier validate in DIR (to try model
+# parameters against the same measurements). Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
 bin=$1 out=$2 reps=${3:-5}
 only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
@@ -41,7 +43,7 @@ echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),
 busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
-echo "real side: vcpusim kvm${NICE:+ --nice $NICE}"
+echo "real side: ${REAL_FROM:+runs of $REAL_FROM, by }vcpusim kvm${NICE:+ --nice $NICE}"
 echo "simulator: $sim, policy $policy ${extra[*]}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
@@ -56,7 +58,11 @@ for f in "$src"/scenarios/validation/*.json; do
 	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
 	reals="" sims=""
 	for r in $(seq 1 "$reps"); do
-		"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
+		if [ -z "${REAL_FROM:-}" ]; then
+			"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
+		else   # the real runs of an earlier validate
+			cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
+		fi
 		"$sim" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
 		reals="$reals${reals:+,}$d/real-$r.json"
