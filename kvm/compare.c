@@ -306,7 +306,10 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 		return -1;
 	}
 	fprintf(g, "set terminal pngcairo size 1000,600 noenhanced\nset output '%s'\n", tmp);
-	fprintf(g, "set title 'lock waits: %s (%s) vs %s (%s)'\n", A->scenario, la, B->scenario, lb);
+	if (!strcmp(la, A->scenario) && !strcmp(lb, B->scenario))
+		fprintf(g, "set title 'lock waits: %s vs %s (%s)'\n", la, lb, A->policy);
+	else
+		fprintf(g, "set title 'lock waits: %s (%s) vs %s (%s)'\n", A->scenario, la, B->scenario, lb);
 	fprintf(g, "set xlabel 'log2(wait cycles)'\nset ylabel 'fraction of acquisitions'\n"
 		   "set logscale y\nset yrange [1e-5:1]\nset grid\nset key top right\n"
 		   "set arrow from 20,1e-5 to 20,1 nohead dt 3 lc rgb 'gray'\n");

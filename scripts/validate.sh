@@ -55,7 +55,7 @@ for f in "$src"/scenarios/validation/*.json; do
 	case "$name" in *"$only"*) ;; *) continue ;; esac
 	d="$out/$name"
 	mkdir -p "$d"
-	"$bin" kvm "$f" --sim-scenario "$d/sim-scenario.json"
+	"$bin" kvm "$f" --sim-scenario "$d/scenario-sim.json"
 	reals="" sims=""
 	for r in $(seq 1 "$reps"); do
 		if [ -z "${REAL_FROM:-}" ]; then
@@ -63,7 +63,7 @@ for f in "$src"/scenarios/validation/*.json; do
 		else   # the real runs of an earlier validate
 			cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
 		fi
-		"$sim" run "$d/sim-scenario.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
+		"$sim" run "$d/scenario-sim.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
 		reals="$reals${reals:+,}$d/real-$r.json"
 		sims="$sims${sims:+,}$d/sim-$r.json"
