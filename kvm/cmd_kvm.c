@@ -378,6 +378,57 @@ static cJSON *hist_json(const uint64_t *h)
 	return a;
 }
 
+struct tev {
+	uint64_t t;
+	int d;
+};
+
+static int tev_cmp(const void *a, const void *b)
+{
+	const struct tev *x = a, *y = b;
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->d - y->d;   /* ends before starts at the same instant */
+}
+
+/* Wall time during which every vCPU of the VM was running at once (from the gap
+ * logs; 0 if any vCPU's log overflowed): how much the host coscheduled it. */
+static double together_ms(const struct kvm_vm_result *vr, int n, double khz)
+{
+	struct tev *evs;
+	size_t cap = 0, k = 0;
+	for (int v = 0; v < n; v++) {
+		if (vr->v[v].ngaps > KGUEST_GAPLOG_N || !vr->v[v].start_tsc)
+			return 0;
+		cap += 2 * (vr->v[v].ngaps + 1);
+	}
+	evs = malloc(cap * sizeof *evs);
+	for (int v = 0; v < n; v++) {
+		const struct kguest_vcpu *g = &vr->v[v];
+		uint64_t end = g->end_tsc ? g->end_tsc : g->last_tsc, from = g->start_tsc;
+		for (uint64_t i = 0; i <= g->ngaps; i++) {
+			uint64_t to = i < g->ngaps ? vr->gaplog[v][i].from : end;
+			if (to > from) {
+				evs[k++] = (struct tev){ from, 1 };
+				evs[k++] = (struct tev){ to, -1 };
+			}
+			if (i < g->ngaps)
+				from = vr->gaplog[v][i].to;
+		}
+	}
+	qsort(evs, k, sizeof *evs, tev_cmp);
+	int running = 0;
+	uint64_t since = 0, total = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (running == n)
+			total += evs[i].t - since;
+		running += evs[i].d;
+		since = evs[i].t;
+	}
+	free(evs);
+	return (double)total / khz;
+}
+
 struct vm_sum {
 	struct kguest_vcpu g;       /* summed (max for the max fields) */
 	double cpu_ms, stolen_ms;
@@ -495,6 +546,7 @@ static cJSON *results_json(const struct scenario *sc, const struct kvm_run_spec 
 		cJSON_AddNumberToObject(ho, "max_cycles", (double)s->g.max_hold_cycles);
 		cJSON_AddItemToObject(ho, "histogram_log2_cycles", hist_json(s->g.hold_hist));
 		cJSON_AddNumberToObject(re, "late_handoffs", (double)s->g.late_handoffs);
+		cJSON_AddNumberToObject(re, "together_ms", together_ms(vr, spec->vms[i].nvcpus, khz));
 		cJSON *per = cJSON_AddArrayToObject(re, "vcpus");
 		for (int c = 0; c < spec->vms[i].nvcpus; c++) {
 			cJSON *pc = cJSON_CreateObject();

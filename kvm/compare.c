@@ -48,6 +48,8 @@ struct vmagg {
 	double hist[HB];
 	int has_real;               /* results of `vcpusim kvm`: lock-preemption events */
 	double long_holds, late_handoffs, stolen_ms;
+	double together_frac;       /* summed over runs: together_ms / completion_ms */
+	int ntogether;
 };
 
 struct side {
@@ -161,6 +163,11 @@ static int load_one(struct side *s, const char *file)
 			a->has_real = 1;
 			a->late_handoffs += num(re, "late_handoffs", 0);
 			a->stolen_ms += num(re, "stolen_ms", 0);
+			double tg = num(re, "together_ms", -1), cm = num(v, "completion_ms", -1);
+			if (tg >= 0 && cm > 0) {
+				a->together_frac += tg / cm;
+				a->ntogether++;
+			}
 			const cJSON *ho = cJSON_GetObjectItem(re, "hold");
 			if (cJSON_IsObject(ho))
 				a->long_holds += num(ho, "long_holds", 0);
@@ -451,9 +458,13 @@ int cmd_compare(int argc, char **argv)
 			if (!any++ && header)
 				printf("\nlock preemption seen by the real guest (summed over runs): long waits; "
 				       "long holds (holder preempted in its critical section: LHP);\n"
-				       "late handoffs (lock granted to a waiter that was not running: LWP)\n");
-			printf("  %-12s %-10s long waits %6.0f  long holds %6.0f  late handoffs %6.0f  of %8.0f acquisitions\n",
+				       "late handoffs (lock granted to a waiter that was not running: LWP); mean share of\n"
+				       "the run during which the host happened to run all the VM's vCPUs at once\n");
+			printf("  %-12s %-10s long waits %6.0f  long holds %6.0f  late handoffs %6.0f  of %8.0f acquisitions",
 			       v->name, s ? lb : la, v->longw, v->long_holds, v->late_handoffs, v->acq);
+			if (v->ntogether)
+				printf("; all vCPUs ran together %.0f%% of the time", 100 * v->together_frac / v->ntogether);
+			printf("\n");
 		}
 	}
 	int rc = 0;
