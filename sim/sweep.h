@@ -37,4 +37,8 @@ struct sweep_stats {
 };
 void sweep_stats(const double *x, int n, struct sweep_stats *st);
 
+/* Reads a sweep file and discards it: 0 if valid, else 2 with the message in msg
+ * (the fuzz target's entry point). */
+int sweep_check_file(const char *file, char *msg, size_t msgn);
+
 #endif
