@@ -54,6 +54,8 @@ static const char kvm_help[] =
 	"  --set PATH=VALUE     override a scenario value (as in `vcpusim run`)\n"
 	"  --sim-scenario FILE  write the simulator's equivalent scenario (host_hogs become\n"
 	"                       1-vCPU cpu_bound VMs) and exit\n"
+	"  --sim-noise T:S      with --sim-scenario: add the host's own activity, a 1-vCPU VM\n"
+	"                       per pCPU that sleeps T us and computes S us (io workload)\n"
 	"  --nice N             run every vCPU thread and hog at nice N, in a session (and so\n"
 	"                       a scheduler autogroup) of their own at nice N: on a shared\n"
 	"                       machine -20 leaves other users' processes ~1% of a CPU, while\n"
@@ -165,9 +167,13 @@ static void parse_kvm_section(struct jp *jp, const cJSON *root, int npcpus, stru
 	}
 }
 
-/* The simulator's version of the scenario: hogs as 1-vCPU cpu_bound VMs. */
+/* The simulator's version of the scenario: hogs as 1-vCPU cpu_bound VMs; with
+ * noise (think_us > 0), one more 1-vCPU VM per pCPU, pinned there, running the io
+ * workload (sleep think_us, compute service_us, exponential): the host's own
+ * activity (kernel threads, interrupts, other processes) that the model otherwise
+ * leaves out (docs/validation.md). */
 static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts *o,
-			      const char *out)
+			      const char *out, int npcpus, double think_us, double service_us)
 {
 	cJSON *doc = cJSON_Duplicate(root, 1);
 	cJSON *k = cJSON_DetachItemFromObject(doc, "kvm");
@@ -187,6 +193,20 @@ static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts 
 			cJSON_AddItemToObject(vm, "affinity", cJSON_Duplicate(aff, 1));
 		cJSON *w = cJSON_AddObjectToObject(vm, "workload");
 		cJSON_AddStringToObject(w, "kind", "cpu_bound");
+		cJSON_AddItemToArray(vms, vm);
+	}
+	for (int p = 0; think_us > 0 && p < npcpus; p++) {
+		char name[32];
+		snprintf(name, sizeof name, "host-noise-%d", p);
+		cJSON *vm = cJSON_CreateObject();
+		cJSON_AddStringToObject(vm, "name", name);
+		cJSON_AddNumberToObject(vm, "vcpus", 1);
+		cJSON *aff = cJSON_AddArrayToObject(vm, "affinity");
+		cJSON_AddItemToArray(aff, cJSON_CreateNumber(p));
+		cJSON *w = cJSON_AddObjectToObject(vm, "workload");
+		cJSON_AddStringToObject(w, "kind", "io");
+		cJSON_AddNumberToObject(w, "think_us", think_us);
+		cJSON_AddNumberToObject(w, "service_us", service_us);
 		cJSON_AddItemToArray(vms, vm);
 	}
 	cJSON_Delete(k);
@@ -756,6 +776,7 @@ static double wall_clock(void)
 int cmd_kvm(int argc, char **argv)
 {
 	const char *file = NULL, *out = NULL, *simout = NULL, *trace = NULL;
+	double noise_think = 0, noise_service = 0;
 	char **sets = calloc((size_t)argc + 1, sizeof *sets);
 	int nsets = 0, probe = 0, nice = 0;
 	for (int i = 1; i < argc; i++) {
@@ -773,6 +794,15 @@ int cmd_kvm(int argc, char **argv)
 			out = argv[++i];
 		} else if (!strcmp(a, "--trace") && has_next) {
 			trace = argv[++i];
+		} else if (!strcmp(a, "--sim-noise") && has_next) {
+			char extra;
+			if (sscanf(argv[++i], "%lf:%lf%c", &noise_think, &noise_service, &extra) != 2 ||
+			    !(noise_think > 0 && noise_think <= 1e9) || !(noise_service > 0 && noise_service <= 1e9)) {
+				fprintf(stderr, "vcpusim kvm: --sim-noise: expected THINK_US:SERVICE_US, two numbers > 0, got '%s'\n",
+					argv[i]);
+				free(sets);
+				return 2;
+			}
 		} else if (!strcmp(a, "--sim-scenario") && has_next) {
 			simout = argv[++i];
 		} else if (!strcmp(a, "--nice") && has_next) {
@@ -838,7 +868,7 @@ int cmd_kvm(int argc, char **argv)
 		return 2;
 	}
 	if (simout) {
-		int rc = write_sim_scenario(&jp, root, &o, simout);
+		int rc = write_sim_scenario(&jp, root, &o, simout, sc->npcpus, noise_think, noise_service);
 		free_opts(&o);
 		scenario_free(sc);
 		cJSON_Delete(root);

@@ -8,8 +8,10 @@
 # overrides to every simulated run, to try a parameter on the whole table, e.g.
 # SIM_SET="scheduler.timeslice_ms=4"; $SIM_BIN another simulator binary. With the
 # kvm policy, the host's tick (CONFIG_HZ) and whether it has pause-loop exiting
-# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple. $NICE runs
-# the real side at that nice value in its own session (vcpusim kvm --nice);
+# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple.
+# $SIM_NOISE=T:S adds the host's own activity to the simulated side (vcpusim kvm
+# --sim-noise; docs/validation.md says how to derive it from the alone runs). $NICE
+# runs the real side at that nice value in its own session (vcpusim kvm --nice);
 # $REAL_FROM=DIR reuses the real runs of an earlier validate in DIR (to try model
 # parameters against the same measurements). Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
@@ -44,7 +46,7 @@ busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
 echo "real side: ${REAL_FROM:+runs of $REAL_FROM, by }vcpusim kvm${NICE:+ --nice $NICE}"
-echo "simulator: $sim, policy $policy ${extra[*]}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
 : > "$events.tmp"
@@ -55,13 +57,14 @@ for f in "$src"/scenarios/validation/*.json; do
 	case "$name" in *"$only"*) ;; *) continue ;; esac
 	d="$out/$name"
 	mkdir -p "$d"
-	"$bin" kvm "$f" --sim-scenario "$d/scenario-sim.json"
+	"$bin" kvm "$f" --sim-scenario "$d/scenario-sim.json" ${SIM_NOISE:+--sim-noise "$SIM_NOISE"}
 	reals="" sims=""
 	for r in $(seq 1 "$reps"); do
 		if [ -z "${REAL_FROM:-}" ]; then
 			"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
 		else   # the real runs of an earlier validate
-			cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
+			[ "$REAL_FROM/$name/real-$r.json" -ef "$d/real-$r.json" ] ||
+				cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
 		fi
 		"$sim" run "$d/scenario-sim.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
@@ -69,7 +72,7 @@ for f in "$src"/scenarios/validation/*.json; do
 		sims="$sims${sims:+,}$d/sim-$r.json"
 	done
 	rm -f "$d/waits.png"
-	"$bin" compare "$reals" "$sims" --no-header >> "$table.tmp"
+	"$bin" compare "$reals" "$sims" --no-header | grep -v " host-noise-" >> "$table.tmp"
 	"$bin" compare "$reals" "$sims" --plot "$d/waits.png" > "$d/compare.txt" 2>/dev/null ||
 		echo "validate: $name: no plot (gnuplot missing?)" >&2
 	grep "^  .*long holds" "$d/compare.txt" | sed "s/^  /$(printf '%-26s' "${name#??-}")/" >> "$events.tmp" || true

@@ -43,6 +43,12 @@ done
 "$bin" kvm "$src/scenarios/validation/08-hogs.json" --sim-scenario "$tmp/sim.json"
 grep -q '"cpu_bound"' "$tmp/sim.json" && ! grep -q '"host_hogs"' "$tmp/sim.json" && ok || bad "hogs not turned into cpu_bound VMs"
 
+# --sim-noise: one pinned io VM per pCPU; bad values refused
+"$bin" kvm "$src/scenarios/validation/03-split-ticket.json" --sim-scenario "$tmp/noise.json" --sim-noise 12000:350 &&
+	"$bin" validate "$tmp/noise.json" && [ "$(grep -c '"host-noise-' "$tmp/noise.json")" = 2 ] && ok || bad "--sim-noise"
+"$bin" kvm "$src/scenarios/validation/03-split-ticket.json" --sim-scenario "$tmp/n2.json" --sim-noise 12000 2>/dev/null
+[ $? -eq 2 ] && [ ! -e "$tmp/n2.json" ] && ok || bad "--sim-noise without a service time should exit 2"
+
 # --- compare two simulated results
 "$bin" run "$src/scenarios/validation/03-split-ticket.json" -o "$tmp/a.json" --quiet
 "$bin" run "$src/scenarios/validation/03-split-ticket.json" -o "$tmp/b.json" --quiet --set seed=2
