@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -741,6 +742,7 @@ static int run_in_own_session(int nice)
 		return 1;
 	}
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);   /* a killed parent takes the run with it */
 		setsid();
 		FILE *f = fopen("/proc/self/autogroup", "w");
 		if (f) {

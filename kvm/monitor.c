@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <linux/futex.h>
 #include <limits.h>
@@ -430,6 +431,9 @@ static pid_t start_hog(const cpu_set_t *cpus, int nice, int go_fd, int close_fd)
 	if (pid != 0)
 		return pid;
 	close(close_fd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);   /* never outlive the monitor */
+	if (getppid() == 1)
+		_exit(0);
 	sched_setaffinity(0, sizeof *cpus, cpus);
 	if (nice)
 		setpriority(PRIO_PROCESS, 0, nice);
