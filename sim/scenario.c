@@ -233,6 +233,7 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 			c->weight = weight;
 			c->cap = cap;
 			c->concurrent = concurrent;
+			c->index = i - 1;
 			c->wk = wk;
 			c->wp = wp;
 			c->owns_wp = r == 0;

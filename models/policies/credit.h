@@ -21,6 +21,8 @@ struct credit_vcpu {
 	int credit;
 	int pri;
 	int parked, migrating, active, on_runq;
+	int clipped;            /* accounted (so clipped) since it last became active */
+	int foreign;            /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
 	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
 	simtime_t rem;
 	struct credit_vcpu *rq_prev, *rq_next;
@@ -59,6 +61,8 @@ struct credit {
 	uint64_t runq_sort;
 	struct event acct;
 	void *ext;               /* state of a policy built on credit */
+	const bitword_t *avail;  /* pCPUs Credit may place, tickle and run on; NULL = all
+	                            (hybrid lends the others to gangs) */
 };
 
 void *credit_parse_params(struct jp *jp, const cJSON *sched, const char *path,

@@ -3,9 +3,17 @@
 #include "models/sched.h"
 
 extern const struct sched_ops sched_credit;
+extern const struct sched_ops sched_gang;
+extern const struct sched_ops sched_hybrid;
+extern const struct sched_ops sched_asman;
+extern const struct sched_ops sched_hybrid_ipi;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
+	&sched_gang,
+	&sched_hybrid,
+	&sched_asman,
+	&sched_hybrid_ipi,
 	NULL,
 };
 
