@@ -79,7 +79,7 @@ J
 python3 - "$tmp/endless.out.json" <<'PY' && ok || bad "endless results"
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["stopped_at_max"] and 140 < d["sim_ms"] < 400, d["sim_ms"]
+assert d["stopped_at_max"] and 140 < d["sim_ms"] < 2000, d["sim_ms"]
 assert d["vms"][0]["work_ms"] > 10
 PY
 
