@@ -258,7 +258,9 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 struct scenario *scenario_from_json(struct jp *jp, cJSON *root)
 {
 	static const char *const keys[] = { "name", "description", "seed", "stop", "host", "scheduler",
-					    "guest", "vms", "check", "start_spread_ms", NULL };
+					    "guest", "vms", "check", "start_spread_ms",
+					    "kvm", /* read only by `vcpusim kvm` (kvm/cmd_kvm.c); ignored here */
+					    NULL };
 	struct scenario *sc = calloc(1, sizeof *sc);
 	sc->file = xstrdup(jp->file);
 	if (!cJSON_IsObject(root)) {
