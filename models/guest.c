@@ -305,6 +305,7 @@ static void barrier_arrive(struct sim *s, struct vcpu *v)
 	struct vm *vm = v->vm;
 	struct gbarrier *b = &vm->barrier;
 	v->g.barrier_gen = b->gen;
+	v->g.barrier_arrival = s->now;
 	if (++b->arrived < b->total) {
 		enter(s, v, G_BARRIER_SPIN, s->guest.barrier_spin_ns);
 		spin_started(s, v);
@@ -339,8 +340,11 @@ static void p2p_done(struct sim *s, struct vcpu *v)
 	simtime_t w = s->now - v->g.wait_start;
 	if (w > vm->st.p2p_wait_max)
 		vm->st.p2p_wait_max = w;
-	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles) {
 		vm->st.p2p_long_waits++;
+		if (s->guest.monitor_user && s->ops->long_wait)
+			s->ops->long_wait(s, v, (uint64_t)ns_to_cycles(&s->host, w));
+	}
 	if (running(v))
 		charge(s, v);
 	next_op(s, v);
@@ -443,6 +447,13 @@ static void next_op(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
+	if (g->op.kind == OP_BARRIER && g->st != G_START && s->guest.monitor_user) {
+		/* guest.monitor "all": a monitor that also sees user-level waits reports
+		 * a long stay at a barrier (our extension of ASMan's kernel monitor) */
+		int64_t c = ns_to_cycles(&s->host, s->now - g->barrier_arrival);
+		if (c >= s->guest.long_wait_cycles && s->ops->long_wait)
+			s->ops->long_wait(s, v, (uint64_t)c);
+	}
 	for (;;) {
 		if (g->op.request && g->st != G_START)
 			vm->st.requests++;

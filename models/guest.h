@@ -19,6 +19,8 @@ struct guest_config {
 	simtime_t futex_wake_ns;    /* waker's CPU per woken sleeper */
 	simtime_t ipi_ns;           /* IPI / event-channel latency to the target */
 	simtime_t kick_ns;          /* paravirt kick hypercall, releaser's CPU */
+	int monitor_user;           /* guest.monitor "all": long barrier and hand-off
+	                               waits reach the policy's long_wait hook too */
 };
 
 struct sim;
