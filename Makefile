@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan demo test test-release test-asan bench fuzz clean
+.PHONY: all deps build build-asan demo reproduce validate test test-release test-asan bench fuzz clean
 
 all: build
 
@@ -21,6 +21,11 @@ build-asan: deps
 
 demo: build
 	@scripts/demo.sh $(BUILD)/vcpusim out/demo
+	@scripts/reproduce.sh $(BUILD)/vcpusim out/asman-demo demo
+
+# The paper's experiments in full (scenarios/asman/, figures in out/asman/figures).
+reproduce: build
+	@scripts/reproduce.sh $(BUILD)/vcpusim out/asman full
 
 test: test-release test-asan
 

@@ -356,6 +356,45 @@ static int key_col(const struct results *r, const char *key)
 	return -1;
 }
 
+/* --group KEY1+KEY2...: a column appended to the table whose value is the keys'
+ * values joined by "/" (e.g. asman/all for policy and guest.monitor), so that
+ * variants told apart by two keys get their own group. Returns its index, -1
+ * if a key is not varied, -3 out of memory. */
+static int combo_col(struct results *r, const char *spec)
+{
+	int keys[16], n = 0;
+	char buf[512];
+	sfmt(buf, sizeof buf, "%s", spec);
+	for (char *save = NULL, *k = strtok_r(buf, "+", &save); k; k = strtok_r(NULL, "+", &save)) {
+		if (n == 16 || (keys[n] = key_col(r, k)) < 0)
+			return -1;
+		n++;
+	}
+	struct csv *c = &r->c;
+	char **head = realloc(c->head, (size_t)(c->ncols + 1) * sizeof *head);
+	if (!head)
+		return -3;
+	c->head = head;
+	if (!(c->head[c->ncols] = strdup(spec)))
+		return -3;
+	for (int i = 0; i < c->nrows; i++) {
+		char **row = realloc(c->rows[i], (size_t)(c->ncols + 1) * sizeof *row);
+		if (!row)
+			return -3;
+		c->rows[i] = row;
+		struct sbuf v = { 0 };
+		for (int k = 0; k < n; k++) {
+			sb_puts(&v, k ? "/" : "");
+			sb_puts(&v, row[keys[k]]);
+		}
+		if (v.oom || !v.p)
+			return -3;
+		row[c->ncols] = v.p;
+	}
+	/* every row has the column before ncols counts it, for csv_free */
+	return c->ncols++;
+}
+
 /* Which rows take part: ok and matching every --where. */
 static int select_rows(struct results *r, const struct opts *o, unsigned char *use, char *msg,
 		       size_t msgn)
@@ -426,6 +465,9 @@ static void metric_label(const char *col, char *out, size_t n)
 		{ "completion_ms", "completion time (ms)" },
 		{ "cpu_ms", "CPU time (ms)" },
 		{ "work_ms", "useful work (ms of CPU)" },
+		{ "work_rate", "throughput (useful pCPUs: work per simulated second)" },
+		{ "wake_p99_us", "wake-to-run latency, 99th percentile (us)" },
+		{ "requests", "requests served" },
 		{ "spin_ms", "spin time (ms of CPU)" },
 		{ "long_waits", "long spinlock waits (count)" },
 		{ "cosched_ms", "coscheduled time (ms)" },
@@ -1015,7 +1057,8 @@ static void plot_usage(FILE *f)
 		"             pCPUs of each run). Default: bars the first varied key that is not\n"
 		"             the group; lines `overcommit` if it varies, else the first numeric\n"
 		"             varied key\n"
-		"  --group KEY  a varied key or `none`; default scheduler.policy if varied, else\n"
+		"  --group KEY  a varied key, KEY1+KEY2 (their values joined by /), or `none`;\n"
+		"             default scheduler.policy if varied, else\n"
 		"             for bars the second varied key, for lines the first key that takes\n"
 		"             several values at one x\n"
 		"  --y METRIC a metric column (par.completion_ms, host.utilization, ...) or a\n"
@@ -1257,7 +1300,18 @@ int cmd_plot(int argc, char **argv)
 	rc = 2;
 	/* group */
 	int gcol = -1;
-	if (o.group && strcmp(o.group, "none")) {
+	if (o.group && strchr(o.group, '+')) {
+		gcol = combo_col(&r, o.group);
+		if (gcol == -3) {
+			rc = 1;
+			goto done;
+		}
+		if (gcol < 0) {
+			fprintf(stderr, "vcpusim plot: --group %s: each part must be a varied key of %s\n",
+				o.group, r.path);
+			goto done;
+		}
+	} else if (o.group && strcmp(o.group, "none")) {
 		gcol = key_col(&r, o.group);
 		if (gcol < 0) {
 			fprintf(stderr, "vcpusim plot: --group %s: not a varied key of %s (varied:", o.group,

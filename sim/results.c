@@ -70,6 +70,9 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 		cJSON_AddNullToObject(o, "completion_ms");
 	cJSON_AddNumberToObject(o, "cpu_ms", ms(t.work_ns + t.spin_ns + t.sys_ns));
 	cJSON_AddNumberToObject(o, "work_ms", ms(t.work_ns));
+	/* useful CPU per simulated time, in pCPUs: throughput comparable between
+	 * runs of different lengths (a run ends when the finite VMs finish) */
+	cJSON_AddNumberToObject(o, "work_rate", s->end > 0 ? (double)t.work_ns / (double)s->end : 0);
 	cJSON_AddNumberToObject(o, "spin_ms", ms(t.spin_ns));
 	cJSON_AddNumberToObject(o, "sys_ms", ms(t.sys_ns));
 	cJSON_AddNumberToObject(o, "lock_spin_ms", ms(t.lock_spin_ns));

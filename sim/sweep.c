@@ -672,12 +672,12 @@ static void run_name(const struct sweep *sw, long run, char *out, size_t n)
  * first VM_ALWAYS are columns for every VM (empty cells where null, e.g. an
  * unfinished completion); the others only for VMs some run reports them for. */
 static const char *const vm_metrics[] = { "completion_ms", "cpu_ms", "work_ms", "spin_ms",
-					  "long_waits", "cosched_ms", "mode_switches",
+					  "long_waits", "work_rate", "cosched_ms", "mode_switches",
 					  "requests", "wake_p99_us", "p2p_long_waits" };
 static const char *const vm_metric_paths[] = { "completion_ms", "cpu_ms", "work_ms", "spin_ms",
-					       "spin.long_waits", "cosched_ms", "mode_switches",
+					       "spin.long_waits", "work_rate", "cosched_ms", "mode_switches",
 					       "requests", "wake_latency_us.p99", "p2p.long_waits" };
-enum { VM_NMETRICS = 10, VM_ALWAYS = 5 };
+enum { VM_NMETRICS = 11, VM_ALWAYS = 5 };
 
 /* The value at a dotted path ("spin.long_waits") below o, or NULL. */
 static const cJSON *dotted(const cJSON *o, const char *path)
