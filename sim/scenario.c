@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sim/xalloc.h"
 
 /* Upper bounds that keep memory and time sane (docs/scenario.md, "Limits"). */
 #define MAX_PCPUS 4096
@@ -26,16 +27,6 @@ const char *const scenario_builtin_default =
 	"    {\"name\": \"hog\", \"vcpus\": 4, \"workload\": {\"kind\": \"cpu_bound\"}}\n"
 	"  ]\n"
 	"}\n";
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-	if (!d) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return d;
-}
 
 static void parse_host(struct jp *jp, const cJSON *root, struct scenario *sc)
 {

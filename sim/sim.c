@@ -14,18 +14,9 @@
 #include "sim/rng.h"
 #include "sim/trace.h"
 #include "models/guest.h"
+#include "sim/xalloc.h"
 
 int sim_invariant_broken;
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-	if (!p) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /* ---- idle-with-runnable integral (fragmentation, model.md "What a run measures") */
 

@@ -55,16 +55,7 @@
 #include <string.h>
 #include "sim/rng.h"
 #include "sim/trace.h"
-
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-	if (!p) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
+#include "sim/xalloc.h"
 
 /* ---- parameters */
 

@@ -22,18 +22,9 @@
 #include "models/policies/credit.h"
 #include <stdlib.h>
 #include <string.h>
+#include "sim/xalloc.h"
 
 #define CREDITS_PER_MSEC 10
-
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-	if (!p) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 static const char *const credit_keys[] = { "policy", "timeslice_ms", "ratelimit_us", "boost",
 					   "boost_on_migrate", "halve_on_clip", "burn", NULL };

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sim/sim.h"
+#include "sim/xalloc.h"
 
 #define CREDIT_INIT    (10 * NS_PER_MS)
 #define MIN_TIMER      (500 * NS_PER_US)
@@ -94,16 +95,6 @@ struct c2 {
 };
 
 static struct c2 *c2_of(struct sim *s) { return s->policy; }
-
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-	if (!p) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /* ---- parameters */
 

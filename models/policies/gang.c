@@ -61,6 +61,7 @@
 #include "sim/scenario.h"
 #include "sim/sim.h"
 #include "sim/trace.h"
+#include "sim/xalloc.h"
 
 struct gang_params {
 	struct credit_params credit;   /* hybrid: Credit's parameters */
@@ -115,16 +116,6 @@ struct gang {
 };
 
 extern const struct sched_ops sched_hybrid;
-
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n ? n : 1, sz);
-	if (!p) {
-		fprintf(stderr, "vcpusim: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 static struct gang *gang_of(struct sim *s)
 {
