@@ -7,6 +7,8 @@
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */
+int cmd_capture(int argc, char **argv);
 
 /* Writes data to path atomically: a temporary file in the same directory, then
  * rename, so an interrupted run never leaves a half-written output. Returns 0 or
