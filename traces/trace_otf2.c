@@ -14,7 +14,9 @@
  *   open region if it is the locking construct itself (role CRITICAL, ATOMIC or
  *   WRAPPER, or a name containing "lock", e.g. Score-P's omp_set_lock region), else
  *   the acquisition time;
- * - everything else is computation.
+ * - everything else is computation. The first CPU thread (the process's initial
+ *   thread) computes again from the Leave of a region (a join); the others wait
+ *   until the next region begins.
  * Without OTF2 at build time (VCPUSIM_HAVE_OTF2 undefined) the import reports that. */
 #include "traces/trace.h"
 #include <stdio.h>
@@ -68,7 +70,8 @@ struct loc {
 	int depth;
 	uint32_t held[TRACE_MAX_LOCK_DEPTH];
 	int nheld;
-	uint64_t last;
+	uint64_t last;        /* time of the last event pushed */
+	uint64_t last_seen;   /* time of the last OTF2 event of the location */
 };
 
 struct lockkey {
@@ -86,6 +89,7 @@ struct imp {
 	size_t nlocs;
 	struct lockkey *lkeys;
 	size_t nlkeys;
+	struct loc *master;   /* the first CPU thread: the process's initial thread */
 	uint64_t resolution;
 	int have_base;
 	uint64_t base;
@@ -254,6 +258,7 @@ oom:
 	uint64_t t = ns_of(im, time);                                                    \
 	if (!l)                                                                          \
 		return OTF2_CALLBACK_SUCCESS;                                            \
+	l->last_seen = t;                                                                \
 	if (l->th.n == 0 && push(im, l, t, TEV_THREAD_BEGIN, 0) < 0)                     \
 		return OTF2_CALLBACK_INTERRUPT
 
@@ -314,6 +319,10 @@ static OTF2_CallbackCode ev_leave(OTF2_LocationRef location, OTF2_TimeStamp time
 				return OTF2_CALLBACK_INTERRUPT;
 		l->nheld = 0;
 		if (push(im, l, at, TEV_REGION_END, 0) < 0)
+			return OTF2_CALLBACK_INTERRUPT;
+		/* The master continues serially after the region; workers wait for the
+		 * next one (as the capture library records it). */
+		if (l == im->master && push(im, l, t, TEV_JOIN, 0) < 0)
 			return OTF2_CALLBACK_INTERRUPT;
 	}
 	return OTF2_CALLBACK_SUCCESS;
@@ -447,6 +456,20 @@ struct trace *trace_load_otf2(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot open the OTF2 archive: no such anchor file", path);
 		return NULL;
 	}
+	/* An anchor file starts with a byte-order header and "OTF2" (observed in
+	 * archives written by OTF2 3.0). Checking it first gives a clear message and
+	 * avoids the reader's leak on its own failure path for non-OTF2 files. */
+	unsigned char head[8] = { 0 };
+	FILE *af = fopen(path, "rb");
+	size_t got = af ? fread(head, 1, sizeof head, af) : 0;
+	if (af)
+		fclose(af);
+	if (!af || got < 7 || memcmp(head + 2, "OTF2", 5) != 0) {
+		snprintf(err, errlen, "%s: %s", path, !af ? "cannot open the OTF2 anchor file"
+			 : got == 0 ? "empty file, expected an OTF2 anchor file"
+				    : "not an OTF2 anchor file (no OTF2 signature at its start)");
+		return NULL;
+	}
 	struct imp im = { .path = path, .resolution = 1000000000u };
 	im.t = trace_new();
 	if (!im.t) {
@@ -497,8 +520,10 @@ struct trace *trace_load_otf2(const char *path, char *err, size_t errlen)
 	for (size_t i = 0; i < im.nlocs; i++) {
 		if (im.locs[i].type != OTF2_LOCATION_TYPE_CPU_THREAD)
 			continue;
-		if (nthr++ == 0)
+		if (nthr++ == 0) {
 			group = im.locs[i].group;
+			im.master = &im.locs[i];
+		}
 		else if (im.locs[i].group != group) {
 			imp_fail(&im, "the archive holds more than one process (location groups %u "
 				 "and %u); only single-process OpenMP or pthreads traces can be "
@@ -565,13 +590,13 @@ struct trace *trace_load_otf2(const char *path, char *err, size_t errlen)
 	 * location's last event; the trace ends at the last event of all. */
 	uint64_t end = 0;
 	for (size_t i = 0; i < im.nlocs; i++)
-		if (im.locs[i].th.n && im.locs[i].last > end)
-			end = im.locs[i].last;
+		if (im.locs[i].th.n && im.locs[i].last_seen > end)
+			end = im.locs[i].last_seen;
 	for (size_t i = 0; i < im.nlocs && !im.failed; i++) {
 		struct loc *l = &im.locs[i];
 		if (l->type != OTF2_LOCATION_TYPE_CPU_THREAD || l->th.n == 0)
 			continue;
-		uint64_t le = l->last;
+		uint64_t le = l->last_seen;
 		while (l->th.n && (l->th.ev[l->th.n - 1].kind == TEV_LOCK_REQ ||
 				   l->th.ev[l->th.n - 1].kind == TEV_BARRIER_ENTER))
 			l->th.n--;   /* a wait that never ended */
