@@ -21,6 +21,7 @@ enum vcpu_state { VCPU_RUNNING, VCPU_RUNNABLE, VCPU_BLOCKED };
 
 /* What the guest thread on a vCPU is doing (models/guest.c). */
 enum guest_state {
+	G_START,          /* first operation not fetched yet (fetched at first dispatch) */
 	G_COMPUTE,        /* timed: compute op */
 	G_CRITICAL,       /* timed: holding a lock, in its critical section */
 	G_SYS,            /* timed: kernel work (futex bookkeeping, wake-ups, hypercalls) */
@@ -36,6 +37,7 @@ enum guest_state {
 enum guest_next {
 	GN_OP_DONE,        /* the current op is complete: fetch the next */
 	GN_CRITICAL,       /* lock acquired: run the op's critical section */
+	GN_RELEASE,        /* critical section over: release, then the next op */
 	GN_FUTEX_CHECK,    /* bucket lock acquired by a sleeper: check and sleep */
 	GN_FUTEX_WAKE,     /* bucket lock acquired by the last arriver: wake sleepers */
 	GN_FUTEX_CHECKED,  /* sleeper's check done: release bucket lock, sleep or go */
@@ -57,7 +59,7 @@ struct guest_thread {
 	simtime_t wait_start;      /* when the lock was requested */
 	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
-	int released;              /* barrier: released while this thread waited */
+	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
 };
 
 struct vcpu_stats {

@@ -3,6 +3,7 @@
  * other failure. */
 #ifndef VCPUSIM_CLI_H
 #define VCPUSIM_CLI_H
+#include <stddef.h>
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

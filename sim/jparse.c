@@ -56,17 +56,36 @@ void jp_expected(struct jp *jp, const char *path, const cJSON *got, const char *
 	jp_fail(jp, path, "expected %s, got %s", what, g);
 }
 
+/* Bounded concatenation (paths longer than JP_PATH_MAX - 1 are cut). */
+static void append(char *out, size_t *len, const char *s)
+{
+	while (*s && *len < JP_PATH_MAX - 1)
+		out[(*len)++] = *s++;
+	out[*len] = 0;
+}
+
 void jp_join(char *out, const char *parent, const char *key)
 {
-	if (parent && *parent)
-		snprintf(out, JP_PATH_MAX, "%s.%s", parent, key);
-	else
-		snprintf(out, JP_PATH_MAX, "%s", key);
+	char tmp[JP_PATH_MAX];
+	size_t len = 0;
+	tmp[0] = 0;
+	if (parent && *parent) {
+		append(tmp, &len, parent);
+		append(tmp, &len, ".");
+	}
+	append(tmp, &len, key);
+	memcpy(out, tmp, len + 1);
 }
 
 void jp_index(char *out, const char *parent, int i)
 {
-	snprintf(out, JP_PATH_MAX, "%s[%d]", parent ? parent : "", i);
+	char tmp[JP_PATH_MAX], num[16];
+	size_t len = 0;
+	tmp[0] = 0;
+	snprintf(num, sizeof num, "[%d]", i);
+	append(tmp, &len, parent ? parent : "");
+	append(tmp, &len, num);
+	memcpy(out, tmp, len + 1);
 }
 
 int jp_is_integer(const cJSON *v)

@@ -23,6 +23,7 @@ struct scenario {
 	char *name;
 	uint64_t seed;
 	simtime_t max_ns;
+	simtime_t start_spread_ns;   /* vCPUs come online at uniform times in [0, this) */
 	int check;                   /* run invariant checks after every event */
 	int npcpus, sockets, cores, threads;
 	double ghz;

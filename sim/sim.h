@@ -10,6 +10,7 @@
 #include "models/sched.h"
 
 enum event_kind { EV_SCHED, EV_GUEST, EV_IPI, EV_POLICY, EV_KINDS };
+enum observe_what { OBS_LOCK_REQUEST, OBS_LOCK_ACQUIRE, OBS_LOCK_RELEASE };
 
 struct trace;
 
@@ -39,6 +40,9 @@ struct sim {
 	simtime_t iwr_since, idle_with_runnable_ns;
 
 	int check;                   /* invariants after every event */
+	/* Optional observer of guest events, for tests and tools (NULL = none). */
+	void (*observe)(struct sim *s, enum observe_what what, struct vcpu *v, const void *obj);
+	void *observer_data;
 	struct trace *trace;
 	int progress;                /* print a progress line on stderr */
 };

@@ -1,0 +1,218 @@
+/* cli.c: the `run`, `validate` and `list` commands (interface.md, "Commands"). */
+#include "sim/cli.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "sim/results.h"
+#include "sim/scenario.h"
+#include "sim/sim.h"
+#include "sim/trace.h"
+
+int write_file_atomic(const char *path, const char *data, size_t len)
+{
+	size_t n = strlen(path) + 32;
+	char *tmp = malloc(n);
+	if (!tmp)
+		return -1;
+	snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (!f) {
+		free(tmp);
+		return -1;
+	}
+	int err = fwrite(data, 1, len, f) != len;
+	err |= fclose(f) != 0;
+	if (!err)
+		err = rename(tmp, path) != 0;
+	int saved = errno;
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return err ? -1 : 0;
+}
+
+static const char run_help[] =
+	"usage: vcpusim run [SCENARIO.json] [-o RESULTS.json] [--set PATH=VALUE]...\n"
+	"                   [--trace TRACE.json] [--check]\n\n"
+	"Simulates the scenario (without one, a built-in example: a lock-heavy parallel VM\n"
+	"beside a CPU hog under Xen Credit) and prints a summary, or writes the results JSON\n"
+	"with -o.\n\n"
+	"  -o FILE           write results JSON to FILE (atomically) instead of the summary\n"
+	"  --set PATH=VALUE  override a scenario value by dotted path with array indices,\n"
+	"                    e.g. --set scheduler.policy=credit --set vms[0].vcpus=8;\n"
+	"                    VALUE is JSON if it parses as JSON, else a string\n"
+	"  --trace FILE      write the schedule as Chrome/Perfetto trace events\n"
+	"  --check           verify the model's invariants after every event (slower)\n"
+	"  --quiet           no progress line\n";
+
+static int parse_common(int argc, char **argv, const char *help, const char **file,
+			const char **out, const char **trace, char ***sets, int *nsets,
+			int *check, int *quiet, int allow_outputs)
+{
+	*sets = calloc((size_t)argc, sizeof **sets);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has_next = i + 1 < argc;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(help, stdout);
+			return 0;
+		} else if (!strcmp(a, "--set") && has_next) {
+			(*sets)[(*nsets)++] = argv[++i];
+		} else if (!strncmp(a, "--set=", 6)) {
+			(*sets)[(*nsets)++] = argv[i] + 6;
+		} else if (allow_outputs && !strcmp(a, "-o") && has_next) {
+			*out = argv[++i];
+		} else if (allow_outputs && !strcmp(a, "--trace") && has_next) {
+			*trace = argv[++i];
+		} else if (allow_outputs && !strcmp(a, "--check")) {
+			*check = 1;
+		} else if (allow_outputs && !strcmp(a, "--quiet")) {
+			*quiet = 1;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "vcpusim: %s: unknown option or missing value\n%s", a, help);
+			return 2;
+		} else if (!*file) {
+			*file = a;
+		} else {
+			fprintf(stderr, "vcpusim: unexpected argument '%s'\n%s", a, help);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+static double wall_clock(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *file = NULL, *out = NULL, *trace_path = NULL;
+	char **sets = NULL;
+	int nsets = 0, check = 0, quiet = 0;
+	int rc = parse_common(argc, argv, run_help, &file, &out, &trace_path, &sets, &nsets, &check,
+			      &quiet, 1);
+	if (rc >= 0) {
+		free(sets);
+		return rc;
+	}
+	struct jp jp;
+	jp_init(&jp, file ? file : "(built-in scenario)");
+	struct scenario *sc = scenario_load(&jp, file, sets, nsets);
+	free(sets);
+	if (!sc) {
+		fprintf(stderr, "%s\n", jp.msg);
+		return 2;
+	}
+	if (check)
+		sc->check = 1;
+	double t0 = wall_clock();
+	struct sim *s = sim_create(sc);
+	s->progress = !quiet && isatty(2);
+	if (trace_path) {
+		s->trace = trace_open(trace_path, s->host.npcpus);
+		if (!s->trace) {
+			fprintf(stderr, "vcpusim: %s: cannot write: %s\n", trace_path, strerror(errno));
+			sim_destroy(s);
+			scenario_free(sc);
+			return 2;
+		}
+	}
+	rc = sim_run(s);
+	double wall = wall_clock() - t0;
+	if (s->trace) {
+		if (rc == 0 && trace_close(s->trace, s) < 0) {
+			fprintf(stderr, "vcpusim: %s: cannot write: %s\n", trace_path, strerror(errno));
+			rc = 1;
+		} else if (rc != 0) {
+			trace_abort(s->trace);
+		}
+		s->trace = NULL;
+	}
+	if (rc == 0) {
+		if (out) {
+			cJSON *r = results_build(s, wall);
+			char *text = cJSON_Print(r);
+			size_t len = strlen(text);
+			char *withnl = malloc(len + 2);
+			memcpy(withnl, text, len);
+			withnl[len] = '\n';
+			if (write_file_atomic(out, withnl, len + 1) < 0) {
+				fprintf(stderr, "vcpusim: %s: cannot write: %s\n", out, strerror(errno));
+				rc = 1;
+			}
+			free(withnl);
+			free(text);
+			cJSON_Delete(r);
+		} else {
+			results_print_summary(stdout, s, wall);
+		}
+	}
+	sim_destroy(s);
+	scenario_free(sc);
+	return rc;
+}
+
+static const char validate_help[] =
+	"usage: vcpusim validate SCENARIO.json [--set PATH=VALUE]...\n\n"
+	"Checks a scenario; prints nothing when it is valid (exit 0), else the first error\n"
+	"as FILE: json.path: what was expected (exit 2).\n";
+
+int cmd_validate(int argc, char **argv)
+{
+	const char *file = NULL, *out = NULL, *trace = NULL;
+	char **sets = NULL;
+	int nsets = 0, check = 0, quiet = 0;
+	int rc = parse_common(argc, argv, validate_help, &file, &out, &trace, &sets, &nsets, &check,
+			      &quiet, 0);
+	if (rc >= 0) {
+		free(sets);
+		return rc;
+	}
+	if (!file) {
+		free(sets);
+		fprintf(stderr, "vcpusim validate: which scenario?\n%s", validate_help);
+		return 2;
+	}
+	struct jp jp;
+	jp_init(&jp, file);
+	struct scenario *sc = scenario_load(&jp, file, sets, nsets);
+	free(sets);
+	if (!sc) {
+		fprintf(stderr, "%s\n", jp.msg);
+		return 2;
+	}
+	scenario_free(sc);
+	return 0;
+}
+
+static const char list_help[] =
+	"usage: vcpusim list policies|workloads\n\nLists what is built in, one line each.\n";
+
+int cmd_list(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "policies")) {
+		for (int i = 0; sched_policies[i]; i++)
+			printf("%-10s %s [%s]\n", sched_policies[i]->name, sched_policies[i]->summary,
+			       sched_policies[i]->source);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "workloads")) {
+		for (int i = 0; workload_kinds[i]; i++)
+			printf("%-10s %s\n", workload_kinds[i]->name, workload_kinds[i]->summary);
+		return 0;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(list_help, stdout);
+		return 0;
+	}
+	fputs(list_help, stderr);
+	return 2;
+}

@@ -1,0 +1,482 @@
+/* sim.c: the simulator core. Builds the machine from a scenario, runs the event
+ * loop, and carries out what policies decide: context switches, vCPU blocking and
+ * waking, wake-up IPIs. It knows nothing of any policy (models/sched.h) nor of
+ * what guests compute (models/guest.c).
+ *
+ * Determinism: one event queue ordered by (time, insertion), one random stream
+ * per entity; nothing here iterates over pointers' addresses or hash tables. */
+#include "sim/sim.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "sim/rng.h"
+#include "sim/trace.h"
+#include "models/guest.h"
+
+int sim_invariant_broken;
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (!p) {
+		fprintf(stderr, "vcpusim: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* ---- idle-with-runnable integral (fragmentation, model.md "What a run measures") */
+
+static void iwr_update(struct sim *s)
+{
+	int idle = s->n_idle_pcpus, waiting = s->n_waiting;
+	simtime_t dt = s->now - s->iwr_since;
+	if (dt > 0 && idle > 0 && waiting > 0)
+		s->idle_with_runnable_ns += dt * (idle < waiting ? idle : waiting);
+	s->iwr_since = s->now;
+}
+
+/* ---- scheduling events */
+
+static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next);
+
+static void sched_event(struct sim *s, struct event *e)
+{
+	struct pcpu *p = e->owner;
+	simtime_t slice = SIMTIME_NEVER;
+	struct vcpu *next = s->ops->do_schedule(s, p, &slice);
+	if (slice != SIMTIME_NEVER) {
+		p->slice_end = s->now + slice;
+		evq_schedule(&s->q, &p->sched_ev, p->slice_end);
+	} else {
+		p->slice_end = SIMTIME_NEVER;
+	}
+	switch_to(s, p, next);
+}
+
+void sim_raise_schedule(struct sim *s, struct pcpu *p)
+{
+	if (event_pending(&p->sched_ev) && p->sched_ev.when <= s->now)
+		return;
+	evq_schedule(&s->q, &p->sched_ev, s->now);
+}
+
+static void pcpu_account(struct sim *s, struct pcpu *p)
+{
+	simtime_t dt = s->now - p->since;
+	if (p->curr)
+		p->busy_ns += dt;
+	else
+		p->idle_ns += dt;
+	p->since = s->now;
+}
+
+static void record_wake_latency(struct vm *vm, simtime_t lat)
+{
+	/* log2 buckets split into LAT_SUB linear sub-buckets: percentiles within 1/16 */
+	uint64_t ns = lat > 0 ? (uint64_t)lat : 0;
+	int b;
+	if (ns < LAT_SUB) {
+		b = (int)ns;
+	} else {
+		int lg = 63 - __builtin_clzll(ns);           /* >= 4 */
+		int sub = (int)((ns >> (lg - 4)) & (LAT_SUB - 1));
+		b = (lg - 3) * LAT_SUB + sub;
+		if (b >= LAT_BUCKETS)
+			b = LAT_BUCKETS - 1;
+	}
+	vm->st.wake_lat[b]++;
+	if (lat > vm->st.wake_lat_max)
+		vm->st.wake_lat_max = lat;
+}
+
+static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
+{
+	struct vcpu *prev = p->curr;
+	if (next == prev)
+		return;
+	iwr_update(s);
+	pcpu_account(s, p);
+	if (prev) {
+		guest_descheduled(s, prev);
+		prev->running_on = NULL;
+		if (prev->state == VCPU_RUNNING) {
+			prev->state = VCPU_RUNNABLE;
+			prev->st.preemptions++;
+			s->n_waiting++;
+		}
+		if (s->trace)
+			trace_slice_end(s->trace, s, p, prev);
+	} else {
+		s->n_idle_pcpus--;
+	}
+	p->curr = next;
+	p->context_switches++;
+	s->context_switches++;
+	if (next) {
+		if (next->state != VCPU_RUNNABLE || next->running_on)
+			sim_invariant_failed(s, "policy %s dispatched vCPU %s.%d on pCPU %d but it is %s",
+					     s->ops->name, next->vm->name, next->idx, p->id,
+					     next->running_on ? "running elsewhere" : "not runnable");
+		s->n_waiting--;
+		next->state = VCPU_RUNNING;
+		next->running_on = p;
+		if (next->processor != p->id) {
+			next->st.migrations++;
+			s->migrations++;
+		}
+		next->processor = p->id;
+		if (next->wake_time >= 0) {
+			record_wake_latency(next->vm, s->now - next->wake_time);
+			next->wake_time = -1;
+		}
+		if (s->trace)
+			trace_slice_begin(s->trace, s, p, next);
+		guest_dispatched(s, next);
+	} else {
+		s->n_idle_pcpus++;
+	}
+}
+
+/* ---- vCPU state changes requested by the guest */
+
+void vcpu_block(struct sim *s, struct vcpu *v)
+{
+	if (v->state == VCPU_BLOCKED)
+		return;
+	iwr_update(s);
+	if (v->state == VCPU_RUNNABLE)
+		s->n_waiting--;
+	v->state = VCPU_BLOCKED;
+	s->ops->sleep(s, v);
+}
+
+void vcpu_wake(struct sim *s, struct vcpu *v)
+{
+	if (v->state != VCPU_BLOCKED || v->g.st == G_DONE)
+		return;
+	v->st.wakes++;
+	if (v->running_on) {
+		/* blocked and woken within one instant, before its pCPU rescheduled:
+		 * it never left (Xen's vcpu_wake finds it current) */
+		v->state = VCPU_RUNNING;
+		s->ops->wake(s, v);
+		return;
+	}
+	iwr_update(s);
+	v->state = VCPU_RUNNABLE;
+	v->wake_time = s->now;
+	s->n_waiting++;
+	s->ops->wake(s, v);
+}
+
+static void ipi_event(struct sim *s, struct event *e)
+{
+	vcpu_wake(s, e->owner);
+}
+
+void vcpu_send_wake_ipi(struct sim *s, struct vcpu *v, simtime_t latency)
+{
+	s->ipis++;
+	if (event_pending(&v->ipi_ev) && v->ipi_ev.when <= s->now + latency)
+		return;
+	evq_schedule(&s->q, &v->ipi_ev, s->now + latency);
+}
+
+void sim_thread_done(struct sim *s, struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	if (++vm->threads_done == vm->nvcpus && vm->finite) {
+		vm->done_time = s->now;
+		s->finished_vms++;
+	}
+}
+
+/* ---- invariants (--check; always on in the test suite) */
+
+void sim_invariant_failed(struct sim *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vcpusim: invariant violated at t=%lld ns (event #%llu): %s\n",
+		(long long)s->now, (unsigned long long)s->events, msg);
+	sim_invariant_broken = 1;
+}
+
+static void check_invariants(struct sim *s)
+{
+	int idle = 0, waiting = 0;
+	for (int i = 0; i < s->host.npcpus; i++) {
+		struct pcpu *p = &s->host.pcpus[i];
+		int resched_now = event_pending(&p->sched_ev) && p->sched_ev.when == s->now;
+		if (!p->curr) {
+			idle++;
+		} else if (p->curr->running_on != p ||
+			   (p->curr->state != VCPU_RUNNING &&
+			    !(p->curr->state == VCPU_BLOCKED && resched_now))) {
+			sim_invariant_failed(s, "pCPU %d runs vCPU %s.%d which does not run there",
+					     p->id, p->curr->vm->name, p->curr->idx);
+		}
+		simtime_t accounted = p->busy_ns + p->idle_ns + (s->now - p->since);
+		if (accounted != s->now)
+			sim_invariant_failed(s, "pCPU %d busy+idle = %lld ns != time %lld ns", p->id,
+					     (long long)accounted, (long long)s->now);
+	}
+	for (int i = 0; i < s->nvcpus; i++) {
+		struct vcpu *v = s->vcpus[i];
+		if (v->state == VCPU_RUNNING) {
+			if (!v->running_on || v->running_on->curr != v)
+				sim_invariant_failed(s, "vCPU %s.%d is running but on no pCPU",
+						     v->vm->name, v->idx);
+		} else {
+			/* a blocked vCPU keeps its pCPU until that pCPU's pending reschedule */
+			if (v->running_on && !(v->state == VCPU_BLOCKED &&
+					       event_pending(&v->running_on->sched_ev) &&
+					       v->running_on->sched_ev.when == s->now))
+				sim_invariant_failed(s, "vCPU %s.%d is not running but holds pCPU %d",
+						     v->vm->name, v->idx, v->running_on->id);
+			waiting += v->state == VCPU_RUNNABLE;
+		}
+	}
+	/* a vCPU on two pCPUs would make some pCPU's curr point at a vCPU whose
+	 * running_on is another pCPU: caught above */
+	if (idle != s->n_idle_pcpus || waiting != s->n_waiting)
+		sim_invariant_failed(s, "counters: %d idle pCPUs (counted %d), %d waiting vCPUs (counted %d)",
+				     idle, s->n_idle_pcpus, waiting, s->n_waiting);
+	for (int i = 0; i < s->nvms; i++) {
+		const char *bad = guest_check_vm(&s->vms[i]);
+		if (bad)
+			sim_invariant_failed(s, "VM %s: %s", s->vms[i].name, bad);
+	}
+	if (s->ops->check)
+		s->ops->check(s);
+}
+
+/* ---- building */
+
+static void build_host(struct sim *s, const struct scenario *sc)
+{
+	struct host *h = &s->host;
+	h->npcpus = sc->npcpus;
+	h->sockets = sc->sockets;
+	h->cores = sc->cores;
+	h->threads = sc->threads;
+	h->ghz = sc->ghz;
+	h->pcpus = xcalloc((size_t)h->npcpus, sizeof *h->pcpus);
+	h->all = bitmap_alloc(h->npcpus);
+	bitmap_fill(h->all, h->npcpus);
+	int w = bitmap_words(h->npcpus);
+	/* one sibling map per core and one core map per socket */
+	int ncores = h->sockets * h->cores;
+	h->maps = xcalloc((size_t)(ncores + h->sockets) * (size_t)w, sizeof(bitword_t));
+	for (int i = 0; i < h->npcpus; i++) {
+		struct pcpu *p = &h->pcpus[i];
+		/* numbering: pCPU = (socket * cores + core) * threads + thread, so SMT
+		 * siblings are adjacent (docs/scenario.md, "host") */
+		p->id = i;
+		p->thread = i % h->threads;
+		p->core = (i / h->threads) % h->cores;
+		p->socket = i / (h->threads * h->cores);
+		bitword_t *sib = h->maps + (size_t)(p->socket * h->cores + p->core) * (size_t)w;
+		bitword_t *cm = h->maps + (size_t)(ncores + p->socket) * (size_t)w;
+		bitmap_set(sib, i);
+		bitmap_set(cm, i);
+		p->sibling_map = sib;
+		p->core_map = cm;
+		p->since = 0;
+		event_init(&p->sched_ev, sched_event, p, EV_SCHED);
+	}
+}
+
+/* Initial placement, after Xen 4.0's domctl XEN_DOMCTL_max_vcpus: vCPU 0 on the
+ * allowed pCPU with the fewest vCPUs placed so far (lowest id on ties), each
+ * further vCPU on the next allowed pCPU after its predecessor's (cycle_cpu). */
+static void place_vcpus(struct sim *s, int *load)
+{
+	struct host *h = &s->host;
+	for (int m = 0; m < s->nvms; m++) {
+		struct vm *vm = &s->vms[m];
+		for (int i = 0; i < vm->nvcpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+			int cpu = -1;
+			if (i == 0) {
+				for (int c = bitmap_next(v->affinity, h->npcpus, 0); c >= 0;
+				     c = bitmap_next(v->affinity, h->npcpus, c + 1))
+					if (cpu < 0 || load[c] < load[cpu])
+						cpu = c;
+			} else {
+				cpu = bitmap_cycle(v->affinity, h->npcpus, vm->vcpus[i - 1].processor);
+			}
+			v->processor = cpu;
+			load[cpu]++;
+		}
+	}
+}
+
+struct sim *sim_create(const struct scenario *sc)
+{
+	struct sim *s = xcalloc(1, sizeof *s);
+	s->sc = sc;
+	s->ops = sc->policy;
+	s->policy_params = sc->policy_params;
+	s->guest = sc->guest;
+	s->check = sc->check;
+	evq_init(&s->q);
+	build_host(s, sc);
+
+	s->nvms = sc->nvms;
+	s->vms = xcalloc((size_t)s->nvms, sizeof *s->vms);
+	for (int m = 0; m < s->nvms; m++)
+		s->nvcpus += sc->vms[m].vcpus;
+	s->vcpus = xcalloc((size_t)s->nvcpus, sizeof *s->vcpus);
+	int id = 0;
+	for (int m = 0; m < s->nvms; m++) {
+		const struct vm_config *c = &sc->vms[m];
+		struct vm *vm = &s->vms[m];
+		vm->id = m;
+		vm->name = c->name;
+		vm->nvcpus = c->vcpus;
+		vm->weight = c->weight;
+		vm->cap = c->cap;
+		vm->concurrent = c->concurrent;
+		vm->wk = c->wk;
+		vm->wp = c->wp;
+		vm->finite = c->wk->finite(c->wp);
+		vm->done_time = -1;
+		vm->rng = rng_stream(sc->seed, RNG_VM, (uint64_t)m);
+		vm->vcpus = xcalloc((size_t)vm->nvcpus, sizeof *vm->vcpus);
+		for (int i = 0; i < vm->nvcpus; i++) {
+			struct vcpu *v = &vm->vcpus[i];
+			v->id = id;
+			v->idx = i;
+			v->vm = vm;
+			v->state = VCPU_BLOCKED;
+			v->wake_time = -1;
+			v->rng = rng_stream(sc->seed, RNG_VCPU, (uint64_t)id);
+			event_init(&v->ipi_ev, ipi_event, v, EV_IPI);
+			bitword_t *aff = bitmap_alloc(s->host.npcpus);
+			if (c->affinity) {
+				for (int p = 0; p < s->host.npcpus; p++)
+					if (c->affinity[i * s->host.npcpus + p])
+						bitmap_set(aff, p);
+			} else {
+				bitmap_fill(aff, s->host.npcpus);
+			}
+			v->affinity = aff;
+			s->vcpus[id++] = v;
+		}
+		if (vm->finite)
+			s->finite_vms++;
+	}
+	int *load = xcalloc((size_t)s->host.npcpus, sizeof *load);
+	place_vcpus(s, load);
+	free(load);
+	for (int m = 0; m < s->nvms; m++)
+		guest_init_vm(s, &s->vms[m]);
+	s->n_idle_pcpus = s->host.npcpus;
+	return s;
+}
+
+void sim_destroy(struct sim *s)
+{
+	if (!s)
+		return;
+	evq_free(&s->q);   /* first: it resets the slots of events owned by what follows */
+	if (s->ops && s->ops->destroy)
+		s->ops->destroy(s);
+	for (int m = 0; m < s->nvms; m++) {
+		struct vm *vm = &s->vms[m];
+		guest_free_vm(vm);
+		for (int i = 0; i < vm->nvcpus; i++) {
+			gsl_rng_free(vm->vcpus[i].rng);
+			free((void *)vm->vcpus[i].affinity);
+		}
+		free(vm->vcpus);
+		gsl_rng_free(vm->rng);
+	}
+	free(s->vms);
+	free(s->vcpus);
+	free(s->host.pcpus);
+	free(s->host.all);
+	free(s->host.maps);
+	free(s);
+}
+
+/* ---- the loop */
+
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void show_progress(struct sim *s, double started)
+{
+	double el = wall_now() - started;
+	if (el < 2.0)
+		return;
+	double frac = s->sc->max_ns > 0 ? (double)s->now / (double)s->sc->max_ns : 0;
+	fprintf(stderr, "\rvcpusim: t=%.0f ms (%.0f%% of stop.max_ms), %d/%d VMs done, %.1fM events, %.0f s",
+		simtime_ms(s->now), frac * 100, s->finished_vms, s->finite_vms,
+		(double)s->events / 1e6, el);
+	s->progress = 2;
+}
+
+int sim_run(struct sim *s)
+{
+	double started = wall_now();
+	s->ops->init(s);
+	/* Every vCPU comes online at a random instant in [0, start_spread): in a real
+	 * host vCPUs are brought up one by one, so each pCPU's slices run at their own
+	 * phase. With a spread of 0 all wake at time 0, in VM then vCPU order, and
+	 * pCPUs switch in lockstep (docs/scenario.md, start_spread_ms). */
+	for (int i = 0; i < s->nvcpus; i++) {
+		struct vcpu *v = s->vcpus[i];
+		simtime_t at = 0;
+		if (s->sc->start_spread_ns > 0)
+			at = (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
+		evq_schedule(&s->q, &v->ipi_ev, at);
+	}
+	simtime_t max = s->sc->max_ns;
+	int all_done_possible = s->finite_vms > 0;
+	while (!sim_invariant_broken) {
+		if (all_done_possible && s->finished_vms == s->finite_vms)
+			break;
+		simtime_t t = evq_next_time(&s->q);
+		if (t > max) {
+			s->now = max;
+			s->hit_max = 1;
+			break;
+		}
+		struct event *e = evq_pop(&s->q);
+		s->now = t;
+		s->events++;
+		s->events_by_kind[e->kind]++;
+		e->fire(s, e);
+		if (s->check)
+			check_invariants(s);
+		if (s->progress && (s->events & 0x3ffff) == 0)
+			show_progress(s, started);
+	}
+	if (s->progress == 2)
+		fputc('\n', stderr);
+	s->end = s->now;
+	/* close the books at the end instant */
+	iwr_update(s);
+	for (int i = 0; i < s->host.npcpus; i++) {
+		struct pcpu *p = &s->host.pcpus[i];
+		pcpu_account(s, p);
+		if (p->curr) {
+			guest_account(s, p->curr);
+			if (s->trace)
+				trace_slice_end(s->trace, s, p, p->curr);
+		}
+	}
+	return sim_invariant_broken ? 1 : 0;
+}

@@ -1,0 +1,62 @@
+/* test_eventq.c: the event queue against a reference: random schedules, re-arms
+ * and cancels must pop in (time, insertion) order, same-time events FIFO. */
+#include <gsl/gsl_rng.h>
+#include "testlib.h"
+#include "sim/eventq.h"
+#include "sim/rng.h"
+
+#define N 500
+
+int main(void)
+{
+	struct eventq q;
+	struct event ev[N];
+	uint64_t order[N];   /* reference key: insertion order of the current arming */
+	simtime_t when[N];
+	int armed[N] = { 0 };
+	uint64_t seq = 0;
+	gsl_rng *r = rng_stream(42, RNG_WORKLOAD, 0);
+	evq_init(&q);
+	for (int i = 0; i < N; i++)
+		event_init(&ev[i], NULL, &ev[i], 0);
+	simtime_t now = 0;
+	long popped = 0, bad = 0;
+	for (int step = 0; step < 200000; step++) {
+		int i = (int)gsl_rng_uniform_int(r, N);
+		unsigned long op = gsl_rng_uniform_int(r, 10);
+		if (op < 6) {
+			/* few distinct times, to exercise ties */
+			when[i] = now + (simtime_t)gsl_rng_uniform_int(r, 8);
+			order[i] = seq++;
+			evq_schedule(&q, &ev[i], when[i]);
+			armed[i] = 1;
+		} else if (op < 7) {
+			evq_cancel(&q, &ev[i]);
+			armed[i] = 0;
+		} else if (evq_size(&q)) {
+			/* the reference minimum */
+			int best = -1;
+			for (int k = 0; k < N; k++)
+				if (armed[k] && (best < 0 || when[k] < when[best] ||
+						 (when[k] == when[best] && order[k] < order[best])))
+					best = k;
+			struct event *e = evq_pop(&q);
+			popped++;
+			if (e != &ev[best])
+				bad++;
+			int k = (int)(e - ev);
+			armed[k] = 0;
+			now = e->when;
+		}
+		int n = 0;
+		for (int k = 0; k < N; k++)
+			n += armed[k];
+		if ((size_t)n != evq_size(&q))
+			bad++;
+	}
+	EXPECT(popped > 10000, "popped %ld events", popped);
+	EXPECT(bad == 0, "%ld pops out of (time, insertion) order or size mismatches", bad);
+	evq_free(&q);
+	gsl_rng_free(r);
+	return t_finish("test_eventq");
+}

@@ -1,0 +1,121 @@
+/* bsp.c: a parametric bulk-synchronous parallel program: `iterations` phases, each
+ * a compute of `grain_us` per thread (spread by `imbalance`), optionally with
+ * `locks_per_phase` spinlock critical sections of `cs_ns` on `nlocks` shared locks
+ * interleaved with the compute, then a barrier of all the VM's threads. This is
+ * the shape of an OpenMP loop nest (model.md, "Workloads"); the NPB presets are
+ * calibrated instances of the same shape.
+ *
+ * Imbalance: each thread's phase compute is grain x (1 + imbalance x u), u uniform
+ * in [-1, 1), drawn from the thread's own random stream. */
+#include <stdlib.h>
+#include "workloads/workload.h"
+
+struct workload_params {
+	int64_t iterations;
+	simtime_t grain_ns;
+	double imbalance;
+	int locks_per_phase;
+	int nlocks;
+	simtime_t cs_ns;
+	int barrier;
+};
+
+struct thread_pos {
+	int64_t iter;
+	int step;            /* within a phase: compute, lock, compute, lock, ..., barrier */
+	simtime_t chunk;     /* compute per chunk in this phase */
+};
+
+struct bsp_state {
+	int threads;
+	struct thread_pos *t;
+};
+
+static const char *const keys[] = { "kind", "iterations", "grain_us", "imbalance",
+				    "locks_per_phase", "nlocks", "cs_ns", "barrier", NULL };
+
+static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *path, int vcpus)
+{
+	struct workload_params *p = calloc(1, sizeof *p);
+	jp_only_keys(jp, w, path, keys);
+	p->iterations = jp_int(jp, w, path, "iterations", 100, 1, 1000000000);
+	p->grain_ns = (simtime_t)(jp_num(jp, w, path, "grain_us", 1000, 0, 1e9) * NS_PER_US);
+	p->imbalance = jp_num(jp, w, path, "imbalance", 0.1, 0, 1);
+	p->locks_per_phase = (int)jp_int(jp, w, path, "locks_per_phase", 0, 0, 100000);
+	p->nlocks = (int)jp_int(jp, w, path, "nlocks", 1, 1, 4096);
+	p->cs_ns = jp_int(jp, w, path, "cs_ns", 500, 0, NS_PER_SEC);
+	p->barrier = jp_bool(jp, w, path, "barrier", 1);
+	return p;
+}
+
+static int locks(const struct workload_params *p) { return p->nlocks; }
+static int finite(const struct workload_params *p) { return 1; }
+
+static void *start(const struct workload_params *p, int threads)
+{
+	struct bsp_state *s = calloc(1, sizeof *s);
+	s->threads = threads;
+	s->t = calloc((size_t)threads, sizeof *s->t);
+	return s;
+}
+
+static void stop(void *state)
+{
+	struct bsp_state *s = state;
+	free(s->t);
+	free(s);
+}
+
+/* Phase layout for k = locks_per_phase: steps 0..2k are compute (even) and lock
+ * (odd) alternating, step 2k+1 is the barrier. */
+static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
+		    struct op *out)
+{
+	struct bsp_state *s = state;
+	struct thread_pos *tp = &s->t[t];
+	int k = p->locks_per_phase;
+	out->request = 0;
+	for (;;) {
+		if (tp->iter >= p->iterations) {
+			out->kind = OP_END;
+			return;
+		}
+		if (tp->step == 0) {
+			double u = 2.0 * gsl_rng_uniform(rng) - 1.0;
+			simtime_t phase = (simtime_t)((double)p->grain_ns * (1.0 + p->imbalance * u));
+			tp->chunk = phase / (k + 1);
+		}
+		int step = tp->step;
+		if (step <= 2 * k) {
+			tp->step++;
+			if (step % 2 == 0) {
+				out->kind = OP_COMPUTE;
+				out->ns = tp->chunk;
+			} else {
+				out->kind = OP_LOCK;
+				out->lock = p->nlocks > 1
+					? (int)gsl_rng_uniform_int(rng, (unsigned long)p->nlocks) : 0;
+				out->cs_ns = p->cs_ns;
+			}
+			return;
+		}
+		tp->step = 0;
+		tp->iter++;
+		if (p->barrier) {
+			out->kind = OP_BARRIER;
+			return;
+		}
+	}
+}
+
+const struct workload_kind workload_bsp = {
+	.name = "bsp",
+	.summary = "iterations of compute phases (grain, imbalance) with spinlock sections, separated by barriers",
+	.parse = parse,
+	.free_params = (void (*)(struct workload_params *))free,
+	.locks = locks,
+	.finite = finite,
+	.start = start,
+	.stop = stop,
+	.next_op = next_op,
+};
