@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "sim/cli.h"
 #include "traces/replay.h"
 
@@ -24,10 +25,10 @@
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vcpusim trace info FILE\n"
+		"usage: vcpusim trace info FILE [--json]\n"
 		"       vcpusim trace convert FILE -o OUT\n\n"
 		"info: threads, duration, event counts by kind, compute fraction and the mean\n"
-		"interval between synchronisation points of a trace.\n"
+		"interval between synchronisation points of a trace (--json: as JSON).\n"
 		"convert: writes FILE (a vcpusim trace or an OTF2 anchor *.otf2) as a vcpusim\n"
 		"trace. Formats: traces/FORMAT.md; capture: `vcpusim capture --help`.\n");
 }
@@ -42,7 +43,36 @@ static void print_ns(const char *label, double ns)
 		printf("%s%.3f us\n", label, ns / 1e3);
 }
 
-static int trace_info(const char *file)
+static int trace_info_json(const struct trace *t, const struct trace_stats *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "format", t->format ? t->format : "");
+	cJSON_AddNumberToObject(o, "version", t->version);
+	cJSON_AddStringToObject(o, "program", t->program ? t->program : "");
+	cJSON_AddStringToObject(o, "host", t->host ? t->host : "");
+	cJSON_AddStringToObject(o, "clock", t->clock ? t->clock : "");
+	cJSON_AddNumberToObject(o, "threads", t->nthreads);
+	cJSON_AddNumberToObject(o, "duration_ms", (double)t->duration_ns / 1e6);
+	cJSON_AddNumberToObject(o, "events", (double)st->events);
+	cJSON *k = cJSON_AddObjectToObject(o, "events_by_kind");
+	for (int i = 0; i < TEV_KINDS; i++)
+		cJSON_AddNumberToObject(k, tev_kind_names[i], (double)st->by_kind[i]);
+	cJSON_AddNumberToObject(o, "barriers", (double)st->barriers);
+	cJSON_AddNumberToObject(o, "acquisitions", (double)st->acquisitions);
+	cJSON_AddNumberToObject(o, "locks", t->nlocks);
+	cJSON_AddNumberToObject(o, "compute_ms", (double)st->compute_ns / 1e6);
+	cJSON_AddNumberToObject(o, "compute_fraction", st->compute_fraction);
+	cJSON_AddNumberToObject(o, "mean_interval_us", st->mean_interval_ns / 1e3);
+	char *s = cJSON_Print(o);
+	cJSON_Delete(o);
+	if (!s)
+		return 1;
+	puts(s);
+	free(s);
+	return 0;
+}
+
+static int trace_info(const char *file, int json)
 {
 	char err[1024];
 	struct trace *t = trace_load(file, err, sizeof err);
@@ -52,6 +82,11 @@ static int trace_info(const char *file)
 	}
 	struct trace_stats st;
 	trace_stats(t, &st);
+	if (json) {
+		int rc = trace_info_json(t, &st);
+		trace_free(t);
+		return rc;
+	}
 	printf("trace:        %s\n", file);
 	printf("format:       %s (version %u)\n", t->format ? t->format : "?", t->version);
 	printf("program:      %s\n", t->program && *t->program ? t->program : "(unknown)");
@@ -126,15 +161,27 @@ int cmd_trace(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "info")) {
-		if (argc != 3 || argv[2][0] == '-') {
-			if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		const char *file = NULL;
+		int json = 0;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 				trace_usage(stdout);
 				return 0;
 			}
+			if (!strcmp(argv[i], "--json"))
+				json = 1;
+			else if (argv[i][0] != '-' && !file)
+				file = argv[i];
+			else {
+				fprintf(stderr, "vcpusim trace info: unexpected argument '%s'\n", argv[i]);
+				return 2;
+			}
+		}
+		if (!file) {
 			fprintf(stderr, "vcpusim trace info: expected one trace file\n");
 			return 2;
 		}
-		return trace_info(argv[2]);
+		return trace_info(file, json);
 	}
 	if (!strcmp(argv[1], "convert")) {
 		const char *in = NULL, *out = NULL;

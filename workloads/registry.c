@@ -2,12 +2,13 @@
 #include <string.h>
 #include "workloads/workload.h"
 
-extern const struct workload_kind workload_cpu_bound, workload_bsp, workload_io;
+extern const struct workload_kind workload_cpu_bound, workload_bsp, workload_io, workload_trace;
 
 const struct workload_kind *const workload_kinds[] = {
 	&workload_cpu_bound,
 	&workload_bsp,
 	&workload_io,
+	&workload_trace,
 	NULL,
 };
 
