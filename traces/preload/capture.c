@@ -816,6 +816,13 @@ __attribute__((destructor)) static void capture_fini(void)
 	if (forced)
 		fprintf(stderr, "vcpusim-capture: warning: %d lock(s) held across a barrier or "
 			"region boundary were recorded as released there\n", forced);
+	if (getenv("VCPUSIM_CAPTURE_VERBOSE")) {
+		uint64_t evs = 0;
+		for (int i = 0; t && i < t->nthreads; i++)
+			evs += t->threads[i].n;
+		fprintf(stderr, "vcpusim-capture: %llu events, written at exit in %.3f ms\n",
+			(unsigned long long)evs, (double)(now_ns() - base_ns - end) / 1e6);
+	}
 	free(lt.k);
 	trace_free(t);
 	in_hook--;
