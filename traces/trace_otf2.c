@@ -514,7 +514,8 @@ struct trace *trace_load_otf2(const char *path, char *err, size_t errlen)
 		imp_fail(&im, "the clock properties give a timer resolution of 0");
 		goto out;
 	}
-	qsort(im.locs, im.nlocs, sizeof *im.locs, cmp_loc);
+	if (im.nlocs > 1)
+		qsort(im.locs, im.nlocs, sizeof *im.locs, cmp_loc);
 	size_t nthr = 0;
 	OTF2_LocationGroupRef group = 0;
 	for (size_t i = 0; i < im.nlocs; i++) {
