@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan demo test test-release test-asan bench clean
+.PHONY: all deps build build-asan demo test test-release test-asan bench fuzz clean
 
 all: build
 
@@ -36,3 +36,6 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) out
+
+fuzz:
+	@scripts/fuzz.sh

@@ -84,27 +84,61 @@ static long peak_rss_kb(void)
 	return ru.ru_maxrss;
 }
 
+/* The scaling family: P pCPUs with 4P vCPUs: P/2 VMs of 4 vCPUs running bsp,
+ * P/4 VMs of 4 cpu_bound vCPUs and P single-vCPU io VMs (1024 pCPUs: 4096 vCPUs,
+ * the size of issue 7's target). */
+static char *scaling_json(int pcpus, double sim_ms)
+{
+	char *j = malloc(1024);
+	snprintf(j, 1024,
+		 "{\"name\":\"scale%d\",\"stop\":{\"max_ms\":%g},\"host\":{\"pcpus\":%d},"
+		 "\"vms\":[{\"name\":\"bsp\",\"count\":%d,\"vcpus\":4,\"workload\":{\"kind\":\"bsp\","
+		 "\"iterations\":100000000,\"grain_us\":200,\"locks_per_phase\":2,\"cs_ns\":500}},"
+		 "{\"name\":\"hog\",\"count\":%d,\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}},"
+		 "{\"name\":\"io\",\"count\":%d,\"workload\":{\"kind\":\"io\",\"think_us\":2000}}]}",
+		 pcpus, sim_ms, pcpus, pcpus / 2, pcpus / 4, pcpus);
+	return j;
+}
+
+static void print_row(const char *name, const char *json)
+{
+	struct result r = run_model(json);
+	size_t pending = r.avg_pending < 8 ? 8 : (size_t)r.avg_pending;
+	double bare = bare_queue_rate(pending, 10000000);
+	printf("%-44s %12llu %9.2f %9.1f %11.2f %7.2f %9.1f\n", name, r.events, r.events_per_s / 1e6,
+	       1e9 / r.events_per_s, bare / 1e6, bare / r.events_per_s, r.sim_per_wall);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-	struct { const char *name; const char *json; } cases[] = {
-		{ "16 pCPUs, 8 VMs x 4 vCPUs bsp (issue 2)",
+	/* `vcpusim-bench case N`: one scaling case in this process (for its peak memory) */
+	if (argc == 3 && !strcmp(argv[1], "case")) {
+		int p = atoi(argv[2]);
+		char name[64], *j = scaling_json(p, p >= 1024 ? 1000 : 2000);
+		snprintf(name, sizeof name, "%d pCPUs, %d vCPUs", p, 4 * p);
+		print_row(name, j);
+		free(j);
+		printf("  peak memory %.1f MB\n", (double)peak_rss_kb() / 1024);
+		return 0;
+	}
+	printf("%-44s %12s %9s %9s %11s %7s %9s\n", "scenario", "events", "Mev/s", "ns/ev",
+	       "bare Mev/s", "ratio", "sim/wall");
+	print_row("16 pCPUs, 8 VMs x 4 vCPUs bsp (issue 2)",
 		  "{\"name\":\"bench16\",\"stop\":{\"max_ms\":20000},\"host\":{\"pcpus\":16},"
 		  "\"vms\":[{\"name\":\"bsp\",\"count\":8,\"vcpus\":4,\"workload\":{\"kind\":\"bsp\","
-		  "\"iterations\":1000000,\"grain_us\":200,\"locks_per_phase\":2,\"cs_ns\":500}}]}" },
-		{ "4 pCPUs, lock-heavy VM + hog (default scenario)", NULL },
-	};
-	cases[1].json = scenario_builtin_default;
-	printf("%-50s %12s %10s %12s %12s %8s\n", "scenario", "events", "Mev/s", "sim s/wall s",
-	       "bare Mev/s", "ratio");
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct result r = run_model(cases[i].json);
-		size_t pending = r.avg_pending < 8 ? 8 : (size_t)r.avg_pending;
-		double bare = bare_queue_rate(pending, 20000000);
-		printf("%-50s %12llu %10.2f %12.1f %12.2f %8.2f\n", cases[i].name, r.events,
-		       r.events_per_s / 1e6, r.sim_per_wall, bare / 1e6, bare / r.events_per_s);
+		  "\"iterations\":1000000,\"grain_us\":200,\"locks_per_phase\":2,\"cs_ns\":500}}]}");
+	print_row("4 pCPUs, built-in scenario", scenario_builtin_default);
+	printf("peak memory so far: %.1f MB\n\nscaling: P pCPUs, P/2 bsp VMs + P/4 hog VMs of 4 vCPUs, P io VMs (4P vCPUs)\n",
+	       (double)peak_rss_kb() / 1024);
+	fflush(stdout);
+	int sizes[] = { 4, 16, 64, 256, 1024 };
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		char cmd[4096], n[16];
+		snprintf(n, sizeof n, "%d", sizes[i]);
+		snprintf(cmd, sizeof cmd, "'%s' case %s", argv[0], n);
+		if (system(cmd) != 0)
+			fprintf(stderr, "bench: case %s failed\n", n);
 	}
-	printf("peak memory: %.1f MB\n", (double)peak_rss_kb() / 1024);
-	(void)argc;
-	(void)argv;
 	return 0;
 }

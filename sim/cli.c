@@ -127,6 +127,9 @@ int cmd_run(int argc, char **argv)
 	}
 	rc = sim_run(s);
 	double wall = wall_clock() - t0;
+	if (rc == 0 && s->hit_max && s->finished_vms < s->finite_vms)
+		fprintf(stderr, "vcpusim: stopped at stop.max_ms = %.0f ms with %d of %d finite VMs unfinished\n",
+			simtime_ms(s->sc->max_ns), s->finite_vms - s->finished_vms, s->finite_vms);
 	if (s->trace) {
 		if (rc == 0 && trace_close(s->trace, s) < 0) {
 			fprintf(stderr, "vcpusim: %s: cannot write: %s\n", trace_path, strerror(errno));

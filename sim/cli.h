@@ -8,6 +8,8 @@
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */
 int cmd_capture(int argc, char **argv);
 

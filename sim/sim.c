@@ -134,6 +134,12 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 		}
 		if (s->trace)
 			trace_slice_begin(s->trace, s, p, next);
+#ifdef VCPUSIM_FAULT_DOUBLE_DISPATCH
+		/* test-only build (tests/check_catches.sh): at the 300th context switch
+		 * also put the vCPU on another pCPU, to show --check catches it */
+		if (s->context_switches == 300 && s->host.npcpus > 1)
+			s->host.pcpus[(p->id + 1) % s->host.npcpus].curr = next;
+#endif
 		guest_dispatched(s, next);
 	} else {
 		s->n_idle_pcpus++;
@@ -203,8 +209,11 @@ void sim_invariant_failed(struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vcpusim: invariant violated at t=%lld ns (event #%llu): %s\n",
-		(long long)s->now, (unsigned long long)s->events, msg);
+	static const char *const kinds[EV_KINDS] = { "pCPU schedule", "guest step", "wake-up IPI",
+						     "policy timer" };
+	fprintf(stderr, "vcpusim: invariant violated at t=%lld ns, after event #%llu (%s): %s\n",
+		(long long)s->now, (unsigned long long)s->events,
+		s->last_kind < EV_KINDS ? kinds[s->last_kind] : "?", msg);
 	sim_invariant_broken = 1;
 }
 
@@ -455,9 +464,13 @@ int sim_run(struct sim *s)
 			break;
 		}
 		struct event *e = evq_pop(&s->q);
+		if (t < s->now)
+			sim_invariant_failed(s, "time went backwards from %lld to %lld ns",
+					     (long long)s->now, (long long)t);
 		s->now = t;
 		s->events++;
 		s->events_by_kind[e->kind]++;
+		s->last_kind = e->kind;
 		e->fire(s, e);
 		if (s->check)
 			check_invariants(s);

@@ -30,6 +30,7 @@ struct sim {
 
 	uint64_t events;
 	uint64_t events_by_kind[EV_KINDS];
+	unsigned last_kind;          /* kind of the event being processed */
 	int finite_vms, finished_vms;
 	simtime_t end;               /* when the run ended */
 	int hit_max;                 /* stopped at stop.max_ms */

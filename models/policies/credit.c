@@ -69,6 +69,23 @@ static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 
 static struct credit_vcpu *cv_of(struct credit *c, const struct vcpu *v) { return &c->v[v->id]; }
 
+/* The queued and head_hi maps only let stealing skip peers that cannot give
+ * anything (an empty runqueue, or an OVER head for an OVER stealer, since Xen's
+ * scan stops at the first entry not above the stealer's priority): the peers
+ * visited and their order are Xen's. */
+static void update_head(struct credit *c, int cpu)
+{
+	struct credit_vcpu *h = c->p[cpu].rq_head;
+	if (h)
+		bitmap_set(c->queued, cpu);
+	else
+		bitmap_clear(c->queued, cpu);
+	if (h && h->pri > PRI_OVER)
+		bitmap_set(c->head_hi, cpu);
+	else
+		bitmap_clear(c->head_hi, cpu);
+}
+
 void credit_runq_insert(struct sim *s, int cpu, struct credit_vcpu *cv)
 {
 	struct credit *c = credit_of(s);
@@ -89,7 +106,7 @@ void credit_runq_insert(struct sim *s, int cpu, struct credit_vcpu *cv)
 		q->rq_tail = cv;
 	cv->on_runq = 1;
 	cv->rq_cpu = cpu;
-	bitmap_set(c->queued, cpu);
+	update_head(c, cpu);
 }
 
 void credit_runq_remove(struct sim *s, struct credit_vcpu *cv)
@@ -106,8 +123,7 @@ void credit_runq_remove(struct sim *s, struct credit_vcpu *cv)
 		q->rq_tail = cv->rq_prev;
 	cv->rq_prev = cv->rq_next = NULL;
 	cv->on_runq = 0;
-	if (!q->rq_head)
-		bitmap_clear(c->queued, cv->rq_cpu);
+	update_head(c, cv->rq_cpu);
 }
 
 /* csched_runq_sort: BOOST/UNDER ahead of OVER, relative order kept; at most once
@@ -141,6 +157,7 @@ static void runq_sort(struct credit *c, int cpu)
 		q->rq_head = over;
 		q->rq_tail = over_tail;
 	}
+	update_head(c, cpu);
 }
 
 /* ---- credit burn (burn_credits, 4.0): round to the nearest credit, carry the rest */
@@ -392,6 +409,8 @@ static void acct_event(struct sim *s, struct event *e)
 	}
 	c->credit_balance = (int)balance;
 	c->runq_sort++;
+	for (int i = 0; i < s->host.npcpus; i++)
+		update_head(c, i);   /* priorities of queued vCPUs changed */
 }
 
 /* ---- the tick (csched_tick / csched_vcpu_acct), every tick on every pCPU */
@@ -427,8 +446,9 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 	struct credit *c = credit_of(s);
 	int n = s->host.npcpus;
 	/* peers that run something and have queued work, from cpu+1 round */
+	const bitword_t *candidates = pri == PRI_OVER ? c->head_hi : c->queued;
 	for (int k = 0, peer = cpu; k < n; k++) {
-		peer = bitmap_cycle(c->queued, n, peer);
+		peer = bitmap_cycle(candidates, n, peer);
 		if (peer < 0 || peer == cpu)
 			break;
 		if (!s->host.pcpus[peer].curr)
@@ -524,6 +544,7 @@ void credit_init_with(struct sim *s, const struct credit_params *prm)
 	c->p = xcalloc((size_t)n, sizeof *c->p);
 	c->idlers = bitmap_alloc(n);
 	c->queued = bitmap_alloc(n);
+	c->head_hi = bitmap_alloc(n);
 	c->scratch = bitmap_alloc(n);
 	c->scratch2 = bitmap_alloc(n);
 	bitmap_fill(c->idlers, n);
@@ -557,6 +578,7 @@ void credit_destroy(struct sim *s)
 	free(c->p);
 	free(c->idlers);
 	free(c->queued);
+	free(c->head_hi);
 	free(c->scratch);
 	free(c->scratch2);
 	free(c);
@@ -580,12 +602,22 @@ void credit_check(struct sim *s)
 				sim_invariant_failed(s, "credit: vCPU %s.%d queued on pCPU %d but not waiting",
 						     e->v->vm->name, e->v->idx, i);
 		}
-		if (!!c->p[i].rq_head != bitmap_test(c->queued, i))
-			sim_invariant_failed(s, "credit: queued bit of pCPU %d is wrong", i);
+		if (!!c->p[i].rq_head != bitmap_test(c->queued, i) ||
+		    (c->p[i].rq_head && c->p[i].rq_head->pri > PRI_OVER) != bitmap_test(c->head_hi, i))
+			sim_invariant_failed(s, "credit: queued or head_hi bit of pCPU %d is wrong", i);
 	}
 	int expected = 0;
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct credit_vcpu *cv = &c->v[i];
+		/* Accounting clips to [-slice, +slice] credits, but a runner's burn since its
+		 * last tick (up to a tick's worth) is not yet debited when accounting runs;
+		 * then it can burn one more period: floor -(2 slices + 1 tick), plus
+		 * rounding. Credit only grows at accounting, so the ceiling is +slice. */
+		int floor = -(2 * c->credits_per_tslice + c->credits_per_tslice / 3) - 10;
+		if (cv->credit > c->credits_per_tslice || cv->credit < floor)
+			sim_invariant_failed(s, "credit: vCPU %s.%d has %d credits, outside [%d, %d]",
+					     cv->v->vm->name, cv->v->idx, cv->credit, floor,
+					     c->credits_per_tslice);
 		if (cv->v->state == VCPU_RUNNABLE && !cv->v->running_on && !cv->parked) {
 			expected++;
 			if (!cv->on_runq)

@@ -51,6 +51,7 @@ struct credit {
 	struct credit_pcpu *p;
 	bitword_t *idlers;       /* pCPUs running idle (Xen prv->idlers) */
 	bitword_t *queued;       /* pCPUs with a non-empty runqueue (only to skip empty peers) */
+	bitword_t *head_hi;      /* pCPUs whose runqueue head is BOOST or UNDER (ditto) */
 	bitword_t *scratch, *scratch2;
 	struct credit_dom *active_doms;
 	int weight_total;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# test_sweep_real.sh: `vcpusim sweep` and `vcpusim plot` with the real simulator
+# (no runner hook): a small sweep of the lock-convoy example gives a row per run,
+# identical tables at -j1 and -j2 and from merged shards, a point the simulator
+# rejects is named with the sweep file, and plot draws every kind from real runs.
+# Usage: bash test_sweep_real.sh VCPUSIM SOURCE_DIR
+set -u
+V=$(realpath "$1"); SRC=$(realpath "$2")
+unset VCPUSIM_SWEEP_RUNNER
+T=$(mktemp -d "${TMPDIR:-/tmp}/vcpusim-test-sweep-real.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+ok() { echo "ok: $*"; }
+
+cat > sw.json <<END
+{"base": "$SRC/scenarios/examples/lock-convoy.json",
+ "vary": {"guest.spinlock": ["ticket", "pvticket"], "stop.max_ms": [1500]},
+ "zip": [{"host.pcpus": [2, 4], "vms[0].vcpus": [2, 4]}],
+ "replicates": 2}
+END
+"$V" sweep sw.json -o A -j 2 2>err || fail "real sweep: $(cat err)"
+[ "$(($(wc -l < A/results.csv) - 1))" = 8 ] && [ "$(grep -c ',ok,' A/results.csv)" = 8 ] &&
+	ok "4 points x 2 seeds = 8 real runs, all ok" || fail "rows: $(cat A/results.csv)"
+head -1 A/results.csv | grep -q ',par.completion_ms,.*,par.long_waits,' || fail "no per-VM columns: $(head -1 A/results.csv)"
+grep -q '"seed":[[:space:]]*2' A/runs/p0003_s2.json || fail "the run with seed 2 does not report seed 2"
+"$V" sweep sw.json -o B -j 1 2>/dev/null || fail "-j1 sweep failed"
+cmp -s A/results.csv B/results.csv && cmp -s A/summary.csv B/summary.csv && ok "real runs: -j1 and -j2 tables identical" ||
+	fail "real runs: tables differ between -j1 and -j2"
+"$V" sweep sw.json -o S1 --shard 1/2 2>/dev/null && "$V" sweep sw.json -o S2 --shard 2/2 2>/dev/null &&
+	"$V" sweep --merge S1 S2 -o M 2>/dev/null && cmp -s A/results.csv M/results.csv && cmp -s A/summary.csv M/summary.csv &&
+	ok "real runs: merged shards equal the unsharded sweep" || fail "real runs: shards/merge"
+if "$V" plot A -o P > /dev/null 2>err; then
+	for k in bars lines hist; do [ -s P/$k.png ] && [ -s P/$k.svg ] || fail "no $k figure from real runs"; done
+	ok "plot of real runs: bars, lines, hist"
+else
+	fail "plot of real runs: $(cat err)"
+fi
+
+for f in "$SRC"/sweeps/*.json; do
+	[ -e "$f" ] || continue
+	"$V" sweep "$f" --dry-run > out 2> err && tail -1 out | grep -q "every point's scenario is valid" &&
+		ok "example $(basename "$f"): $(tail -1 out)" || fail "example sweep $f: $(cat err)"
+done
+
+cat > bad.json <<END
+{"base": "$SRC/scenarios/examples/lock-convoy.json", "vary": {"scheduler.policy": ["credit", "nope"]}}
+END
+"$V" sweep bad.json -o C 2>err; rc=$?
+[ $rc = 2 ] && grep -q '^bad.json: point 1 (scheduler.policy="nope"): the scenario is invalid: scheduler.policy' err && [ ! -e C ] &&
+	ok "rejected point: $(head -1 err)" || fail "bad policy: rc $rc, $(cat err)"
+
+[ $fails = 0 ] && echo "test_sweep_real: all passed" || { echo "test_sweep_real: $fails failed"; exit 1; }
