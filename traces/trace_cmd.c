@@ -235,6 +235,16 @@ static int find_lib(const char *opt, char *out, size_t n)
 	return access(out, R_OK) == 0 ? 0 : -1;
 }
 
+/* SIGINT/SIGTERM/SIGHUP to `vcpusim capture` (e.g. from timeout(1)) are passed on
+ * to the program, so it does not run on orphaned; the capture then fails cleanly. */
+static volatile sig_atomic_t capture_child;
+
+static void forward_signal(int sig)
+{
+	if (capture_child > 0)
+		kill((pid_t)capture_child, sig);
+}
+
 static double mono_ms(void)
 {
 	struct timespec ts;
@@ -343,9 +353,19 @@ int cmd_capture(int argc, char **argv)
 			_exit(127);
 		_exit(127);
 	}
+	capture_child = pid;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	close(pipefd[1]);
 	int exec_errno = 0;
-	ssize_t got = read(pipefd[0], &exec_errno, sizeof exec_errno);
+	ssize_t got;
+	while ((got = read(pipefd[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR)
+		;
 	close(pipefd[0]);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
