@@ -62,6 +62,7 @@ struct tbuf {
 };
 
 static int active;                       /* recording in this process */
+static pid_t owner;                      /* the process that records */
 static atomic_int stopping;
 static uint64_t base_ns, base_unix_ns;
 static struct tbuf *_Atomic threads[MAX_THREADS];
@@ -480,6 +481,7 @@ __attribute__((constructor)) static void capture_init(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	base_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	base_ns = now_ns();
+	owner = getpid();
 	active = 1;
 	me_tb = new_tbuf();   /* the main thread is thread 0 */
 	if (me_tb)
@@ -721,7 +723,9 @@ static void host_string(char *out, size_t n)
 
 __attribute__((destructor)) static void capture_fini(void)
 {
-	if (!active || atomic_exchange(&stopping, 1))
+	/* A child made by fork() without exec inherits the buffers: only the
+	 * recording process writes the trace. */
+	if (!active || getpid() != owner || atomic_exchange(&stopping, 1))
 		return;
 	uint64_t end = now_ns() - base_ns;
 	in_hook++;
