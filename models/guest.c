@@ -26,7 +26,16 @@
  * lock, and in the 2.6.3x kernels of the paper's era wakes the sleepers inside it
  * (futex_cs_ns + futex_wake_ns each), then each wake is an IPI to a halted vCPU.
  * Interpretation: a futex_wake only wakes sleepers of finished generations, so
- * Linux's rare spurious wake-ups (which go straight back to sleep) are not modelled. */
+ * Linux's rare spurious wake-ups (which go straight back to sleep) are not modelled.
+ *
+ * Hand-offs (OP_SIGNAL / OP_WAIT, used by NPB LU's pipelined wavefront, whose
+ * sync_left/sync_right busy-wait on a shared counter): the VM has an array of
+ * counters. A signal increments one (a plain store: no CPU time, no IPI). A wait
+ * spins, burning CPU and never blocking, until its counter reaches a value; if
+ * the waiter's vCPU is preempted the condition is checked again when it next runs.
+ * Unlike a spinlock wait, a hand-off wait is user-space spinning that a guest
+ * kernel monitor does not see, so it is counted (p2p results) but not reported to
+ * the policy's long_wait hook. */
 #include "models/guest.h"
 #include <stdlib.h>
 #include "sim/sim.h"
@@ -62,6 +71,10 @@ static void charge(struct sim *s, struct vcpu *v)
 	case G_BARRIER_SPIN:
 		v->st.spin_ns += dt;
 		v->st.barrier_spin_ns += dt;
+		break;
+	case G_P2P_SPIN:
+		v->st.spin_ns += dt;
+		v->st.p2p_spin_ns += dt;
 		break;
 	default:
 		break;
@@ -253,6 +266,42 @@ static void barrier_arrive(struct sim *s, struct vcpu *v)
 	lock_request(s, v, bucket_lock(vm), GN_FUTEX_WAKE);
 }
 
+/* ---- hand-offs */
+
+static int p2p_ready(const struct vm *vm, const struct vcpu *v)
+{
+	return vm->flags[v->g.op.flag] >= v->g.op.value;
+}
+
+/* A hand-off wait ends (its wall time as the guest sees it is recorded). */
+static void p2p_done(struct sim *s, struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	simtime_t w = s->now - v->g.wait_start;
+	if (w > vm->st.p2p_wait_max)
+		vm->st.p2p_wait_max = w;
+	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+		vm->st.p2p_long_waits++;
+	if (running(v))
+		charge(s, v);
+	next_op(s, v);
+}
+
+static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
+{
+	struct vm *vm = v->vm;
+	vm->flags[flag]++;
+	/* running spinners see the store at once; preempted ones when they run.
+	 * op.kind is checked too: a thread released from a wait that is still
+	 * fetching its next ops (this may be one) keeps G_P2P_SPIN meanwhile. */
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *w = &vm->vcpus[i];
+		if (w != v && w->g.st == G_P2P_SPIN && w->g.op.kind == OP_WAIT &&
+		    w->g.op.flag == flag && running(w) && p2p_ready(vm, w))
+			p2p_done(s, w);
+	}
+}
+
 /* ---- continuations */
 
 static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum guest_next after)
@@ -346,7 +395,19 @@ static void next_op(struct sim *s, struct vcpu *v)
 			enter(s, v, G_COMPUTE, g->op.ns);
 			return;
 		case OP_LOCK:
+			vm->st.lock_calls += g->op.batch > 1 ? (uint64_t)g->op.batch : 1;
 			lock_request(s, v, &vm->locks[g->op.lock], GN_CRITICAL);
+			return;
+		case OP_SIGNAL:
+			p2p_signal(s, v, g->op.flag);
+			continue;
+		case OP_WAIT:
+			vm->st.p2p_waits++;
+			if (p2p_ready(vm, v))
+				continue;
+			vm->st.p2p_spun++;
+			g->wait_start = s->now;
+			enter(s, v, G_P2P_SPIN, SIMTIME_NEVER);
 			return;
 		case OP_BARRIER:
 			barrier_arrive(s, v);
@@ -420,6 +481,10 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 			return;
 		}
 		break;
+	case G_P2P_SPIN:
+		if (p2p_ready(vm, v))
+			p2p_done(s, v);
+		return;
 	case G_LOCK_PARKED:
 		if (grantable(g->lock, v)) {
 			g->st = G_LOCK_SPIN;
@@ -462,13 +527,18 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 	vm->barrier.sleepers = calloc((size_t)vm->nvcpus, sizeof *vm->barrier.sleepers);
 	vm->barrier.to_wake = calloc((size_t)vm->nvcpus, sizeof *vm->barrier.to_wake);
 	vm->wstate = vm->wk->start(vm->wp, vm->nvcpus);
-	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake) {
+	vm->nflags = vm->wk->flags ? vm->wk->flags(vm->wp, vm->nvcpus) : 0;
+	vm->flags = calloc(vm->nflags > 0 ? (size_t)vm->nflags : 1, sizeof *vm->flags);
+	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake || !vm->flags) {
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
+	/* the workload's locks may be of their own kind; the futex bucket lock (the
+	 * last) is always the guest kernel's */
+	int wkind = vm->wk->lock_kind ? vm->wk->lock_kind(vm->wp) : -1;
 	for (int i = 0; i < nl; i++) {
 		vm->locks[i].id = i;
-		vm->locks[i].kind = (int)s->guest.lock_kind;
+		vm->locks[i].kind = wkind >= 0 && i < nl - 1 ? wkind : (int)s->guest.lock_kind;
 	}
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -485,6 +555,7 @@ void guest_free_vm(struct vm *vm)
 	free(vm->locks);
 	free(vm->barrier.sleepers);
 	free(vm->barrier.to_wake);
+	free(vm->flags);
 }
 
 const char *guest_check_vm(const struct vm *vm)

@@ -30,6 +30,7 @@ enum guest_state {
 	G_LOCK_PARKED,    /* paravirt ticket: vCPU blocked until the releaser kicks it */
 	G_FUTEX_SLEEP,    /* vCPU blocked on the barrier futex until an IPI wakes it */
 	G_SLEEP,          /* vCPU blocked for an OP_SLEEP */
+	G_P2P_SPIN,       /* busy-waiting on a hand-off flag (OP_WAIT), untimed */
 	G_DONE,           /* program over: the vCPU halts for good */
 };
 
@@ -56,7 +57,7 @@ struct guest_thread {
 	simtime_t seg_start;       /* start of the current accounting segment */
 	struct glock *lock;        /* lock requested or held */
 	uint64_t ticket;           /* ticket-lock ticket */
-	simtime_t wait_start;      /* when the lock was requested */
+	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
 	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
@@ -64,7 +65,7 @@ struct guest_thread {
 
 struct vcpu_stats {
 	simtime_t work_ns, spin_ns, sys_ns;  /* CPU time by what the guest did */
-	simtime_t lock_spin_ns, barrier_spin_ns;
+	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns;
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
 	uint64_t wakes;
@@ -108,6 +109,9 @@ struct vm_stats {
 	uint64_t acquisitions, long_waits, max_wait_cycles;
 	uint64_t wait_hist[WAIT_HIST_BUCKETS];
 	uint64_t barriers, futex_sleeps, ipis_sent, requests;
+	uint64_t lock_calls;        /* real acquisitions the OP_LOCKs stand for */
+	uint64_t p2p_waits, p2p_spun, p2p_long_waits;  /* OP_WAITs; those that spun */
+	simtime_t p2p_wait_max;
 	uint64_t wake_lat[LAT_BUCKETS];
 	simtime_t wake_lat_max;
 	uint64_t mode_switches;     /* coscheduling policies */
@@ -130,6 +134,8 @@ struct vm {
 	struct glock *locks;      /* workload locks, then the futex bucket lock */
 	int nlocks;
 	struct gbarrier barrier;
+	int64_t *flags;           /* hand-off counters (OP_SIGNAL / OP_WAIT) */
+	int nflags;
 	gsl_rng *rng;
 	struct vm_stats st;
 };

@@ -48,6 +48,7 @@ static void vm_totals(const struct vm *vm, struct vcpu_stats *t)
 		t->sys_ns += v->sys_ns;
 		t->lock_spin_ns += v->lock_spin_ns;
 		t->barrier_spin_ns += v->barrier_spin_ns;
+		t->p2p_spin_ns += v->p2p_spin_ns;
 		t->preemptions += v->preemptions;
 		t->migrations += v->migrations;
 		t->wakes += v->wakes;
@@ -73,10 +74,13 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddNumberToObject(o, "sys_ms", ms(t.sys_ns));
 	cJSON_AddNumberToObject(o, "lock_spin_ms", ms(t.lock_spin_ns));
 	cJSON_AddNumberToObject(o, "barrier_spin_ms", ms(t.barrier_spin_ns));
+	cJSON_AddNumberToObject(o, "p2p_spin_ms", ms(t.p2p_spin_ns));
 	cJSON *sp = cJSON_AddObjectToObject(o, "spin");
 	cJSON_AddNumberToObject(sp, "acquisitions", (double)vm->st.acquisitions);
 	cJSON_AddNumberToObject(sp, "long_waits", (double)vm->st.long_waits);
 	cJSON_AddNumberToObject(sp, "max_wait_cycles", (double)vm->st.max_wait_cycles);
+	/* real acquisitions the modelled ones stand for (npb UA aggregates them) */
+	cJSON_AddNumberToObject(sp, "lock_calls", (double)vm->st.lock_calls);
 	int last = 0;
 	for (int b = 0; b < WAIT_HIST_BUCKETS; b++)
 		if (vm->st.wait_hist[b])
@@ -86,6 +90,13 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 		cJSON_AddItemToArray(h, cJSON_CreateNumber((double)vm->st.wait_hist[b]));
 	cJSON_AddNumberToObject(o, "barriers", (double)vm->st.barriers);
 	cJSON_AddNumberToObject(o, "futex_sleeps", (double)vm->st.futex_sleeps);
+	/* point-to-point hand-off waits (OP_WAIT, npb LU's pipeline): all of them,
+	 * those that had to spin, those >= long_wait_cycles, the longest */
+	cJSON *pp = cJSON_AddObjectToObject(o, "p2p");
+	cJSON_AddNumberToObject(pp, "waits", (double)vm->st.p2p_waits);
+	cJSON_AddNumberToObject(pp, "spun", (double)vm->st.p2p_spun);
+	cJSON_AddNumberToObject(pp, "long_waits", (double)vm->st.p2p_long_waits);
+	cJSON_AddNumberToObject(pp, "max_wait_us", simtime_us(vm->st.p2p_wait_max));
 	cJSON_AddNumberToObject(o, "ipis_sent", (double)vm->st.ipis_sent);
 	cJSON_AddNumberToObject(o, "cosched_ms", ms(vm->st.cosched_ns));
 	cJSON_AddNumberToObject(o, "mode_switches", (double)vm->st.mode_switches);
@@ -155,5 +166,15 @@ void results_print_summary(FILE *f, struct sim *s, double wall_s)
 			vm->nvcpus, vm->wk->name, comp, ms(t.work_ns + t.spin_ns + t.sys_ns),
 			ms(t.work_ns), ms(t.spin_ns), (unsigned long long)vm->st.acquisitions,
 			(unsigned long long)vm->st.long_waits, (unsigned long long)t.preemptions);
+	}
+	/* latency-sensitive VMs (io, mixed): what they are run for */
+	for (int i = 0; i < s->nvms; i++) {
+		struct vm *vm = &s->vms[i];
+		if (!vm->st.requests)
+			continue;
+		fprintf(f, "%s: %llu requests served, wake-to-run latency p50 %.1f us, p99 %.1f us, max %.1f us\n",
+			vm->name, (unsigned long long)vm->st.requests,
+			results_wake_latency_ns(vm, 0.50) / 1e3, results_wake_latency_ns(vm, 0.99) / 1e3,
+			(double)vm->st.wake_lat_max / 1e3);
 	}
 }

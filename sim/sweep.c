@@ -668,9 +668,32 @@ static void run_name(const struct sweep *sw, long run, char *out, size_t n)
 
 /* ---------------------------------------------------------------- outputs */
 
+/* Per-VM metrics: the column name and the dotted path into the VM's results. The
+ * first VM_ALWAYS are columns for every VM (empty cells where null, e.g. an
+ * unfinished completion); the others only for VMs some run reports them for. */
 static const char *const vm_metrics[] = { "completion_ms", "cpu_ms", "work_ms", "spin_ms",
-					  "long_waits", "cosched_ms" };
-enum { VM_NMETRICS = 6, VM_COSCHED = 5 };
+					  "long_waits", "cosched_ms", "mode_switches",
+					  "requests", "wake_p99_us", "p2p_long_waits" };
+static const char *const vm_metric_paths[] = { "completion_ms", "cpu_ms", "work_ms", "spin_ms",
+					       "spin.long_waits", "cosched_ms", "mode_switches",
+					       "requests", "wake_latency_us.p99", "p2p.long_waits" };
+enum { VM_NMETRICS = 10, VM_ALWAYS = 5 };
+
+/* The value at a dotted path ("spin.long_waits") below o, or NULL. */
+static const cJSON *dotted(const cJSON *o, const char *path)
+{
+	char key[64];
+	while (o && *path) {
+		size_t k = strcspn(path, ".");
+		if (k >= sizeof key)
+			return NULL;
+		memcpy(key, path, k);
+		key[k] = 0;
+		o = cJSON_GetObjectItemCaseSensitive(o, key);
+		path += k + (path[k] == '.');
+	}
+	return o;
+}
 static const char *const top_metrics[] = { "sim_ms", "host.utilization",
 					   "host.idle_with_runnable_ms",
 					   "host.context_switches", "host.migrations" };
@@ -719,7 +742,7 @@ struct outputs {
 	enum run_state *state;
 	int nvm, vmcap;
 	char **vmnames;         /* VMs by first appearance over the runs in order */
-	unsigned char *cosched; /* per VM: some run reports cosched_ms */
+	unsigned *seen;         /* per VM: bit m set when some run reports vm_metrics[m] */
 	int ncols;
 	struct column *cols;
 	long ok, failed, missing;
@@ -734,7 +757,7 @@ static void outputs_free(struct outputs *o)
 	for (int i = 0; i < o->nvm; i++)
 		free(o->vmnames[i]);
 	free(o->vmnames);
-	free(o->cosched);
+	free(o->seen);
 	free(o->cols);
 }
 
@@ -771,25 +794,24 @@ static int extract(struct outputs *o, const cJSON *doc, struct runvals *rv)
 				char **nn = realloc(o->vmnames, (size_t)nc * sizeof *nn);
 				if (nn)
 					o->vmnames = nn;
-				unsigned char *cs = realloc(o->cosched, (size_t)nc);
+				unsigned *cs = realloc(o->seen, (size_t)nc * sizeof *cs);
 				if (cs)
-					o->cosched = cs;
+					o->seen = cs;
 				if (!nn || !cs)
 					return -1;
 				o->vmcap = nc;
 			}
 			if (!(o->vmnames[o->nvm] = strdup(vn)))
 				return -1;
-			o->cosched[o->nvm++] = 0;
+			o->seen[o->nvm++] = 0;
 		}
 		struct vmvals *x = &rv->vm[rv->nvm++];
 		x->vm = i;
-		const cJSON *spin = cJSON_GetObjectItemCaseSensitive(v, "spin");
-		for (int m = 0; m < VM_NMETRICS; m++)
-			x->has[m] = (unsigned char)get_num(cJSON_GetObjectItemCaseSensitive(
-				!strcmp(vm_metrics[m], "long_waits") ? spin : v, vm_metrics[m]), &x->m[m]);
-		if (cJSON_GetObjectItemCaseSensitive(v, "cosched_ms"))
-			o->cosched[i] = 1;
+		for (int m = 0; m < VM_NMETRICS; m++) {
+			x->has[m] = (unsigned char)get_num(dotted(v, vm_metric_paths[m]), &x->m[m]);
+			if (x->has[m])
+				o->seen[i] |= 1u << m;
+		}
 	}
 	return 0;
 }
@@ -864,7 +886,7 @@ static int write_outputs(const struct sweep *sw, const char *dir, const unsigned
 	}
 	for (int i = 0; i < o->nvm; i++)
 		for (int m = 0; m < VM_NMETRICS; m++) {
-			if (m == VM_COSCHED && !o->cosched[i])
+			if (m >= VM_ALWAYS && !(o->seen[i] & (1u << m)))
 				continue;
 			struct column *c = &o->cols[o->ncols++];
 			c->vm = i;

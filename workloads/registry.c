@@ -2,12 +2,15 @@
 #include <string.h>
 #include "workloads/workload.h"
 
-extern const struct workload_kind workload_cpu_bound, workload_bsp, workload_io, workload_trace;
+extern const struct workload_kind workload_cpu_bound, workload_bsp, workload_io, workload_npb,
+	workload_mixed, workload_trace;
 
 const struct workload_kind *const workload_kinds[] = {
 	&workload_cpu_bound,
 	&workload_bsp,
 	&workload_io,
+	&workload_npb,
+	&workload_mixed,
 	&workload_trace,
 	NULL,
 };

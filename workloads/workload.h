@@ -18,6 +18,10 @@ enum op_kind {
 	OP_BARRIER,   /* wait for all threads of the VM (spin, then futex sleep) */
 	OP_SLEEP,     /* block for ns of wall time (I/O, timer), then wake */
 	OP_END,       /* the thread's program is over */
+	/* Point-to-point hand-offs through per-VM counters ("flags"), as in NPB LU's
+	 * sync_left/sync_right: a pure busy-wait in user space, no futex, no yield. */
+	OP_SIGNAL,    /* flags[flag] += 1 (a store: no CPU time); releases its waiters */
+	OP_WAIT,      /* spin (burning CPU) until flags[flag] >= value */
 };
 
 struct op {
@@ -26,6 +30,10 @@ struct op {
 	simtime_t ns;      /* OP_COMPUTE, OP_SLEEP */
 	simtime_t cs_ns;   /* OP_LOCK */
 	int request;       /* nonzero: completing this op serves one request (io) */
+	int batch;         /* OP_LOCK: real acquisitions this one stands for (0 = 1);
+			    * see workloads/npb.c, UA's aggregated locks */
+	int flag;          /* OP_SIGNAL, OP_WAIT: index into the VM's flags */
+	int64_t value;     /* OP_WAIT: the count to wait for */
 };
 
 struct workload_params; /* opaque, per kind */
@@ -39,6 +47,12 @@ struct workload_kind {
 					 int vcpus);
 	void (*free_params)(struct workload_params *p);
 	int (*locks)(const struct workload_params *p);    /* spinlocks it uses */
+	/* Optional (NULL = the guest's spinlock kind, guest.spinlock): the kind of its
+	 * locks, an index into lock_kind_names (models/guest.h), or -1 for the guest's.
+	 * For user-space locks that are not the guest kernel's (npb UA's omp locks). */
+	int (*lock_kind)(const struct workload_params *p);
+	/* Optional (NULL = none): hand-off counters it uses with `threads` threads. */
+	int (*flags)(const struct workload_params *p, int threads);
 	int (*finite)(const struct workload_params *p);   /* 1 if it ends */
 	/* Per-VM instance state, e.g. per-thread counters. */
 	void *(*start)(const struct workload_params *p, int threads);
