@@ -86,6 +86,9 @@ grep -q "cannot run" "$tmp/msg" || bad "capture of a missing program: $(cat "$tm
 [ -e "$tmp/x.vtr" ] && bad "capture of a missing program left a trace"
 "$VCPUSIM" capture -o "$tmp/x.vtr" --threads two -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>&1
 [ $? -eq 2 ] || bad "capture --threads two: expected exit 2"
+"$VCPUSIM" capture -o "$tmp/no/such/dir/x.vtr" -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>"$tmp/msg"
+[ $? -eq 2 ] || bad "capture into a missing directory: expected exit 2"
+grep -q "cannot write" "$tmp/msg" || bad "capture into a missing directory: $(cat "$tmp/msg")"
 "$VCPUSIM" trace info >/dev/null 2>&1
 [ $? -eq 2 ] || bad "trace info without a file: expected exit 2"
 # a program without synchronisation in a thread that created none: one thread

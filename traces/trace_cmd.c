@@ -306,6 +306,15 @@ int cmd_capture(int argc, char **argv)
 	}
 	snprintf(tmp, sizeof tmp, "%s%s%s.capture.%ld", out[0] == '/' ? "" : cwd,
 		 out[0] == '/' ? "" : "/", out, (long)getpid());
+	/* The output must be writable before the program runs for nothing. */
+	int probe = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (probe < 0) {
+		fprintf(stderr, "vcpusim capture: %s: cannot write the trace there: %s\n", out,
+			strerror(errno));
+		return 2;
+	}
+	close(probe);
+	unlink(tmp);
 	size_t cmdlen = 1;
 	for (int k = i; k < argc; k++)
 		cmdlen += strlen(argv[k]) + 1;
@@ -384,6 +393,12 @@ int cmd_capture(int argc, char **argv)
 		return 1;
 	}
 	char err[1024];
+	if (access(tmp, F_OK) != 0) {
+		fprintf(stderr, "vcpusim capture: %s wrote no trace: the capture library was not "
+			"loaded (a statically linked program?) or the program ended by _exit or "
+			"exec\n", argv[i]);
+		return 1;
+	}
 	struct trace *t = trace_load(tmp, err, sizeof err);
 	if (!t) {
 		fprintf(stderr, "vcpusim capture: %s wrote no usable trace (%s)\n", argv[i], err);
