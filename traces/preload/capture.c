@@ -144,10 +144,15 @@ static void *next_sym(const char *name)
 	return p;
 }
 
+/* The real function, looked up on first use; threads may race to look it up,
+ * harmlessly (same value), so the cache is atomic. */
 #define REAL(name) \
-	static __typeof__(name) *real_##name; \
-	if (!real_##name) \
-		*(void **)&real_##name = next_sym(#name)
+	static __typeof__(name) *_Atomic cache_##name; \
+	__typeof__(name) *real_##name = atomic_load_explicit(&cache_##name, memory_order_relaxed); \
+	if (!real_##name) { \
+		*(void **)&real_##name = next_sym(#name); \
+		atomic_store_explicit(&cache_##name, real_##name, memory_order_relaxed); \
+	}
 
 /* --------------------------------------------------------------- libgomp */
 
@@ -195,9 +200,12 @@ struct region {
 
 static int team_size(void)
 {
-	static int (*num)(void);
-	if (!num)
+	static int (*_Atomic cache)(void);
+	int (*num)(void) = atomic_load_explicit(&cache, memory_order_relaxed);
+	if (!num) {
 		*(void **)&num = dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+		atomic_store_explicit(&cache, num, memory_order_relaxed);
+	}
 	return num ? num() : 0;
 }
 
