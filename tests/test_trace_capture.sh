@@ -36,6 +36,15 @@ for t in 0 1 2; do
   [ "$(thread_line "$tmp/info3" $t)" = "10 6" ] || bad "counts/3 thread $t: got '$(thread_line "$tmp/info3" $t)', expected '10 6'"
 done
 
+# Dynamically scheduled loops end at GOMP_loop_end: 2 regions x (3 barriers, 1 lock,
+# 1 critical, 4 loops): 2*3 + 2*4 + 2 region ends = 16 barriers, 4 acquisitions.
+"$VCPUSIM" capture -o "$tmp/cl.vtr" --threads 2 -- "$PROGS/counts" 2 3 1 1 4 >/dev/null 2>&1 || bad "capture counts with loops"
+"$VCPUSIM" trace info "$tmp/cl.vtr" >"$tmp/infol" 2>&1
+for t in 0 1; do
+  [ "$(thread_line "$tmp/infol" $t)" = "16 4" ] || bad "counts/loops thread $t: got '$(thread_line "$tmp/infol" $t)', expected '16 4'"
+done
+grep -q '12 explicit, 16 workshare_end' "$tmp/infol" || bad "counts/loops: barrier classes: $(grep barriers: "$tmp/infol")"
+
 # --- pthreads: 3 threads x (4 barriers, 6 mutex, 2 spin); main only creates/joins.
 "$VCPUSIM" capture -o "$tmp/p.vtr" -- "$PROGS/pcounts" 3 4 6 2 >/dev/null 2>&1 || bad "capture of pcounts failed"
 "$VCPUSIM" trace info "$tmp/p.vtr" >"$tmp/pinfo" 2>&1

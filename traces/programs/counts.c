@@ -1,9 +1,11 @@
 /* counts.c: an OpenMP program with known synchronisation counts, for the capture
  * tests: REGIONS parallel regions, in each of which every thread passes BARRIERS
  * explicit barriers, takes an omp lock LOCKS times and enters `omp critical`
- * CRITICALS times. So per thread: REGIONS region begins and ends, REGIONS*BARRIERS
- * explicit barriers and REGIONS*(LOCKS+CRITICALS) lock acquisitions.
- * usage: counts REGIONS BARRIERS LOCKS CRITICALS */
+ * CRITICALS times, then runs LOOPS dynamically scheduled `omp for` loops (each ends
+ * with GOMP_loop_end, an implicit barrier). So per thread: REGIONS region begins
+ * and ends, REGIONS*BARRIERS explicit barriers, REGIONS*LOOPS worksharing-end
+ * barriers and REGIONS*(LOCKS+CRITICALS) lock acquisitions.
+ * usage: counts REGIONS BARRIERS LOCKS CRITICALS [LOOPS] */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +22,12 @@ static void work(int n)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: counts REGIONS BARRIERS LOCKS CRITICALS\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: counts REGIONS BARRIERS LOCKS CRITICALS [LOOPS]\n");
 		return 2;
 	}
 	int regions = atoi(argv[1]), barriers = atoi(argv[2]), locks = atoi(argv[3]),
-	    crits = atoi(argv[4]);
+	    crits = atoi(argv[4]), loops = argc == 6 ? atoi(argv[5]) : 0;
 	omp_lock_t lock;
 	omp_init_lock(&lock);
 	long taken = 0;
@@ -46,6 +48,11 @@ int main(int argc, char **argv)
 				work(500);
 #pragma omp critical
 				taken++;
+			}
+			for (int l = 0; l < loops; l++) {
+#pragma omp for schedule(dynamic)
+				for (int i = 0; i < 64; i++)
+					work(100);
 			}
 		}
 	}
