@@ -31,6 +31,15 @@ test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L fast
 
+# Real KVM against the simulator on scenarios/validation/ (docs/validation.md).
+# REPS repetitions; SIM_SET="PATH=VALUE ..." overrides for the simulated runs;
+# ONLY=substring picks scenarios; NICE=-20 shields the real runs from other users;
+# REAL_FROM=DIR reuses the real runs of an earlier validate (try model parameters);
+# SIM_NOISE=T:S adds host noise to the simulated side (docs/validation.md).
+REPS ?= 5
+validate: build
+	@SIM_SET="$(SIM_SET)" ONLY="$(ONLY)" NICE="$(NICE)" REAL_FROM="$(REAL_FROM)" SIM_NOISE="$(SIM_NOISE)" SIM_BIN="$(SIM_BIN)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
+
 bench: build
 	@$(BUILD)/vcpusim-bench
 

@@ -14,6 +14,15 @@
  *  - pvticket: ticket, but a waiter spins at most pv_spin_cycles (Linux's
  *    SPIN_THRESHOLD, 2^15 iterations) then blocks its vCPU; the releaser that hands
  *    the lock to a blocked waiter kicks it with a hypercall (an IPI-like wake-up).
+ *  - pmtlock: preemptable ticket lock (Ouyang and Lange, VEE 2013). A waiter takes a
+ *    ticket and waits in FIFO order for at most (its distance from the ticket now
+ *    served) x pmt_timeout_cycles of spinning; then it competes for the lock like
+ *    tas. A waiter whose ticket has come (or been passed) competes too. On release
+ *    the ticket now served advances and a running competitor (chosen with the VM's
+ *    random stream: a CAS race) takes the lock; so a preempted next waiter no
+ *    longer blocks the lock for everybody, at the price of FIFO order.
+ *    Interpretation: the timeout is computed once, at the request (as in the
+ *    authors' lock), and counts CPU time spent spinning, not wall time.
  *  Every acquisition's wait (request to acquire, as the guest TSC sees it, so
  *  including time the waiter was itself preempted) goes into a log2-cycles
  *  histogram; waits >= long_wait_cycles are long waits and are reported to the
@@ -39,8 +48,9 @@
 #include "models/guest.h"
 #include <stdlib.h>
 #include "sim/sim.h"
+#include "sim/trace.h"
 
-const char *const lock_kind_names[] = { "ticket", "tas", "pvticket", NULL };
+const char *const lock_kind_names[] = { "ticket", "tas", "pvticket", "pmtlock", NULL };
 
 static int is_timed(enum guest_state st)
 {
@@ -141,7 +151,18 @@ static int grantable(const struct glock *l, const struct vcpu *v)
 {
 	if (l->holder)
 		return 0;
+	if (l->kind == LOCK_PMT)
+		return v->g.pmt_compete || v->g.ticket <= l->owner_ticket;
 	return l->kind == LOCK_TAS || v->g.ticket == l->owner_ticket;
+}
+
+/* A running vCPU starts (or resumes) spinning: the policy may watch it (pause-loop
+ * exiting in the kvm policy). Called once per continuous spin. */
+static void spin_started(struct sim *s, struct vcpu *v)
+{
+	if (s->ops->spin && running(v) &&
+	    (v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN))
+		s->ops->spin(s, v);
 }
 
 static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
@@ -155,6 +176,8 @@ static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
 		st->long_waits++;
+		if (s->trace)
+			trace_long_wait(s->trace, s, v, (unsigned long long)cycles);
 		if (s->ops->long_wait)
 			s->ops->long_wait(s, v, cycles);
 	}
@@ -167,6 +190,7 @@ static void acquired(struct sim *s, struct vcpu *v)
 	if (g->wait_prev || l->waiters == v)
 		waiter_remove(l, v);
 	l->holder = v;
+	g->pmt_compete = 0;
 	if (s->observe)
 		s->observe(s, OBS_LOCK_ACQUIRE, v, l);
 	if (running(v))
@@ -183,6 +207,7 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	g->wait_start = s->now;
 	if (l->kind != LOCK_TAS)
 		g->ticket = l->next_ticket++;
+	g->pmt_compete = 0;
 	if (s->observe)
 		s->observe(s, OBS_LOCK_REQUEST, v, l);
 	/* a free tas lock goes to whoever asks first, even past preempted spinners */
@@ -194,7 +219,36 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	simtime_t budget = SIMTIME_NEVER;
 	if (l->kind == LOCK_PVTICKET)
 		budget = (simtime_t)((double)s->guest.pv_spin_cycles / s->host.ghz + 0.5);
+	if (l->kind == LOCK_PMT) {
+		/* owner_ticket counts releases, so ticket - owner_ticket is the queue
+		 * position (1 = next); <= 0: its turn came while the lock is held */
+		int64_t pos = (int64_t)(g->ticket - l->owner_ticket);
+		if (pos <= 0)
+			g->pmt_compete = 1;
+		else
+			budget = (simtime_t)((double)(pos * s->guest.pmt_timeout_cycles) / s->host.ghz + 0.5);
+	}
 	enter(s, v, G_LOCK_SPIN, budget);
+	spin_started(s, v);
+}
+
+/* pmtlock release: the served ticket advances and a running competitor takes the
+ * lock (a CAS race, drawn from the VM's stream); none running: the lock stays free
+ * for the first eligible waiter to run or to time out. */
+static void pmt_release(struct sim *s, struct glock *l, struct vcpu *releaser)
+{
+	l->owner_ticket++;
+	int k = 0;
+	for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
+		k += running(w) && w->g.st == G_LOCK_SPIN && grantable(l, w);
+	if (k == 0)
+		return;
+	int pick = (int)gsl_rng_uniform_int(releaser->vm->rng, (unsigned long)k);
+	for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
+		if (running(w) && w->g.st == G_LOCK_SPIN && grantable(l, w) && pick-- == 0) {
+			acquired(s, w);
+			return;
+		}
 }
 
 static void lock_release(struct sim *s, struct vcpu *v)
@@ -204,6 +258,10 @@ static void lock_release(struct sim *s, struct vcpu *v)
 		s->observe(s, OBS_LOCK_RELEASE, v, l);
 	l->holder = NULL;
 	v->g.lock = NULL;
+	if (l->kind == LOCK_PMT) {
+		pmt_release(s, l, v);
+		return;
+	}
 	if (l->kind == LOCK_TAS) {
 		int k = 0;
 		for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
@@ -247,8 +305,10 @@ static void barrier_arrive(struct sim *s, struct vcpu *v)
 	struct vm *vm = v->vm;
 	struct gbarrier *b = &vm->barrier;
 	v->g.barrier_gen = b->gen;
+	v->g.barrier_arrival = s->now;
 	if (++b->arrived < b->total) {
 		enter(s, v, G_BARRIER_SPIN, s->guest.barrier_spin_ns);
+		spin_started(s, v);
 		return;
 	}
 	/* last arriver: release everybody, then futex_wake */
@@ -280,8 +340,11 @@ static void p2p_done(struct sim *s, struct vcpu *v)
 	simtime_t w = s->now - v->g.wait_start;
 	if (w > vm->st.p2p_wait_max)
 		vm->st.p2p_wait_max = w;
-	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles) {
 		vm->st.p2p_long_waits++;
+		if (s->guest.monitor_user && s->ops->long_wait)
+			s->ops->long_wait(s, v, (uint64_t)ns_to_cycles(&s->host, w));
+	}
 	if (running(v))
 		charge(s, v);
 	next_op(s, v);
@@ -384,6 +447,13 @@ static void next_op(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
+	if (g->op.kind == OP_BARRIER && g->st != G_START && s->guest.monitor_user) {
+		/* guest.monitor "all": a monitor that also sees user-level waits reports
+		 * a long stay at a barrier (our extension of ASMan's kernel monitor) */
+		int64_t c = ns_to_cycles(&s->host, s->now - g->barrier_arrival);
+		if (c >= s->guest.long_wait_cycles && s->ops->long_wait)
+			s->ops->long_wait(s, v, (uint64_t)c);
+	}
 	for (;;) {
 		if (g->op.request && g->st != G_START)
 			vm->st.requests++;
@@ -408,6 +478,7 @@ static void next_op(struct sim *s, struct vcpu *v)
 			vm->st.p2p_spun++;
 			g->wait_start = s->now;
 			enter(s, v, G_P2P_SPIN, SIMTIME_NEVER);
+			spin_started(s, v);
 			return;
 		case OP_BARRIER:
 			barrier_arrive(s, v);
@@ -451,6 +522,16 @@ static void guest_event(struct sim *s, struct event *e)
 		lock_request(s, v, bucket_lock(v->vm), GN_FUTEX_CHECK);
 		return;
 	case G_LOCK_SPIN:
+		if (g->lock->kind == LOCK_PMT) {
+			/* pmtlock timed out in the queue: compete from now on (the
+			 * spin goes on, so no spin_started) */
+			g->pmt_compete = 1;
+			if (grantable(g->lock, v))
+				acquired(s, v);
+			else
+				enter(s, v, G_LOCK_SPIN, SIMTIME_NEVER);
+			return;
+		}
 		/* paravirt ticket spun out: halt until kicked */
 		enter(s, v, G_LOCK_PARKED, SIMTIME_NEVER);
 		vcpu_block(s, v);
@@ -484,6 +565,8 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 	case G_P2P_SPIN:
 		if (p2p_ready(vm, v))
 			p2p_done(s, v);
+		else
+			spin_started(s, v);
 		return;
 	case G_LOCK_PARKED:
 		if (grantable(g->lock, v)) {
@@ -493,6 +576,7 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 			/* woken before its turn: spin again with a fresh budget */
 			enter(s, v, G_LOCK_SPIN,
 			      (simtime_t)((double)s->guest.pv_spin_cycles / s->host.ghz + 0.5));
+			spin_started(s, v);
 		}
 		return;
 	case G_FUTEX_SLEEP:
@@ -504,6 +588,7 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 	}
 	if (is_timed(g->st) && g->remaining != SIMTIME_NEVER)
 		evq_schedule(&s->q, &v->ev, s->now + g->remaining);
+	spin_started(s, v);   /* resumes a spin, if it was spinning */
 }
 
 void guest_descheduled(struct sim *s, struct vcpu *v)

@@ -6,18 +6,21 @@
 #include "sim/simtime.h"
 #include "models/model.h"
 
-enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_KINDS };
+enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_KINDS };
 extern const char *const lock_kind_names[];
 
 struct guest_config {
 	enum lock_kind lock_kind;
 	int64_t long_wait_cycles;   /* waits >= this are long waits (default 2^20) */
 	int64_t pv_spin_cycles;     /* paravirt ticket: spin this long, then block */
+	int64_t pmt_timeout_cycles; /* pmtlock: FIFO spin per queue position before competing */
 	simtime_t barrier_spin_ns;  /* libgomp spins this long before the futex */
 	simtime_t futex_cs_ns;      /* futex bucket critical section (check / queue) */
 	simtime_t futex_wake_ns;    /* waker's CPU per woken sleeper */
 	simtime_t ipi_ns;           /* IPI / event-channel latency to the target */
 	simtime_t kick_ns;          /* paravirt kick hypercall, releaser's CPU */
+	int monitor_user;           /* guest.monitor "all": long barrier and hand-off
+	                               waits reach the policy's long_wait hook too */
 };
 
 struct sim;

@@ -57,9 +57,11 @@ struct guest_thread {
 	simtime_t seg_start;       /* start of the current accounting segment */
 	struct glock *lock;        /* lock requested or held */
 	uint64_t ticket;           /* ticket-lock ticket */
+	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
 	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
 	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
+	simtime_t barrier_arrival; /* when it arrived at that barrier */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
 };
 

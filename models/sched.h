@@ -46,6 +46,10 @@ struct sched_ops {
 
 	/* Optional: the guest monitor reports a long spinlock wait (ASMan). */
 	void (*long_wait)(struct sim *s, struct vcpu *v, uint64_t cycles);
+	/* Optional: a running vCPU starts or resumes spinning (G_LOCK_SPIN,
+	 * G_BARRIER_SPIN or G_P2P_SPIN): called once per continuous spin, at its start and at each
+	 * dispatch that resumes it. Used by the kvm policy's pause-loop exiting. */
+	void (*spin)(struct sim *s, struct vcpu *v);
 	/* Optional: the policy's own invariants, run after every event under --check. */
 	void (*check)(struct sim *s);
 	/* Optional: extra per-VM results ("cosched_ms", ...) or host results. */

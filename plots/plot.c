@@ -505,7 +505,7 @@ static void dat_num(struct sbuf *b, double v)
 /* Writes PLOTDIR/KIND.dat and KIND.gp, runs gnuplot there, renames the outputs. */
 static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 		  const char *title, const char *xlabel, const char *ylabel, const char *keytitle,
-		  int ngroups, double refline)
+		  int ngroups, double refline, const char *extra_vars)
 {
 	char path[PATH_MAX];
 	struct sbuf gp = { 0 };
@@ -520,7 +520,10 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	gp_str(&gp, ylabel);
 	sb_puts(&gp, "\nkeytitle = ");
 	gp_str(&gp, keytitle);
-	sb_puts(&gp, "\n\n");
+	sb_puts(&gp, "\n");
+	if (extra_vars)
+		sb_puts(&gp, extra_vars);
+	sb_puts(&gp, "\n");
 	const char *common = template_text("common"), *body = template_text(kind);
 	if (!common || !body) {
 		fprintf(stderr, "vcpusim plot: internal error: no gnuplot template %s\n", kind);
@@ -863,7 +866,7 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 			strcat(title, ")");
 	}
 	int rc = render(plotdir, lines ? "lines" : "bars", &d, title, xlab, ylabel,
-			gcol >= 0 ? r->c.head[gcol] : "", a.ng, norm ? 1.0 : 0.0);
+			gcol >= 0 ? r->c.head[gcol] : "", a.ng, norm ? 1.0 : 0.0, NULL);
 	sb_free(&d);
 	free(ord);
 	agg_free(&a);
@@ -974,7 +977,7 @@ static int plot_hist(struct results *r, const struct opts *o, const char *plotdi
 		rc = render(plotdir, "hist", &d, title,
 			    "wait before acquiring the lock (cycles, log2 buckets: 2^i to 2^(i+1)-1)",
 			    "lock acquisitions (% of the group's total, log scale)",
-			    gcol >= 0 ? r->c.head[gcol] : "", ng, 0);
+			    gcol >= 0 ? r->c.head[gcol] : "", ng, 0, NULL);
 		sb_free(&d);
 	}
 	free(gs);
@@ -999,7 +1002,8 @@ static void plot_usage(FILE *f)
 	fprintf(f,
 		"usage: vcpusim plot DIR [-o PLOTDIR] [--kind bars|lines|hist|all] [--x KEY]\n"
 		"                    [--group KEY] [--y METRIC] [--normalise-to VALUE|none]\n"
-		"                    [--where KEY=VALUE]... [--vm NAME]\n\n"
+		"                    [--where KEY=VALUE]... [--vm NAME]\n"
+		"       vcpusim plot --timeline TRACE.json [--from MS] [--to MS] [-o PLOTDIR]\n\n"
 		"Draws figures from a sweep's output directory DIR (results.csv, runs/) with\n"
 		"gnuplot, as PNG and SVG in PLOTDIR (default DIR/plots), with the .dat and .gp\n"
 		"files that made them. Prints the files written.\n\n"
@@ -1022,7 +1026,133 @@ static void plot_usage(FILE *f)
 		"  --where KEY=VALUE  only runs with that value of a varied key (repeatable);\n"
 		"             runs are pooled over varied keys that are neither x nor group\n"
 		"  --vm NAME  the histogram of one VM only (default: all VMs)\n\n"
+		"  --timeline TRACE.json  instead: a Gantt chart (timeline.png/.svg) of which\n"
+		"             VM's vCPU ran on each pCPU between --from and --to ms (default 0\n"
+		"             to 300) of a `vcpusim run --trace` file; PLOTDIR defaults to the\n"
+		"             trace's directory\n\n"
 		"Exit: 0 done, 2 bad input (malformed DIR, unknown key), 1 other failure.\n");
+}
+
+/* ---------------------------------------------------------------- timeline */
+
+/* `vcpusim plot --timeline TRACE.json [--from MS] [--to MS] [-o PLOTDIR]`: a Gantt
+ * chart of the window [from, to) of a `run --trace` file: a row per pCPU, bars
+ * coloured by VM. Default window: the first 300 ms; default PLOTDIR: the trace's
+ * directory. */
+static int plot_timeline(const char *trace, const char *out, double from, double to)
+{
+	struct jp jp;
+	jp_init(&jp, trace);
+	cJSON *root = jp_load_file(&jp, trace);
+	const cJSON *evs = root ? cJSON_GetObjectItemCaseSensitive(root, "traceEvents") : NULL;
+	if (!root || !cJSON_IsArray(evs)) {
+		fprintf(stderr, "%s\n", root ? "" : jp.msg);
+		if (root)
+			fprintf(stderr, "%s: traceEvents: expected the array of a `vcpusim run --trace` file\n",
+				trace);
+		cJSON_Delete(root);
+		return 2;
+	}
+	/* VM names in order of first appearance */
+	const char *names[256];
+	int nnames = 0, bad = 0, slices = 0, npcpus = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, evs) {
+		const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
+		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+		if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
+		    pid->valuedouble != 0)
+			continue;
+		const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
+		const cJSON *vm = args ? cJSON_GetObjectItemCaseSensitive(args, "vm") : NULL;
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
+		const cJSON *dur = cJSON_GetObjectItemCaseSensitive(e, "dur");
+		const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
+		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || !cJSON_IsNumber(tid)) {
+			bad++;
+			continue;
+		}
+		if (tid->valuedouble + 1 > npcpus)
+			npcpus = (int)tid->valuedouble + 1;
+		int k = 0;
+		while (k < nnames && strcmp(names[k], vm->valuestring))
+			k++;
+		if (k == nnames && nnames < 256)
+			names[nnames++] = vm->valuestring;
+		slices++;
+	}
+	if (bad || !slices) {
+		fprintf(stderr, "%s: traceEvents: %s\n", trace,
+			bad ? "pCPU slices without vm, ts, dur or tid: not a `vcpusim run --trace` file"
+			    : "no pCPU slices (an empty run, or not a `vcpusim run --trace` file)");
+		cJSON_Delete(root);
+		return 2;
+	}
+	struct sbuf d = { 0 }, vars = { 0 };
+	int drawn = 0;
+	sb_puts(&vars, "names = \"");
+	for (int k = 0; k < nnames; k++) {
+		if (k)
+			sb_puts(&d, "\n\n");
+		sb_printf(&d, "# %s\n", names[k]);
+		sb_puts(&vars, k ? " " : "");
+		for (const char *c = names[k]; *c; c++)
+			sb_add(&vars, *c == ' ' || *c == '"' || *c == '\\' ? "_" : c, 1);
+		int any = 0;
+		cJSON_ArrayForEach(e, evs) {
+			const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
+			const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+			if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
+			    pid->valuedouble != 0)
+				continue;
+			const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
+			const char *vm = cJSON_GetObjectItemCaseSensitive(args, "vm")->valuestring;
+			if (strcmp(vm, names[k]))
+				continue;
+			double a = cJSON_GetObjectItemCaseSensitive(e, "ts")->valuedouble / 1e3;
+			double b = a + cJSON_GetObjectItemCaseSensitive(e, "dur")->valuedouble / 1e3;
+			if (b <= from || a >= to)
+				continue;
+			sb_printf(&d, "%d\t%.6f\t%.6f\n",
+				  (int)cJSON_GetObjectItemCaseSensitive(e, "tid")->valuedouble,
+				  a < from ? from : a, b > to ? to : b);
+			any = 1;
+			drawn++;
+		}
+		if (!any)   /* keep the block so that block i is VM i */
+			sb_printf(&d, "-1\t%.6f\t%.6f\n", from, from);
+	}
+	sb_printf(&vars, "\"\nnpcpus = %d\n", npcpus);
+	cJSON_Delete(root);
+	if (!drawn) {
+		fprintf(stderr, "%s: nothing ran between %g and %g ms\n", trace, from, to);
+		sb_free(&d);
+		sb_free(&vars);
+		return 2;
+	}
+	char dir[PATH_MAX], title[512];
+	if (out) {
+		sfmt(dir, sizeof dir, "%s", out);
+	} else {
+		sfmt(dir, sizeof dir, "%s", trace);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+		else
+			sfmt(dir, sizeof dir, ".");
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "vcpusim plot: %s: %s\n", dir, strerror(errno));
+		sb_free(&d);
+		sb_free(&vars);
+		return 1;
+	}
+	sfmt(title, sizeof title, "Which VM runs on each pCPU, %g to %g ms", from, to);
+	int rc = render(dir, "timeline", &d, title, "simulated time (ms)", "", "VM", nnames, 0,
+			vars.p);
+	sb_free(&d);
+	sb_free(&vars);
+	return rc;
 }
 
 int cmd_plot(int argc, char **argv)
@@ -1032,6 +1162,36 @@ int cmd_plot(int argc, char **argv)
 	if (!o.where)
 		return 1;
 	int rc = 2;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--timeline")) {
+			free(o.where);
+			const char *trace = NULL, *out = NULL;
+			double from = 0, to = 300;
+			for (int k = 1; k < argc; k++) {
+				const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
+				char *end = NULL;
+				if (!strcmp(a, "--timeline") && v && !trace) {
+					trace = v;
+					k++;
+				} else if (!strcmp(a, "-o") && v) {
+					out = v;
+					k++;
+				} else if ((!strcmp(a, "--from") || !strcmp(a, "--to")) && v &&
+					   (strtod(v, &end), end != v && !*end)) {
+					*(!strcmp(a, "--from") ? &from : &to) = strtod(v, NULL);
+					k++;
+				} else {
+					fprintf(stderr, "vcpusim plot --timeline: %s: unknown option or bad value\n", a);
+					plot_usage(stderr);
+					return 2;
+				}
+			}
+			if (!trace || !(to > from)) {
+				fprintf(stderr, "vcpusim plot --timeline: need a trace file and --from < --to\n");
+				return 2;
+			}
+			return plot_timeline(trace, out, from, to);
+		}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;

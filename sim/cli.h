@@ -8,6 +8,8 @@
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_kvm(int argc, char **argv);      /* kvm/cmd_kvm.c */
+int cmd_compare(int argc, char **argv);  /* kvm/compare.c */
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */

@@ -13,6 +13,8 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "simulate a scenario (built-in default if none) and report" },
 	{ "validate", cmd_validate, "check a scenario file; prints only errors" },
 	{ "list", cmd_list, "list built-in policies or workloads" },
+	{ "kvm", cmd_kvm, "run a scenario's VMs on real KVM vCPUs (ground truth)" },
+	{ "compare", cmd_compare, "compare two results files side by side" },
 	{ "sweep", cmd_sweep, "run a scenario across variations and seeds; results.csv, summary.csv" },
 	{ "plot", cmd_plot, "gnuplot figures (PNG, SVG) from a sweep's output directory" },
 	{ "trace", cmd_trace, "inspect or convert a captured trace (vcpusim or OTF2)" },

@@ -76,8 +76,8 @@ static void parse_host(struct jp *jp, const cJSON *root, struct scenario *sc)
 static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
 	static const char *const keys[] = { "spinlock", "long_wait_cycles", "spin_iteration_cycles",
-					    "barrier_spin_count", "pv_spin_count", "futex_cs_ns",
-					    "futex_wake_ns", "ipi_ns", "kick_ns", NULL };
+					    "barrier_spin_count", "pv_spin_count", "pmt_timeout_count", "futex_cs_ns",
+					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", NULL };
 	const cJSON *g = jp_obj(jp, root, "", "guest", 0);
 	struct guest_config *gc = &sc->guest;
 	jp_only_keys(jp, g, "guest", keys);
@@ -88,10 +88,14 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	int64_t pv = jp_int(jp, g, "guest", "pv_spin_count", 1 << 15, 0, INT64_C(1) << 40);
 	gc->barrier_spin_ns = (simtime_t)((double)bar * it / sc->ghz + 0.5);
 	gc->pv_spin_cycles = (int64_t)((double)pv * it + 0.5);
+	int64_t pmt = jp_int(jp, g, "guest", "pmt_timeout_count", 1 << 14, 0, INT64_C(1) << 40);
+	gc->pmt_timeout_cycles = (int64_t)((double)pmt * it + 0.5);
 	gc->futex_cs_ns = jp_int(jp, g, "guest", "futex_cs_ns", 250, 0, NS_PER_SEC);
 	gc->futex_wake_ns = jp_int(jp, g, "guest", "futex_wake_ns", 1000, 0, NS_PER_SEC);
 	gc->ipi_ns = jp_int(jp, g, "guest", "ipi_ns", 2000, 0, NS_PER_SEC);
 	gc->kick_ns = jp_int(jp, g, "guest", "kick_ns", 1000, 0, NS_PER_SEC);
+	static const char *const monitors[] = { "spinlocks", "all", NULL };
+	gc->monitor_user = jp_enum(jp, g, "guest", "monitor", monitors, 0);
 }
 
 static int *parse_affinity(struct jp *jp, const cJSON *vmj, const char *path, int vcpus, int npcpus)
@@ -233,6 +237,7 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 			c->weight = weight;
 			c->cap = cap;
 			c->concurrent = concurrent;
+			c->index = i - 1;
 			c->wk = wk;
 			c->wp = wp;
 			c->owns_wp = r == 0;
@@ -255,7 +260,9 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 struct scenario *scenario_from_json(struct jp *jp, cJSON *root)
 {
 	static const char *const keys[] = { "name", "description", "seed", "stop", "host", "scheduler",
-					    "guest", "vms", "check", "start_spread_ms", NULL };
+					    "guest", "vms", "check", "start_spread_ms",
+					    "kvm", /* read only by `vcpusim kvm` (kvm/cmd_kvm.c); ignored here */
+					    NULL };
 	struct scenario *sc = calloc(1, sizeof *sc);
 	sc->file = xstrdup(jp->file);
 	if (!cJSON_IsObject(root)) {

@@ -12,6 +12,7 @@
 struct vm_config {
 	char *name;             /* replicas: NAME-0, NAME-1, ... */
 	int vcpus, weight, cap, concurrent;
+	int index;              /* position in the scenario's "vms" array (for error paths) */
 	int *affinity;          /* nvcpus x npcpus flags, NULL = all pCPUs */
 	const struct workload_kind *wk;
 	struct workload_params *wp;  /* shared by replicas; owned by the first */

@@ -144,6 +144,8 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 	} else {
 		s->n_idle_pcpus++;
 	}
+	if (s->trace)
+		trace_counters(s->trace, s);
 }
 
 /* ---- vCPU state changes requested by the guest */
@@ -157,6 +159,8 @@ void vcpu_block(struct sim *s, struct vcpu *v)
 		s->n_waiting--;
 	v->state = VCPU_BLOCKED;
 	s->ops->sleep(s, v);
+	if (s->trace)
+		trace_counters(s->trace, s);
 }
 
 void vcpu_wake(struct sim *s, struct vcpu *v)
@@ -176,6 +180,8 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	v->wake_time = s->now;
 	s->n_waiting++;
 	s->ops->wake(s, v);
+	if (s->trace)
+		trace_counters(s->trace, s);
 }
 
 static void ipi_event(struct sim *s, struct event *e)

@@ -9,6 +9,7 @@
  * in [-1, 1), drawn from the thread's own random stream. */
 #include <stdlib.h>
 #include "workloads/workload.h"
+#include "workloads/bsp.h"
 
 struct workload_params {
 	int64_t iterations;
@@ -119,3 +120,14 @@ const struct workload_kind workload_bsp = {
 	.stop = stop,
 	.next_op = next_op,
 };
+
+void bsp_describe(const struct workload_params *p, struct bsp_desc *d)
+{
+	d->iterations = p->iterations;
+	d->grain_ns = p->grain_ns;
+	d->imbalance = p->imbalance;
+	d->locks_per_phase = p->locks_per_phase;
+	d->nlocks = p->nlocks;
+	d->cs_ns = p->cs_ns;
+	d->barrier = p->barrier;
+}

@@ -183,6 +183,7 @@ static void acct_start(struct credit *c, struct credit_vcpu *cv)
 	if (cv->active)
 		return;
 	cv->active = 1;
+	cv->clipped = 0;
 	cv->act_prev = NULL;
 	cv->act_next = d->act_head;
 	if (d->act_head)
@@ -245,7 +246,7 @@ static int cpu_pick(struct sim *s, struct vcpu *v)
 	memcpy(idlers, c->idlers, (size_t)w * sizeof *idlers);
 	bitmap_set(idlers, cpu);
 	for (int i = 0; i < w; i++)
-		cpus[i] = v->affinity[i] & idlers[i];
+		cpus[i] = v->affinity[i] & idlers[i] & (c->avail ? c->avail[i] : ~(bitword_t)0);
 	bitmap_clear(cpus, cpu);
 	while (!bitmap_empty(cpus, n)) {
 		int nxt = bitmap_cycle(cpus, n, cpu);
@@ -283,7 +284,7 @@ void credit_tickle(struct sim *s, int cpu, struct credit_vcpu *cv)
 	if (cur_pri > PRI_IDLE) {
 		int n = s->host.npcpus;
 		for (int w = 0; w < bitmap_words(n); w++) {
-			bitword_t m = c->idlers[w] & cv->v->affinity[w];
+			bitword_t m = c->idlers[w] & cv->v->affinity[w] & (c->avail ? c->avail[w] : ~(bitword_t)0);
 			while (m) {
 				int i = w * 64 + __builtin_ctzll(m);
 				m &= m - 1;
@@ -297,10 +298,12 @@ void credit_wake(struct sim *s, struct vcpu *v)
 {
 	struct credit *c = credit_of(s);
 	struct credit_vcpu *cv = cv_of(c, v);
-	if (v->running_on || cv->on_runq || cv->parked)
+	if (v->running_on || cv->on_runq || cv->parked || cv->foreign)
 		return;
 	if (c->prm.boost && cv->pri == PRI_UNDER)
 		cv->pri = PRI_BOOST;
+	if (c->place)
+		v->processor = c->place(s, v, v->processor, NULL, -1);
 	credit_runq_insert(s, v->processor, cv);
 	credit_tickle(s, v->processor, cv);
 }
@@ -308,6 +311,8 @@ void credit_wake(struct sim *s, struct vcpu *v)
 void credit_sleep(struct sim *s, struct vcpu *v)
 {
 	struct credit_vcpu *cv = cv_of(credit_of(s), v);
+	if (cv->foreign)
+		return;
 	if (v->running_on)
 		sim_raise_schedule(s, v->running_on);
 	else if (cv->on_runq)
@@ -316,7 +321,7 @@ void credit_sleep(struct sim *s, struct vcpu *v)
 
 /* ---- parking of capped vCPUs (vcpu_pause_nosync / vcpu_unpause) */
 
-static void park(struct sim *s, struct credit_vcpu *cv)
+void credit_park(struct sim *s, struct credit_vcpu *cv)
 {
 	cv->parked = 1;
 	if (cv->v->running_on)
@@ -325,11 +330,14 @@ static void park(struct sim *s, struct credit_vcpu *cv)
 		credit_runq_remove(s, cv);
 }
 
-static void unpark(struct sim *s, struct credit_vcpu *cv)
+void credit_unpark(struct sim *s, struct credit_vcpu *cv)
 {
 	/* Xen clears the flag after the unpause so the wake-up is not boosted */
 	struct vcpu *v = cv->v;
+	struct credit *c = credit_of(s);
 	if (v->state == VCPU_RUNNABLE && !v->running_on && !cv->on_runq) {
+		if (c->place)
+			v->processor = c->place(s, v, v->processor, NULL, -1);
 		credit_runq_insert(s, v->processor, cv);
 		credit_tickle(s, v->processor, cv);
 	}
@@ -389,16 +397,20 @@ static void acct_event(struct sim *s, struct event *e)
 		for (struct credit_vcpu *cv = d->act_head, *cn; cv; cv = cn) {
 			cn = cv->act_next;
 			cv->credit += (int)per_vcpu;
+			cv->clipped = 1;
 			if (cv->credit < 0) {
 				cv->pri = PRI_OVER;
 				if (vm->cap && cv->credit < -credit_cap && !cv->parked)
-					park(s, cv);
+					credit_park(s, cv);
 				if (cv->credit < -c->credits_per_tslice)
 					cv->credit = -c->credits_per_tslice;
 			} else {
 				cv->pri = PRI_UNDER;
-				if (cv->parked)
-					unpark(s, cv);
+				/* only caps park in Credit itself; a derived policy
+				 * that parks for its own reasons (relaxed's co-stop)
+				 * unparks itself */
+				if (cv->parked && vm->cap)
+					credit_unpark(s, cv);
 				if (cv->credit > c->credits_per_tslice) {
 					acct_stop(c, cv);
 					cv->credit = c->prm.halve_on_clip ? cv->credit / 2 : 0;
@@ -421,7 +433,7 @@ static void tick_event(struct sim *s, struct event *e)
 	struct pcpu *p = e->owner;
 	sim_at(s, e, s->now + c->tick_ns);
 	struct vcpu *v = p->curr;
-	if (v && v->state == VCPU_RUNNING) {
+	if (v && v->state == VCPU_RUNNING && !cv_of(c, v)->foreign) {
 		struct credit_vcpu *cv = cv_of(c, v);
 		if (cv->pri == PRI_BOOST)
 			cv->pri = PRI_UNDER;
@@ -451,12 +463,13 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 		peer = bitmap_cycle(candidates, n, peer);
 		if (peer < 0 || peer == cpu)
 			break;
-		if (!s->host.pcpus[peer].curr)
+		if (!s->host.pcpus[peer].curr && (!c->avail || bitmap_test(c->avail, peer)))
 			continue;   /* an idle peer is about to take its work itself */
 		for (struct credit_vcpu *e = c->p[peer].rq_head; e; e = e->rq_next) {
 			if (e->pri <= pri)
 				break;
-			if (!e->v->running_on && !e->migrating && bitmap_test(e->v->affinity, cpu)) {
+			if (!e->v->running_on && !e->migrating && bitmap_test(e->v->affinity, cpu) &&
+			    (!c->may_steal || c->may_steal(s, e->v, cpu))) {
 				credit_runq_remove(s, e);
 				e->v->processor = cpu;
 				return e;
@@ -466,13 +479,16 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 	return NULL;
 }
 
-static void migrate_after_switch(struct sim *s, struct credit_vcpu *cv)
+static void migrate_after_switch(struct sim *s, struct credit_vcpu *cv,
+				 const struct vcpu *incoming, int incoming_cpu)
 {
 	/* vcpu_migrate: pick a pCPU, then vcpu_wake there */
 	struct credit *c = credit_of(s);
 	struct vcpu *v = cv->v;
 	cv->migrating = 0;
 	int cpu = cpu_pick(s, v);
+	if (c->place)
+		cpu = c->place(s, v, cpu, incoming, incoming_cpu);
 	v->processor = cpu;
 	if (c->prm.boost && c->prm.boost_on_migrate && cv->pri == PRI_UNDER && !cv->parked)
 		cv->pri = PRI_BOOST;
@@ -484,8 +500,8 @@ struct vcpu *credit_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 {
 	struct credit *c = credit_of(s);
 	struct vcpu *prev = p->curr;
-	struct credit_vcpu *sprev = prev ? cv_of(c, prev) : NULL;
-	int prev_runnable = prev && prev->state == VCPU_RUNNING && !sprev->parked;
+	struct credit_vcpu *sprev = prev && !cv_of(c, prev)->foreign ? cv_of(c, prev) : NULL;
+	int prev_runnable = sprev && prev->state == VCPU_RUNNING && !sprev->parked;
 	if (sprev)
 		credit_burn(s, sprev);
 	if (prev_runnable && !sprev->migrating && c->prm.ratelimit_us > 0) {
@@ -520,7 +536,7 @@ struct vcpu *credit_do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	if (snext && snext != sprev)
 		snext->start_time = s->now - snext->rem;
 	if (prev_runnable && sprev->migrating)
-		migrate_after_switch(s, sprev);
+		migrate_after_switch(s, sprev, snext ? snext->v : NULL, p->id);
 	else if (sprev)
 		sprev->migrating = 0;
 	*slice = snext ? c->tslice_ns : SIMTIME_NEVER;
@@ -609,16 +625,19 @@ void credit_check(struct sim *s)
 	int expected = 0;
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct credit_vcpu *cv = &c->v[i];
-		/* Accounting clips to [-slice, +slice] credits, but a runner's burn since its
-		 * last tick (up to a tick's worth) is not yet debited when accounting runs;
-		 * then it can burn one more period: floor -(2 slices + 1 tick), plus
-		 * rounding. Credit only grows at accounting, so the ceiling is +slice. */
+		/* Accounting clips active vCPUs to [-slice, +slice] credits, but a runner's
+		 * burn since its last tick (up to a tick's worth) is not yet debited when
+		 * accounting runs; then it can burn one more period: floor -(2 slices + 1
+		 * tick), plus rounding. An inactive vCPU (one no tick has found running
+		 * since it went above the cap, e.g. a short-running I/O vCPU) still burns
+		 * but is never clipped, as in Xen 4.0: no floor until an accounting has
+		 * clipped it. Credit only grows at accounting: the ceiling is +slice. */
 		int floor = -(2 * c->credits_per_tslice + c->credits_per_tslice / 3) - 10;
-		if (cv->credit > c->credits_per_tslice || cv->credit < floor)
+		if (cv->credit > c->credits_per_tslice || (cv->active && cv->clipped && cv->credit < floor))
 			sim_invariant_failed(s, "credit: vCPU %s.%d has %d credits, outside [%d, %d]",
 					     cv->v->vm->name, cv->v->idx, cv->credit, floor,
 					     c->credits_per_tslice);
-		if (cv->v->state == VCPU_RUNNABLE && !cv->v->running_on && !cv->parked) {
+		if (cv->v->state == VCPU_RUNNABLE && !cv->v->running_on && !cv->parked && !cv->foreign) {
 			expected++;
 			if (!cv->on_runq)
 				sim_invariant_failed(s, "credit: runnable vCPU %s.%d is on no runqueue",

@@ -21,6 +21,8 @@ struct credit_vcpu {
 	int credit;
 	int pri;
 	int parked, migrating, active, on_runq;
+	int clipped;            /* accounted (so clipped) since it last became active */
+	int foreign;            /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
 	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
 	simtime_t rem;
 	struct credit_vcpu *rq_prev, *rq_next;
@@ -59,6 +61,16 @@ struct credit {
 	uint64_t runq_sort;
 	struct event acct;
 	void *ext;               /* state of a policy built on credit */
+	const bitword_t *avail;  /* pCPUs Credit may place, tickle and run on; NULL = all
+	                            (hybrid lends the others to gangs) */
+	/* Hooks for derived policies (NULL = Xen's behaviour; used by balance).
+	 * place: the pCPU whose runqueue v joins when it wakes, is unparked or
+	 * migrates after a tick; cpu is Xen's choice; incoming is the vCPU that
+	 * do_schedule is about to dispatch on incoming_cpu (not yet in its curr),
+	 * NULL/-1 outside do_schedule. may_steal: whether cpu may steal v. */
+	int (*place)(struct sim *s, struct vcpu *v, int cpu, const struct vcpu *incoming,
+		     int incoming_cpu);
+	int (*may_steal)(struct sim *s, const struct vcpu *v, int cpu);
 };
 
 void *credit_parse_params(struct jp *jp, const cJSON *sched, const char *path,
@@ -74,6 +86,10 @@ void credit_runq_insert(struct sim *s, int cpu, struct credit_vcpu *cv);
 void credit_runq_remove(struct sim *s, struct credit_vcpu *cv);
 void credit_tickle(struct sim *s, int cpu, struct credit_vcpu *cv);
 void credit_burn(struct sim *s, struct credit_vcpu *cv);
+/* Takes a runnable vCPU off the runqueues / puts it back (Xen vcpu_pause_nosync /
+ * vcpu_unpause): caps use it; relaxed uses it to co-stop. */
+void credit_park(struct sim *s, struct credit_vcpu *cv);
+void credit_unpark(struct sim *s, struct credit_vcpu *cv);
 static inline struct credit *credit_of(struct sim *s);
 
 #include "sim/sim.h"

@@ -3,9 +3,27 @@
 #include "models/sched.h"
 
 extern const struct sched_ops sched_credit;
+extern const struct sched_ops sched_gang;
+extern const struct sched_ops sched_hybrid;
+extern const struct sched_ops sched_asman;
+extern const struct sched_ops sched_hybrid_ipi;
+extern const struct sched_ops sched_balance;
+extern const struct sched_ops sched_relaxed;
+extern const struct sched_ops sched_credit2;
+extern const struct sched_ops sched_coresched;
+extern const struct sched_ops sched_kvm;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
+	&sched_gang,
+	&sched_hybrid,
+	&sched_asman,
+	&sched_hybrid_ipi,
+	&sched_balance,
+	&sched_relaxed,
+	&sched_credit2,
+	&sched_coresched,
+	&sched_kvm,
 	NULL,
 };
 

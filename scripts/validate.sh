@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# validate.sh: `make validate` (docs/validation.md): runs every scenario of
+# scenarios/validation/ on real KVM (vcpusim kvm) and in the simulator, REPS times
+# each, and prints the comparison table (vcpusim compare): real against simulated
+# completion (median [min..max]) and long-wait fraction, histogram distances.
+# The simulator uses the `kvm` policy when `vcpusim list policies` has it, else
+# `credit` (said in the output). $SIM_SET (space-separated PATH=VALUE) adds --set
+# overrides to every simulated run, to try a parameter on the whole table, e.g.
+# SIM_SET="scheduler.timeslice_ms=4"; $SIM_BIN another simulator binary. With the
+# kvm policy, the host's tick (CONFIG_HZ) and whether it has pause-loop exiting
+# (none under kvm_pvm) are passed as scheduler.tick_hz and scheduler.ple.
+# $SIM_NOISE=T:S adds the host's own activity to the simulated side (vcpusim kvm
+# --sim-noise; docs/validation.md says how to derive it from the alone runs). $NICE
+# runs the real side at that nice value in its own session (vcpusim kvm --nice);
+# $REAL_FROM=DIR reuses the real runs of an earlier validate in DIR (to try model
+# parameters against the same measurements). Usage: validate.sh VCPUSIM OUTDIR [REPS]
+set -eu
+bin=$1 out=$2 reps=${3:-5}
+only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
+src=$(cd "$(dirname "$0")/.." && pwd)
+if ! why=$("$bin" kvm --probe 2>&1); then
+	echo "validate: cannot run the real side here: $why" >&2
+	exit 1
+fi
+sim=${SIM_BIN:-$bin}   # another build of the simulator may be given (SIM_BIN)
+extra=()
+if "$sim" list policies | grep -q '^kvm '; then
+	policy=kvm
+	# this host's scheduler tick and pause-loop exiting, as the kvm policy's parameters
+	hz=$({ zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } |
+		sed -n 's/^CONFIG_HZ=//p')
+	[ -n "$hz" ] && extra+=(--set "scheduler.tick_hz=$hz")
+	ple=true
+	[ -e /sys/module/kvm_pvm ] && ple=false   # software KVM: no pause-loop exiting
+	[ "$(cat /sys/module/kvm_intel/parameters/ple_gap 2>/dev/null)" = 0 ] && ple=false
+	[ "$(cat /sys/module/kvm_amd/parameters/pause_filter_count 2>/dev/null)" = 0 ] && ple=false
+	extra+=(--set "scheduler.ple=$ple")
+else
+	policy=credit
+	echo "validate: the simulator has no 'kvm' policy yet (branch policies2): simulating with 'credit' (Xen), not Linux's scheduler" >&2
+fi
+mkdir -p "$out"
+read -r l1 l5 l15 procs _ < /proc/loadavg
+echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -r); load average $l1 $l5 $l15 at start"
+busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
+[ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
+for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
+echo "real side: ${REAL_FROM:+runs of $REAL_FROM, by }vcpusim kvm${NICE:+ --nice $NICE}"
+echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+echo
+table="$out/table.txt" events="$out/lock-preemption.txt"
+: > "$events.tmp"
+printf '%-26s %-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n' scenario vm real "sim-$policy" sim/real \
+	shareR shareS longR longS TV EMD > "$table.tmp"
+for f in "$src"/scenarios/validation/*.json; do
+	name=$(basename "$f" .json)
+	case "$name" in *"$only"*) ;; *) continue ;; esac
+	d="$out/$name"
+	mkdir -p "$d"
+	"$bin" kvm "$f" --sim-scenario "$d/scenario-sim.json" ${SIM_NOISE:+--sim-noise "$SIM_NOISE"}
+	reals="" sims=""
+	for r in $(seq 1 "$reps"); do
+		if [ -z "${REAL_FROM:-}" ]; then
+			"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
+		else   # the real runs of an earlier validate
+			[ "$REAL_FROM/$name/real-$r.json" -ef "$d/real-$r.json" ] ||
+				cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
+		fi
+		"$sim" run "$d/scenario-sim.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
+			"${extra[@]}" -o "$d/sim-$r.json"
+		reals="$reals${reals:+,}$d/real-$r.json"
+		sims="$sims${sims:+,}$d/sim-$r.json"
+	done
+	rm -f "$d/waits.png"
+	"$bin" compare "$reals" "$sims" --no-header | grep -v " host-noise-" >> "$table.tmp"
+	"$bin" compare "$reals" "$sims" --plot "$d/waits.png" > "$d/compare.txt" 2>/dev/null ||
+		echo "validate: $name: no plot (gnuplot missing?)" >&2
+	grep "^  .*long holds" "$d/compare.txt" | sed "s/^  /$(printf '%-26s' "${name#??-}")/" >> "$events.tmp" || true
+done
+mv "$table.tmp" "$table"
+mv "$events.tmp" "$events"
+cat "$table"
+echo
+echo "lock preemption seen by the real guests, summed over the runs: long holds = the holder was preempted"
+echo "in its critical section (LHP); late handoffs = a lock was granted to a waiter that was not running (LWP)"
+cat "$events"
+echo
+echo "columns: completion ms as median [min..max] of the runs; sim/real ratio ('!' = more than 25% apart);"
+echo "share = work_ms / run length; long = long waits / acquisitions; TV, EMD = wait-histogram distances."
+echo "table: $table; per scenario: $out/NAME/{real,sim}-N.json and waits.png"
