@@ -2,7 +2,7 @@
 # Installs the Debian packages vcpusim needs, only those missing, so that a fresh
 # machine can run `make demo` / `make test` and nothing else (DEVELOPERS.md).
 set -eu
-pkgs="cmake make gcc pkg-config libgsl-dev libcjson-dev gnuplot-nox python3"
+pkgs="cmake make gcc pkg-config libgsl-dev libcjson-dev gnuplot-nox python3 libopen-trace-format2-dev"
 [ "${VCPUSIM_EXTRA_PKGS:-}" ] && pkgs="$pkgs $VCPUSIM_EXTRA_PKGS"
 missing=""
 for p in $pkgs; do

@@ -12,6 +12,8 @@ int cmd_kvm(int argc, char **argv);      /* kvm/cmd_kvm.c */
 int cmd_compare(int argc, char **argv);  /* kvm/compare.c */
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */
+int cmd_capture(int argc, char **argv);
 
 /* Writes data to path atomically: a temporary file in the same directory, then
  * rename, so an interrupted run never leaves a half-written output. Returns 0 or

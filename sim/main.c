@@ -17,6 +17,8 @@ static const struct command commands[] = {
 	{ "compare", cmd_compare, "compare two results files side by side" },
 	{ "sweep", cmd_sweep, "run a scenario across variations and seeds; results.csv, summary.csv" },
 	{ "plot", cmd_plot, "gnuplot figures (PNG, SVG) from a sweep's output directory" },
+	{ "trace", cmd_trace, "inspect or convert a captured trace (vcpusim or OTF2)" },
+	{ "capture", cmd_capture, "run a program and capture its synchronisation trace" },
 };
 
 static void usage(FILE *f)

@@ -3,7 +3,7 @@
 #include "workloads/workload.h"
 
 extern const struct workload_kind workload_cpu_bound, workload_bsp, workload_io, workload_npb,
-	workload_mixed;
+	workload_mixed, workload_trace;
 
 const struct workload_kind *const workload_kinds[] = {
 	&workload_cpu_bound,
@@ -11,6 +11,7 @@ const struct workload_kind *const workload_kinds[] = {
 	&workload_io,
 	&workload_npb,
 	&workload_mixed,
+	&workload_trace,
 	NULL,
 };
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test_trace_capture.sh: `vcpusim capture` and `vcpusim trace info` (docs/traces.md).
+# Programs with known synchronisation counts give exactly those counts in the trace;
+# corrupt, truncated, empty and non-trace files (and unreadable OTF2 archives) exit 2
+# with a message naming the file; a program that cannot be run exits 2.
+# usage: bash test_trace_capture.sh VCPUSIM SOURCE_DIR
+set -u
+VCPUSIM=$1
+PROGS=$(dirname "$VCPUSIM")/trace-programs
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+bad() { echo "FAIL: $*" >&2; fail=1; }
+
+# Per-thread line of `trace info`: "  THREAD EVENTS BARRIERS ACQUISITIONS".
+thread_line() { awk -v t="$2" '/^per thread:/ {p=1; next} p && $1 == t {print $3, $4}' "$1"; }
+
+# --- OpenMP: 3 regions x (5 barriers, 7 omp locks, 4 criticals), 2 threads.
+# Per thread: 3*5 explicit + 3 region-end barriers = 18, 3*(7+4) = 33 acquisitions.
+if ! "$VCPUSIM" capture -o "$tmp/c.vtr" --threads 2 -- "$PROGS/counts" 3 5 7 4 >/dev/null 2>"$tmp/err"; then
+  bad "capture of counts failed: $(cat "$tmp/err")"
+fi
+"$VCPUSIM" trace info "$tmp/c.vtr" >"$tmp/info" 2>&1 || bad "trace info failed: $(cat "$tmp/info")"
+grep -q '^threads: *2$' "$tmp/info" || bad "counts: expected 2 threads"
+for t in 0 1; do
+  [ "$(thread_line "$tmp/info" $t)" = "18 33" ] || bad "counts thread $t: got '$(thread_line "$tmp/info" $t)', expected '18 33'"
+done
+grep -q '^  region_begin   6$' "$tmp/info" || bad "counts: expected 6 region begins"
+grep -q '^  fork           3$' "$tmp/info" || bad "counts: expected 3 forks"
+grep -q 'locks: *2, 66 acquisitions, 24 critical, 42 omp_lock' "$tmp/info" || bad "counts: lock classes: $(grep locks: "$tmp/info")"
+
+# Same program, 3 threads, other counts: 2 regions x (4 barriers, 0 locks, 3 criticals).
+"$VCPUSIM" capture -o "$tmp/c3.vtr" --threads 3 -- "$PROGS/counts" 2 4 0 3 >/dev/null 2>&1 || bad "capture counts 3 threads"
+"$VCPUSIM" trace info "$tmp/c3.vtr" >"$tmp/info3" 2>&1
+for t in 0 1 2; do
+  [ "$(thread_line "$tmp/info3" $t)" = "10 6" ] || bad "counts/3 thread $t: got '$(thread_line "$tmp/info3" $t)', expected '10 6'"
+done
+
+# Dynamically scheduled loops end at GOMP_loop_end: 2 regions x (3 barriers, 1 lock,
+# 1 critical, 4 loops): 2*3 + 2*4 + 2 region ends = 16 barriers, 4 acquisitions.
+"$VCPUSIM" capture -o "$tmp/cl.vtr" --threads 2 -- "$PROGS/counts" 2 3 1 1 4 >/dev/null 2>&1 || bad "capture counts with loops"
+"$VCPUSIM" trace info "$tmp/cl.vtr" >"$tmp/infol" 2>&1
+for t in 0 1; do
+  [ "$(thread_line "$tmp/infol" $t)" = "16 4" ] || bad "counts/loops thread $t: got '$(thread_line "$tmp/infol" $t)', expected '16 4'"
+done
+grep -q '12 explicit, 16 workshare_end' "$tmp/infol" || bad "counts/loops: barrier classes: $(grep barriers: "$tmp/infol")"
+
+# --- pthreads: 3 threads x (4 barriers, 6 mutex, 2 spin); main only creates/joins.
+"$VCPUSIM" capture -o "$tmp/p.vtr" -- "$PROGS/pcounts" 3 4 6 2 >/dev/null 2>&1 || bad "capture of pcounts failed"
+"$VCPUSIM" trace info "$tmp/p.vtr" >"$tmp/pinfo" 2>&1
+grep -q '^threads: *3$' "$tmp/pinfo" || bad "pcounts: expected 3 threads: $(grep threads: "$tmp/pinfo")"
+for t in 0 1 2; do
+  [ "$(thread_line "$tmp/pinfo" $t)" = "4 8" ] || bad "pcounts thread $t: got '$(thread_line "$tmp/pinfo" $t)', expected '4 8'"
+done
+grep -q '18 pthread_mutex, 6 pthread_spin' "$tmp/pinfo" || bad "pcounts: lock classes"
+
+# --- conversion keeps everything
+"$VCPUSIM" trace convert "$tmp/c.vtr" -o "$tmp/c2.vtr" || bad "convert"
+cmp -s "$tmp/c.vtr" "$tmp/c2.vtr" || bad "convert of a vcpusim trace is not byte-identical"
+
+# --- bad input: exit 2, message naming the file
+expect2() {  # FILE WHAT
+  "$VCPUSIM" trace info "$1" >"$tmp/out" 2>"$tmp/msg"
+  rc=$?
+  [ $rc -eq 2 ] || bad "$2: exit $rc, expected 2"
+  grep -qF "$1" "$tmp/msg" || bad "$2: message does not name the file: $(cat "$tmp/msg")"
+  grep -qF "$3" "$tmp/msg" || bad "$2: message lacks '$3': $(cat "$tmp/msg")"
+}
+: >"$tmp/empty.vtr"
+expect2 "$tmp/empty.vtr" "empty file" "empty"
+size=$(stat -c %s "$tmp/c.vtr")
+for n in 5 30 $((size / 2)) $((size - 1)); do
+  head -c "$n" "$tmp/c.vtr" >"$tmp/trunc$n.vtr"
+  expect2 "$tmp/trunc$n.vtr" "truncated to $n bytes" "truncated"
+done
+for off in 9 40 $((size / 2)) $((size - 2)); do
+  cp "$tmp/c.vtr" "$tmp/flip$off.vtr"
+  b=$(od -An -tu1 -j "$off" -N1 "$tmp/c.vtr" | tr -d ' ')
+  printf "$(printf '\\%03o' $(( (b ^ 4) & 255 )))" | dd of="$tmp/flip$off.vtr" bs=1 seek="$off" conv=notrunc status=none
+  expect2 "$tmp/flip$off.vtr" "bit flip at $off" "$tmp/flip$off.vtr: "
+done
+echo '{"not": "a trace"}' >"$tmp/json.vtr"
+expect2 "$tmp/json.vtr" "JSON file" "not a vcpusim trace"
+expect2 "$tmp/missing.vtr" "missing file" "cannot open"
+expect2 "$tmp" "directory" "directory"
+echo "garbage" >"$tmp/bad.otf2"
+expect2 "$tmp/bad.otf2" "garbage OTF2 anchor" "OTF2"
+: >"$tmp/empty.otf2"
+expect2 "$tmp/empty.otf2" "empty OTF2 anchor" "OTF2"
+
+# --- capture errors
+"$VCPUSIM" capture -o "$tmp/x.vtr" -- "$tmp/no-such-program" >/dev/null 2>"$tmp/msg"
+[ $? -eq 2 ] || bad "capture of a missing program: expected exit 2"
+grep -q "cannot run" "$tmp/msg" || bad "capture of a missing program: $(cat "$tmp/msg")"
+[ -e "$tmp/x.vtr" ] && bad "capture of a missing program left a trace"
+"$VCPUSIM" capture -o "$tmp/x.vtr" --threads two -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>&1
+[ $? -eq 2 ] || bad "capture --threads two: expected exit 2"
+"$VCPUSIM" capture -o "$tmp/no/such/dir/x.vtr" -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>"$tmp/msg"
+[ $? -eq 2 ] || bad "capture into a missing directory: expected exit 2"
+grep -q "cannot write" "$tmp/msg" || bad "capture into a missing directory: $(cat "$tmp/msg")"
+"$VCPUSIM" trace info >/dev/null 2>&1
+[ $? -eq 2 ] || bad "trace info without a file: expected exit 2"
+# a program without synchronisation in a thread that created none: one thread
+"$VCPUSIM" capture -o "$tmp/true.vtr" -- true >/dev/null 2>&1 || bad "capture of true"
+"$VCPUSIM" trace info "$tmp/true.vtr" 2>&1 | grep -q '^threads: *1$' || bad "capture of true: expected 1 thread"
+ls "$tmp" | grep -q capture && bad "a temporary capture file was left behind"
+
+exit $fail

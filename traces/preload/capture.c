@@ -1,0 +1,935 @@
+/* capture.c: libvcpusim_capture.so, the LD_PRELOAD library behind `vcpusim capture`
+ * (docs/traces.md). It interposes libgomp's entry points and the pthread
+ * synchronisation calls, records per thread a timestamped event at each
+ * synchronisation, and at exit writes the trace (traces/FORMAT.md) to the file
+ * named by VCPUSIM_TRACE_OUT.
+ *
+ * Interposition: the dynamic linker resolves the program's calls to the first
+ * definition in load order, and a preloaded library comes first (ld.so(8),
+ * LD_PRELOAD); each wrapper calls the real function found with dlsym(RTLD_NEXT).
+ * libgomp calls its own entry points through hidden aliases (libgomp/libgomp.h,
+ * ialias), so only the program's calls are seen, never libgomp's internal ones.
+ * The entry points and what they mean are those of GCC's libgomp ABI
+ * (libgomp/libgomp_g.h, libgomp/parallel.c, libgomp/barrier.c, libgomp/critical.c):
+ * GOMP_parallel* start a region: the master calls fn itself, then the end-of-region
+ * barrier; a static `omp for` ends with GOMP_barrier, a dynamic one with
+ * GOMP_loop_end. The outlined region function is wrapped, so every thread of the
+ * team records where its share of the region begins and ends.
+ *
+ * A release is stamped just after the real unlock, so recording adds one clock read
+ * (the acquisition's), not two, to every critical section: lengthening short
+ * sections would raise the contention being measured.
+ *
+ * Clock: the TSC (rdtsc, about 9 ns a read here) when the kernel itself trusts it
+ * (clocksource tsc, CPU flags constant_tsc and nonstop_tsc: invariant and
+ * synchronised across CPUs), converted to nanoseconds at exit by the two-point fit
+ * against CLOCK_MONOTONIC read at start and at exit; otherwise
+ * clock_gettime(CLOCK_MONOTONIC) (about 20 ns through the vDSO).
+ * VCPUSIM_CAPTURE_CLOCK=monotonic forces the latter. Recording is lock-free: each
+ * thread appends to its own list of fixed-size chunks, publishing the count with a
+ * release store, so the exit handler can read every buffer safely. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include "traces/trace.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define HAVE_RDTSC 1
+#endif
+
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_THREADS 1024
+#define CHUNK_EVENTS 4096
+
+enum { RAW_CANCEL = 100 };   /* the last lock request failed (error return) */
+
+struct raw {
+	uint64_t t;
+	uintptr_t arg;     /* lock address, barrier class or team size */
+	uint32_t kind;     /* enum tev_kind or RAW_CANCEL */
+	uint32_t cls;      /* lock class */
+};
+
+struct chunk {
+	struct chunk *_Atomic next;
+	_Atomic uint32_t n;
+	struct raw ev[CHUNK_EVENTS];
+};
+
+struct tbuf {
+	struct chunk *first, *cur;
+	_Atomic int created;   /* threads this thread created */
+};
+
+static int active;                       /* recording in this process */
+static pid_t owner;                      /* the process that records */
+static atomic_int stopping;
+static uint64_t base_ns, base_unix_ns;
+static struct tbuf *_Atomic threads[MAX_THREADS];
+static atomic_int nthreads;
+static TLS struct tbuf *me_tb;
+static TLS int in_hook;
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int use_tsc;        /* timestamps are TSC ticks since base_stamp */
+static uint64_t base_stamp;
+
+/* A timestamp in the recording unit: TSC ticks or ns. */
+static inline uint64_t stamp(void)
+{
+#ifdef HAVE_RDTSC
+	if (use_tsc)
+		return __rdtsc();
+#endif
+	return now_ns();
+}
+
+static int file_has(const char *path, const char *const *words)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	int found = 0, n = 0;
+	while (words[n])
+		n++;
+	int seen[8] = { 0 };
+	while (fgets(line, sizeof line, f))
+		for (int i = 0; i < n && i < 8; i++) {
+			size_t wl = strlen(words[i]);
+			for (char *p = strstr(line, words[i]); p; p = strstr(p + 1, words[i]))
+				if ((p == line || p[-1] == ' ' || p[-1] == '\t') &&
+				    (p[wl] == ' ' || p[wl] == '\n' || p[wl] == 0))
+					seen[i] = 1;
+		}
+	fclose(f);
+	found = 1;
+	for (int i = 0; i < n && i < 8; i++)
+		found &= seen[i];
+	return found;
+}
+
+static int tsc_usable(void)
+{
+#ifdef HAVE_RDTSC
+	const char *force = getenv("VCPUSIM_CAPTURE_CLOCK");
+	if (force && !strcmp(force, "monotonic"))
+		return 0;
+	static const char *const flags[] = { "constant_tsc", "nonstop_tsc", NULL };
+	static const char *const src[] = { "tsc", NULL };
+	return file_has("/proc/cpuinfo", flags) &&
+	       file_has("/sys/devices/system/clocksource/clocksource0/current_clocksource", src);
+#else
+	return 0;
+#endif
+}
+
+static struct tbuf *new_tbuf(void)
+{
+	struct tbuf *tb = calloc(1, sizeof *tb);
+	if (!tb)
+		return NULL;
+	tb->first = tb->cur = calloc(1, sizeof *tb->first);
+	if (!tb->first) {
+		free(tb);
+		return NULL;
+	}
+	int idx = atomic_fetch_add(&nthreads, 1);
+	if (idx >= MAX_THREADS) {
+		static atomic_int warned;
+		if (!atomic_exchange(&warned, 1))
+			fprintf(stderr, "vcpusim-capture: more than %d threads; later ones are "
+				"not recorded\n", MAX_THREADS);
+		free(tb->first);
+		free(tb);
+		return NULL;
+	}
+	atomic_store_explicit(&threads[idx], tb, memory_order_release);
+	return tb;
+}
+
+static void put(struct tbuf *tb, uint32_t kind, uintptr_t arg, uint32_t cls)
+{
+	uint64_t t = stamp();
+	struct chunk *c = tb->cur;
+	uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
+	if (n == CHUNK_EVENTS) {
+		struct chunk *nc = calloc(1, sizeof *nc);
+		if (!nc)
+			return;   /* out of memory: drop the event (the exit handler repairs) */
+		atomic_store_explicit(&c->next, nc, memory_order_release);
+		tb->cur = c = nc;
+		n = 0;
+	}
+	c->ev[n] = (struct raw){ t - base_stamp, arg, kind, cls };
+	atomic_store_explicit(&c->n, n + 1, memory_order_release);
+}
+
+/* Records an event of the calling thread; registers the thread on first use. */
+static void rec(uint32_t kind, uintptr_t arg, uint32_t cls)
+{
+	if (!active || in_hook || atomic_load_explicit(&stopping, memory_order_relaxed))
+		return;
+	in_hook++;
+	if (!me_tb) {
+		me_tb = new_tbuf();
+		if (me_tb)
+			put(me_tb, TEV_THREAD_BEGIN, 0, 0);
+	}
+	if (me_tb)
+		put(me_tb, kind, arg, cls);
+	in_hook--;
+}
+
+static void *next_sym(const char *name)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		fprintf(stderr, "vcpusim-capture: cannot find the real %s: %s\n", name, dlerror());
+		abort();
+	}
+	return p;
+}
+
+/* The real function, looked up on first use; threads may race to look it up,
+ * harmlessly (same value), so the cache is atomic. */
+#define REAL(name) \
+	static __typeof__(name) *_Atomic cache_##name; \
+	__typeof__(name) *real_##name = atomic_load_explicit(&cache_##name, memory_order_relaxed); \
+	if (!real_##name) { \
+		*(void **)&real_##name = next_sym(#name); \
+		atomic_store_explicit(&cache_##name, real_##name, memory_order_relaxed); \
+	}
+
+/* --------------------------------------------------------------- libgomp */
+
+/* Prototypes of the libgomp ABI (libgomp/libgomp_g.h); omp.h is not needed. */
+typedef void (*omp_fn)(void *);
+EXPORT void GOMP_parallel(omp_fn fn, void *data, unsigned num_threads, unsigned flags);
+EXPORT void GOMP_parallel_start(omp_fn fn, void *data, unsigned num_threads);
+EXPORT void GOMP_parallel_end(void);
+EXPORT void GOMP_parallel_loop_static(omp_fn, void *, unsigned, long, long, long, long, unsigned);
+EXPORT void GOMP_parallel_loop_dynamic(omp_fn, void *, unsigned, long, long, long, long, unsigned);
+EXPORT void GOMP_parallel_loop_guided(omp_fn, void *, unsigned, long, long, long, long, unsigned);
+EXPORT void GOMP_parallel_loop_nonmonotonic_dynamic(omp_fn, void *, unsigned, long, long,
+						    long, long, unsigned);
+EXPORT void GOMP_parallel_loop_nonmonotonic_guided(omp_fn, void *, unsigned, long, long,
+						   long, long, unsigned);
+EXPORT void GOMP_parallel_loop_runtime(omp_fn, void *, unsigned, long, long, long, unsigned);
+EXPORT void GOMP_parallel_loop_nonmonotonic_runtime(omp_fn, void *, unsigned, long, long,
+						    long, unsigned);
+EXPORT void GOMP_parallel_loop_maybe_nonmonotonic_runtime(omp_fn, void *, unsigned, long,
+							  long, long, unsigned);
+EXPORT void GOMP_parallel_sections(omp_fn fn, void *data, unsigned num_threads,
+				   unsigned count, unsigned flags);
+EXPORT void GOMP_barrier(void);
+EXPORT bool GOMP_barrier_cancel(void);
+EXPORT void GOMP_loop_end(void);
+EXPORT bool GOMP_loop_end_cancel(void);
+EXPORT void GOMP_sections_end(void);
+EXPORT bool GOMP_sections_end_cancel(void);
+EXPORT void GOMP_critical_start(void);
+EXPORT void GOMP_critical_end(void);
+EXPORT void GOMP_critical_name_start(void **pptr);
+EXPORT void GOMP_critical_name_end(void **pptr);
+EXPORT void GOMP_atomic_start(void);
+EXPORT void GOMP_atomic_end(void);
+EXPORT void omp_set_lock(void *lock);
+EXPORT void omp_unset_lock(void *lock);
+
+/* The team's view of a region: the real outlined function and its data. It lives
+ * on the master's stack (GOMP_parallel*) or in pstack (GOMP_parallel_start) until
+ * the end-of-region barrier, which every worker passes after its last use. */
+struct region {
+	omp_fn fn;
+	void *data;
+};
+
+static int team_size(void)
+{
+	static int (*_Atomic cache)(void);
+	int (*num)(void) = atomic_load_explicit(&cache, memory_order_relaxed);
+	if (!num) {
+		*(void **)&num = dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+		atomic_store_explicit(&cache, num, memory_order_relaxed);
+	}
+	return num ? num() : 0;
+}
+
+static void region_fn(void *p)
+{
+	struct region *r = p;
+	omp_fn fn = r->fn;
+	void *data = r->data;
+	if (active)
+		rec(TEV_REGION_BEGIN, (uintptr_t)team_size(), 0);
+	fn(data);
+	rec(TEV_REGION_END, 0, 0);
+}
+
+void GOMP_parallel(omp_fn fn, void *data, unsigned num_threads, unsigned flags)
+{
+	REAL(GOMP_parallel);
+	struct region r = { fn, data };
+	rec(TEV_FORK, 0, 0);
+	real_GOMP_parallel(region_fn, &r, num_threads, flags);
+	rec(TEV_JOIN, 0, 0);
+}
+
+#define PARALLEL_LOOP(name)                                                          \
+	void name(omp_fn fn, void *data, unsigned n, long s, long e, long i, long c,     \
+		  unsigned flags)                                                        \
+	{                                                                                \
+		REAL(name);                                                              \
+		struct region r = { fn, data };                                          \
+		rec(TEV_FORK, 0, 0);                                                     \
+		real_##name(region_fn, &r, n, s, e, i, c, flags);                        \
+		rec(TEV_JOIN, 0, 0);                                                     \
+	}
+PARALLEL_LOOP(GOMP_parallel_loop_static)
+PARALLEL_LOOP(GOMP_parallel_loop_dynamic)
+PARALLEL_LOOP(GOMP_parallel_loop_guided)
+PARALLEL_LOOP(GOMP_parallel_loop_nonmonotonic_dynamic)
+PARALLEL_LOOP(GOMP_parallel_loop_nonmonotonic_guided)
+
+#define PARALLEL_LOOP_RT(name)                                                       \
+	void name(omp_fn fn, void *data, unsigned n, long s, long e, long i,             \
+		  unsigned flags)                                                        \
+	{                                                                                \
+		REAL(name);                                                              \
+		struct region r = { fn, data };                                          \
+		rec(TEV_FORK, 0, 0);                                                     \
+		real_##name(region_fn, &r, n, s, e, i, flags);                           \
+		rec(TEV_JOIN, 0, 0);                                                     \
+	}
+PARALLEL_LOOP_RT(GOMP_parallel_loop_runtime)
+PARALLEL_LOOP_RT(GOMP_parallel_loop_nonmonotonic_runtime)
+PARALLEL_LOOP_RT(GOMP_parallel_loop_maybe_nonmonotonic_runtime)
+
+void GOMP_parallel_sections(omp_fn fn, void *data, unsigned num_threads, unsigned count,
+			    unsigned flags)
+{
+	REAL(GOMP_parallel_sections);
+	struct region r = { fn, data };
+	rec(TEV_FORK, 0, 0);
+	real_GOMP_parallel_sections(region_fn, &r, num_threads, count, flags);
+	rec(TEV_JOIN, 0, 0);
+}
+
+/* GOMP_parallel_start / _end (GCC < 4.9 ABI): the master runs fn between them. */
+#define PSTACK 8
+static TLS struct region pstack[PSTACK];
+static TLS int pdepth;
+
+void GOMP_parallel_start(omp_fn fn, void *data, unsigned num_threads)
+{
+	REAL(GOMP_parallel_start);
+	if (pdepth >= PSTACK) {   /* too deep: run unrecorded */
+		pdepth++;
+		real_GOMP_parallel_start(fn, data, num_threads);
+		return;
+	}
+	struct region *r = &pstack[pdepth++];
+	r->fn = fn;
+	r->data = data;
+	rec(TEV_FORK, 0, 0);
+	real_GOMP_parallel_start(region_fn, r, num_threads);
+	rec(TEV_REGION_BEGIN, (uintptr_t)team_size(), 0);
+}
+
+void GOMP_parallel_end(void)
+{
+	REAL(GOMP_parallel_end);
+	int recorded = pdepth <= PSTACK;
+	if (recorded)
+		rec(TEV_REGION_END, 0, 0);
+	real_GOMP_parallel_end();
+	if (recorded)
+		rec(TEV_JOIN, 0, 0);
+	if (pdepth > 0)
+		pdepth--;
+}
+
+#define BARRIER_VOID(name, cls)                                                      \
+	void name(void)                                                                  \
+	{                                                                                \
+		REAL(name);                                                              \
+		rec(TEV_BARRIER_ENTER, cls, 0);                                          \
+		real_##name();                                                           \
+		rec(TEV_BARRIER_EXIT, 0, 0);                                             \
+	}
+#define BARRIER_BOOL(name, cls)                                                      \
+	bool name(void)                                                                  \
+	{                                                                                \
+		REAL(name);                                                              \
+		rec(TEV_BARRIER_ENTER, cls, 0);                                          \
+		bool r = real_##name();                                                  \
+		rec(TEV_BARRIER_EXIT, 0, 0);                                             \
+		return r;                                                                \
+	}
+BARRIER_VOID(GOMP_barrier, TBAR_EXPLICIT)
+BARRIER_BOOL(GOMP_barrier_cancel, TBAR_EXPLICIT)
+BARRIER_VOID(GOMP_loop_end, TBAR_WORKSHARE)
+BARRIER_BOOL(GOMP_loop_end_cancel, TBAR_WORKSHARE)
+BARRIER_VOID(GOMP_sections_end, TBAR_WORKSHARE)
+BARRIER_BOOL(GOMP_sections_end_cancel, TBAR_WORKSHARE)
+
+void GOMP_critical_start(void)
+{
+	REAL(GOMP_critical_start);
+	rec(TEV_LOCK_REQ, 0, TLOCK_CRITICAL);
+	real_GOMP_critical_start();
+	rec(TEV_LOCK_ACQ, 0, TLOCK_CRITICAL);
+}
+
+void GOMP_critical_end(void)
+{
+	REAL(GOMP_critical_end);
+	real_GOMP_critical_end();
+	rec(TEV_LOCK_REL, 0, TLOCK_CRITICAL);
+}
+
+void GOMP_critical_name_start(void **pptr)
+{
+	REAL(GOMP_critical_name_start);
+	rec(TEV_LOCK_REQ, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
+	real_GOMP_critical_name_start(pptr);
+	rec(TEV_LOCK_ACQ, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
+}
+
+void GOMP_critical_name_end(void **pptr)
+{
+	REAL(GOMP_critical_name_end);
+	real_GOMP_critical_name_end(pptr);
+	rec(TEV_LOCK_REL, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
+}
+
+void GOMP_atomic_start(void)
+{
+	REAL(GOMP_atomic_start);
+	rec(TEV_LOCK_REQ, 0, TLOCK_ATOMIC);
+	real_GOMP_atomic_start();
+	rec(TEV_LOCK_ACQ, 0, TLOCK_ATOMIC);
+}
+
+void GOMP_atomic_end(void)
+{
+	REAL(GOMP_atomic_end);
+	real_GOMP_atomic_end();
+	rec(TEV_LOCK_REL, 0, TLOCK_ATOMIC);
+}
+
+void omp_set_lock(void *lock)
+{
+	REAL(omp_set_lock);
+	rec(TEV_LOCK_REQ, (uintptr_t)lock, TLOCK_OMP);
+	real_omp_set_lock(lock);
+	rec(TEV_LOCK_ACQ, (uintptr_t)lock, TLOCK_OMP);
+}
+
+void omp_unset_lock(void *lock)
+{
+	REAL(omp_unset_lock);
+	real_omp_unset_lock(lock);
+	rec(TEV_LOCK_REL, (uintptr_t)lock, TLOCK_OMP);
+}
+
+/* --------------------------------------------------------------- pthreads */
+
+EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	REAL(pthread_mutex_lock);
+	rec(TEV_LOCK_REQ, (uintptr_t)m, TLOCK_MUTEX);
+	int r = real_pthread_mutex_lock(m);
+	rec(r ? RAW_CANCEL : TEV_LOCK_ACQ, (uintptr_t)m, TLOCK_MUTEX);
+	return r;
+}
+
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	REAL(pthread_mutex_unlock);
+	int r = real_pthread_mutex_unlock(m);
+	rec(TEV_LOCK_REL, (uintptr_t)m, TLOCK_MUTEX);
+	return r;
+}
+
+EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	REAL(pthread_spin_lock);
+	rec(TEV_LOCK_REQ, (uintptr_t)l, TLOCK_SPIN);
+	int r = real_pthread_spin_lock(l);
+	rec(r ? RAW_CANCEL : TEV_LOCK_ACQ, (uintptr_t)l, TLOCK_SPIN);
+	return r;
+}
+
+EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
+{
+	REAL(pthread_spin_unlock);
+	int r = real_pthread_spin_unlock(l);
+	rec(TEV_LOCK_REL, (uintptr_t)l, TLOCK_SPIN);
+	return r;
+}
+
+EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+{
+	REAL(pthread_barrier_wait);
+	rec(TEV_BARRIER_ENTER, TBAR_PTHREAD, 0);
+	int r = real_pthread_barrier_wait(b);
+	rec(TEV_BARRIER_EXIT, 0, 0);
+	return r;
+}
+
+/* Threads are registered by their creator, so their order in the trace is the
+ * creation order (deterministic), not the order in which they first run. */
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	struct tbuf *tb;
+};
+
+static void *start_thread(void *p)
+{
+	struct start s = *(struct start *)p;
+	free(p);
+	me_tb = s.tb;
+	if (me_tb && active && !in_hook && !atomic_load(&stopping)) {
+		in_hook++;
+		put(me_tb, TEV_THREAD_BEGIN, 0, 0);
+		in_hook--;
+	}
+	void *r = s.fn(s.arg);
+	rec(TEV_THREAD_END, 0, 0);
+	return r;
+}
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	REAL(pthread_create);
+	if (!active || in_hook || atomic_load(&stopping))
+		return real_pthread_create(th, attr, fn, arg);
+	in_hook++;
+	struct start *s = malloc(sizeof *s);
+	struct tbuf *tb = s ? new_tbuf() : NULL;
+	if (me_tb)
+		atomic_fetch_add(&me_tb->created, 1);
+	in_hook--;
+	if (!s)
+		return real_pthread_create(th, attr, fn, arg);
+	*s = (struct start){ fn, arg, tb };
+	int r = real_pthread_create(th, attr, start_thread, s);
+	if (r)
+		free(s);   /* its tbuf stays registered, empty, and is skipped at exit */
+	return r;
+}
+
+/* -------------------------------------------------------- start and exit */
+
+__attribute__((constructor)) static void capture_init(void)
+{
+	const char *out = getenv("VCPUSIM_TRACE_OUT");
+	const char *pid = getenv("VCPUSIM_TRACE_PID");
+	if (!out || !*out)
+		return;
+	/* Only the process that `vcpusim capture` started records; children it runs
+	 * inherit LD_PRELOAD but stay silent. */
+	if (pid && *pid && strtol(pid, NULL, 10) != (long)getpid())
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	base_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	use_tsc = tsc_usable();
+	base_ns = now_ns();
+	base_stamp = stamp();
+	owner = getpid();
+	active = 1;
+	me_tb = new_tbuf();   /* the main thread is thread 0 */
+	if (me_tb)
+		put(me_tb, TEV_THREAD_BEGIN, 0, 0);
+}
+
+/* Lock identity: (class, address) -> index in order of first use. */
+struct lkey {
+	uint32_t cls;
+	uintptr_t addr;
+	int id;
+};
+struct ltab {
+	struct lkey *k;
+	size_t cap, n;
+	uint32_t per_class[TLOCK_CLASSES];
+};
+
+static int lock_id(struct ltab *lt, struct trace *t, uint32_t cls, uintptr_t addr)
+{
+	if (lt->n * 2 >= lt->cap) {
+		size_t cap = lt->cap ? lt->cap * 2 : 64;
+		struct lkey *k = calloc(cap, sizeof *k);
+		if (!k)
+			return -1;
+		for (size_t i = 0; i < lt->cap; i++)
+			if (lt->k[i].id) {
+				size_t h = (lt->k[i].addr * 0x9E3779B97F4A7C15u + lt->k[i].cls) & (cap - 1);
+				while (k[h].id)
+					h = (h + 1) & (cap - 1);
+				k[h] = lt->k[i];
+			}
+		free(lt->k);
+		lt->k = k;
+		lt->cap = cap;
+	}
+	size_t h = (addr * 0x9E3779B97F4A7C15u + cls) & (lt->cap - 1);
+	while (lt->k[h].id) {
+		if (lt->k[h].cls == cls && lt->k[h].addr == addr)
+			return lt->k[h].id - 1;
+		h = (h + 1) & (lt->cap - 1);
+	}
+	char name[64];
+	if (cls == TLOCK_CRITICAL || cls == TLOCK_ATOMIC)
+		snprintf(name, sizeof name, "%s", tlock_class_names[cls]);
+	else
+		snprintf(name, sizeof name, "%s#%u", tlock_class_names[cls], lt->per_class[cls]);
+	lt->per_class[cls]++;
+	int id = trace_add_lock(t, cls, name);
+	if (id < 0)
+		return -1;
+	lt->k[h] = (struct lkey){ cls, addr, id + 1 };
+	lt->n++;
+	return id;
+}
+
+/* Per-thread repair while converting: the raw stream may end in the middle of a
+ * call (exit from inside a region, a thread still blocked), may release a lock
+ * taken before recording began, and may re-lock a recursive mutex. The output
+ * obeys FORMAT.md's rules (trace_validate). */
+struct conv {
+	struct trace_thread *th;
+	struct { uint32_t id; int count; } held[TRACE_MAX_LOCK_DEPTH];
+	int nheld, depth;
+	int pending;            /* index in th of an unanswered REQ/ENTER/FORK, or -1 */
+	int skip_acq;           /* the REQ was a recursive re-lock: skip its ACQ */
+	int forced;
+};
+
+static void emit(struct conv *c, uint64_t t, uint32_t kind, uint32_t arg)
+{
+	if (c->th->n && c->th->ev[c->th->n - 1].t > t)
+		t = c->th->ev[c->th->n - 1].t;
+	trace_push(c->th, t, kind, arg);
+}
+
+static void drop_pending(struct conv *c)
+{
+	if (c->pending >= 0 && (size_t)c->pending == c->th->n - 1)
+		c->th->n--;
+	c->pending = -1;
+}
+
+static void release_all(struct conv *c, uint64_t t)
+{
+	for (int h = c->nheld - 1; h >= 0; h--) {
+		emit(c, t, TEV_LOCK_REL, c->held[h].id);
+		c->forced++;
+	}
+	c->nheld = 0;
+}
+
+static void convert_event(struct conv *c, const struct raw *r, int id)
+{
+	uint32_t k = r->kind;
+	/* An unanswered request, barrier entry or fork is dropped unless this event
+	 * answers it. */
+	if (c->pending >= 0) {
+		uint32_t pk = c->th->ev[c->pending].kind;
+		int answers = (pk == TEV_LOCK_REQ && k == TEV_LOCK_ACQ) ||
+			      (pk == TEV_BARRIER_ENTER && k == TEV_BARRIER_EXIT) ||
+			      (pk == TEV_FORK && k == TEV_REGION_BEGIN);
+		if (!answers)
+			drop_pending(c);
+	}
+	int h;
+	switch (k) {
+	case TEV_THREAD_BEGIN:
+		if (c->th->n == 0)
+			emit(c, r->t, k, 0);
+		return;
+	case TEV_LOCK_REQ:
+		for (h = 0; h < c->nheld; h++)
+			if (c->held[h].id == (uint32_t)id)
+				break;
+		if (h < c->nheld) {        /* recursive re-lock */
+			c->held[h].count++;
+			c->skip_acq = 1;
+			return;
+		}
+		if (c->nheld == TRACE_MAX_LOCK_DEPTH) {
+			c->skip_acq = 2;   /* too deep: not recorded */
+			return;
+		}
+		c->skip_acq = 0;
+		emit(c, r->t, k, (uint32_t)id);
+		c->pending = (int)c->th->n - 1;
+		return;
+	case TEV_LOCK_ACQ:
+		if (c->skip_acq) {
+			c->skip_acq = 0;
+			return;
+		}
+		if (c->pending < 0 && !(c->th->n && c->th->ev[c->th->n - 1].kind == TEV_LOCK_REQ))
+			return;
+		c->pending = -1;
+		emit(c, r->t, k, (uint32_t)id);
+		c->held[c->nheld].id = (uint32_t)id;
+		c->held[c->nheld++].count = 1;
+		return;
+	case RAW_CANCEL:
+		if (c->skip_acq == 1) {    /* failed recursive re-lock */
+			for (h = 0; h < c->nheld; h++)
+				if (c->held[h].id == (uint32_t)id)
+					c->held[h].count--;
+		}
+		c->skip_acq = 0;
+		return;
+	case TEV_LOCK_REL:
+		for (h = 0; h < c->nheld; h++)
+			if (c->held[h].id == (uint32_t)id)
+				break;
+		if (h == c->nheld)
+			return;            /* not held by this thread as recorded */
+		if (--c->held[h].count > 0)
+			return;
+		emit(c, r->t, k, (uint32_t)id);
+		memmove(&c->held[h], &c->held[h + 1], (size_t)(c->nheld - h - 1) * sizeof c->held[0]);
+		c->nheld--;
+		return;
+	case TEV_FORK:
+	case TEV_BARRIER_ENTER:
+		release_all(c, r->t);
+		emit(c, r->t, k, k == TEV_BARRIER_ENTER ? (uint32_t)r->arg : 0);
+		c->pending = (int)c->th->n - 1;
+		return;
+	case TEV_BARRIER_EXIT:
+		if (c->th->n && c->th->ev[c->th->n - 1].kind == TEV_BARRIER_ENTER) {
+			c->pending = -1;
+			emit(c, r->t, k, 0);
+		}
+		return;
+	case TEV_REGION_BEGIN:
+		release_all(c, r->t);
+		c->pending = -1;
+		c->depth++;
+		emit(c, r->t, k, (uint32_t)r->arg);
+		return;
+	case TEV_REGION_END:
+		release_all(c, r->t);
+		if (c->depth == 0)
+			return;
+		c->depth--;
+		emit(c, r->t, k, 0);
+		return;
+	case TEV_JOIN:
+		emit(c, r->t, k, 0);
+		return;
+	default:   /* THREAD_END is added by the caller */
+		return;
+	}
+}
+
+static int is_sync(uint32_t kind)
+{
+	return kind != TEV_THREAD_BEGIN && kind != TEV_THREAD_END;
+}
+
+static char *read_cmdline(void)
+{
+	FILE *f = fopen("/proc/self/cmdline", "rb");
+	if (!f)
+		return NULL;
+	char buf[TRACE_MAX_STRING];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	for (size_t i = 0; i + 1 < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+static void host_string(char *out, size_t n)
+{
+	struct utsname u;
+	char model[128] = "unknown CPU";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		char line[256];
+		while (fgets(line, sizeof line, f))
+			if (!strncmp(line, "model name", 10)) {
+				char *p = strchr(line, ':');
+				if (p) {
+					p += 1 + (p[1] == ' ');
+					p[strcspn(p, "\n")] = 0;
+					snprintf(model, sizeof model, "%s", p);
+				}
+				break;
+			}
+		fclose(f);
+	}
+	if (uname(&u) == 0)
+		snprintf(out, n, "%s (%s %s, %s, %ld CPUs)", u.nodename, u.sysname, u.release,
+			 model, sysconf(_SC_NPROCESSORS_ONLN));
+	else
+		snprintf(out, n, "unknown host");
+}
+
+/* A recorded stamp (relative to base_stamp) in ns since the start, within
+ * [0, end]: a TSC read on another CPU may lag the base by a few ticks. */
+static uint64_t to_trace_ns(uint64_t rel, double to_ns, uint64_t end)
+{
+	int64_t d = (int64_t)rel;
+	if (d <= 0)
+		return 0;
+	double ns = (double)d * to_ns;
+	return ns >= (double)end ? end : (uint64_t)ns;
+}
+
+__attribute__((destructor)) static void capture_fini(void)
+{
+	/* A child made by fork() without exec inherits the buffers: only the
+	 * recording process writes the trace. */
+	if (!active || getpid() != owner || atomic_exchange(&stopping, 1))
+		return;
+	uint64_t end = now_ns() - base_ns;
+	/* Recording unit -> ns: the TSC's rate over this very run. */
+	double to_ns = 1.0;
+	if (use_tsc) {
+		uint64_t ticks = stamp() - base_stamp;
+		to_ns = ticks ? (double)end / (double)ticks : 1.0;
+	}
+	in_hook++;
+	struct trace *t = trace_new();
+	struct ltab lt = { 0 };
+	int n = atomic_load(&nthreads);
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	int ok = t != NULL, forced = 0;
+	for (int i = 0; i < n && ok; i++) {
+		struct tbuf *tb = atomic_load_explicit(&threads[i], memory_order_acquire);
+		if (!tb)
+			continue;
+		int idx = trace_add_thread(t);
+		if (idx < 0) {
+			ok = 0;
+			break;
+		}
+		struct conv c = { .th = &t->threads[idx], .pending = -1 };
+		int ended = 0;
+		uint64_t end_t = 0;
+		for (struct chunk *ch = tb->first; ch;
+		     ch = atomic_load_explicit(&ch->next, memory_order_acquire)) {
+			uint32_t m = atomic_load_explicit(&ch->n, memory_order_acquire);
+			for (uint32_t k = 0; k < m && !ended; k++) {
+				struct raw rc = ch->ev[k];
+				const struct raw *r = &rc;
+				rc.t = to_trace_ns(rc.t, to_ns, end);
+				if (r->kind == TEV_THREAD_END) {
+					ended = 1;
+					end_t = r->t;
+					break;
+				}
+				int id = 0;
+				if (r->kind == TEV_LOCK_REQ || r->kind == TEV_LOCK_ACQ ||
+				    r->kind == TEV_LOCK_REL || r->kind == RAW_CANCEL)
+					if ((id = lock_id(&lt, t, r->cls, r->arg)) < 0)
+						ok = 0;
+				convert_event(&c, r, id);
+			}
+		}
+		struct trace_thread *th = c.th;
+		if (th->n == 0) {          /* never ran: not a thread of the trace */
+			free(th->ev);
+			t->nthreads--;
+			continue;
+		}
+		uint64_t last = th->ev[th->n - 1].t;
+		/* the main thread runs until exit; others until they return or their last event */
+		uint64_t tend = i == 0 ? end : ended && end_t > last ? end_t : last;
+		drop_pending(&c);
+		release_all(&c, tend);
+		while (c.depth > 0) {
+			emit(&c, tend, TEV_REGION_END, 0);
+			c.depth--;
+		}
+		emit(&c, tend, TEV_THREAD_END, 0);
+		forced += c.forced;
+		/* A thread without any synchronisation that started others (a main thread
+		 * that only creates and joins pthreads) spent its time waiting in join:
+		 * it is not part of the parallel program. */
+		int sync = 0;
+		for (size_t k = 0; k < th->n && !sync; k++)
+			sync = is_sync(th->ev[k].kind);
+		if (!sync && atomic_load(&tb->created) > 0) {
+			free(th->ev);
+			t->nthreads--;
+		}
+	}
+	if (ok) {
+		char host[512];
+		host_string(host, sizeof host);
+		const char *prog = getenv("VCPUSIM_TRACE_PROGRAM");
+		char *cmd = prog ? strdup(prog) : read_cmdline();
+		char clk[160];
+		if (use_tsc)
+			snprintf(clk, sizeof clk, "rdtsc (%.4f GHz over this run, against "
+				 "CLOCK_MONOTONIC) ns", 1.0 / to_ns);
+		else
+			snprintf(clk, sizeof clk, "CLOCK_MONOTONIC ns");
+		ok = trace_set_str(&t->clock, clk) == 0 &&
+		     trace_set_str(&t->program, cmd ? cmd : "") == 0 &&
+		     trace_set_str(&t->host, host) == 0;
+		free(cmd);
+		t->start_unix_ns = base_unix_ns;
+		t->duration_ns = end;
+	}
+	char err[512];
+	const char *out = getenv("VCPUSIM_TRACE_OUT");
+	if (!ok)
+		fprintf(stderr, "vcpusim-capture: out of memory; no trace written\n");
+	else if (t->nthreads == 0)
+		fprintf(stderr, "vcpusim-capture: %s: no thread recorded anything; no trace "
+			"written\n", out);
+	else if (trace_validate(t, err, sizeof err) < 0)
+		fprintf(stderr, "vcpusim-capture: internal error, inconsistent trace (%s); "
+			"no trace written\n", err);
+	else if (trace_write_file(t, out, err, sizeof err) < 0)
+		fprintf(stderr, "vcpusim-capture: %s\n", err);
+	if (forced)
+		fprintf(stderr, "vcpusim-capture: warning: %d lock(s) held across a barrier or "
+			"region boundary were recorded as released there\n", forced);
+	if (getenv("VCPUSIM_CAPTURE_VERBOSE")) {
+		uint64_t evs = 0;
+		for (int i = 0; t && i < t->nthreads; i++)
+			evs += t->threads[i].n;
+		fprintf(stderr, "vcpusim-capture: %llu events, written at exit in %.3f ms\n",
+			(unsigned long long)evs, (double)(now_ns() - base_ns - end) / 1e6);
+	}
+	free(lt.k);
+	trace_free(t);
+	in_hook--;
+}

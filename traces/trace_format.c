@@ -1,0 +1,591 @@
+/* trace_format.c: the in-memory trace (trace.h) and its binary file format
+ * (traces/FORMAT.md): building, structural validation, encoding and decoding.
+ *
+ * Uses only the C library, because the capture library (traces/preload/) compiles
+ * this file into the programs it is preloaded into. The decoder trusts nothing: it
+ * checks the magic, version, stored length and CRC-32 before parsing, bounds every
+ * read, and validates the streams, so a corrupt, truncated or hostile file gives a
+ * message, never a crash. */
+#include "traces/trace.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const tev_kind_names[TEV_KINDS] = {
+	"thread_begin", "thread_end", "fork", "join", "region_begin", "region_end",
+	"barrier_enter", "barrier_exit", "lock_request", "lock_acquire", "lock_release",
+};
+const char *const tbar_class_names[TBAR_CLASSES] = {
+	"explicit", "workshare_end", "pthread", "otf2",
+};
+const char *const tlock_class_names[TLOCK_CLASSES] = {
+	"critical", "critical_named", "atomic", "omp_lock", "pthread_mutex",
+	"pthread_spin", "otf2",
+};
+
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fmt_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- building */
+
+struct trace *trace_new(void)
+{
+	struct trace *t = calloc(1, sizeof *t);
+	if (t)
+		t->version = TRACE_VERSION;
+	return t;
+}
+
+int trace_set_str(char **field, const char *s)
+{
+	char *c = strdup(s ? s : "");
+	if (!c)
+		return -1;
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+int trace_add_thread(struct trace *t)
+{
+	if (t->nthreads >= TRACE_MAX_THREADS)
+		return -1;
+	struct trace_thread *th = realloc(t->threads, (size_t)(t->nthreads + 1) * sizeof *th);
+	if (!th)
+		return -1;
+	t->threads = th;
+	memset(&th[t->nthreads], 0, sizeof *th);
+	return t->nthreads++;
+}
+
+int trace_add_lock(struct trace *t, uint32_t cls, const char *name)
+{
+	if (t->nlocks >= TRACE_MAX_LOCKS)
+		return -1;
+	struct trace_lock *l = realloc(t->locks, (size_t)(t->nlocks + 1) * sizeof *l);
+	if (!l)
+		return -1;
+	t->locks = l;
+	l[t->nlocks].cls = cls;
+	l[t->nlocks].name = strdup(name ? name : "");
+	if (!l[t->nlocks].name)
+		return -1;
+	return (int)t->nlocks++;
+}
+
+int trace_push(struct trace_thread *th, uint64_t t, uint32_t kind, uint32_t arg)
+{
+	if (th->n == th->cap) {
+		size_t cap = th->cap ? th->cap * 2 : 64;
+		struct trace_event *ev = realloc(th->ev, cap * sizeof *ev);
+		if (!ev)
+			return -1;
+		th->ev = ev;
+		th->cap = cap;
+	}
+	th->ev[th->n++] = (struct trace_event){ t, kind, arg };
+	return 0;
+}
+
+void trace_free(struct trace *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < t->nthreads; i++)
+		free(t->threads[i].ev);
+	free(t->threads);
+	for (uint32_t i = 0; i < t->nlocks; i++)
+		free(t->locks[i].name);
+	free(t->locks);
+	free(t->format);
+	free(t->clock);
+	free(t->program);
+	free(t->host);
+	free(t);
+}
+
+/* -------------------------------------------------------------- validation */
+
+static int has_arg(uint32_t kind)
+{
+	return kind == TEV_REGION_BEGIN || kind == TEV_BARRIER_ENTER || kind == TEV_LOCK_REQ ||
+	       kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL;
+}
+
+int trace_validate(const struct trace *t, char *err, size_t errlen)
+{
+	if (t->nthreads < 1) {
+		fmt_err(err, errlen, "the trace has no threads");
+		return -1;
+	}
+	for (uint32_t l = 0; l < t->nlocks; l++)
+		if (t->locks[l].cls >= TLOCK_CLASSES) {
+			fmt_err(err, errlen, "lock %u: unknown lock class %u", l, t->locks[l].cls);
+			return -1;
+		}
+	for (int i = 0; i < t->nthreads; i++) {
+		const struct trace_thread *th = &t->threads[i];
+		if (th->n < 2) {
+			fmt_err(err, errlen, "thread %d: %zu events; every thread needs at least "
+				"thread_begin and thread_end", i, th->n);
+			return -1;
+		}
+		uint32_t held[TRACE_MAX_LOCK_DEPTH];
+		int nheld = 0, depth = 0;
+		int expect = -1;          /* kind that must come next, or -1 */
+		uint32_t expect_arg = 0;
+		uint64_t prev = 0;
+		for (size_t k = 0; k < th->n; k++) {
+			const struct trace_event *e = &th->ev[k];
+#define BAD(...) do { char d_[256]; snprintf(d_, sizeof d_, __VA_ARGS__); \
+	fmt_err(err, errlen, "thread %d, event %zu: %s", i, k, d_); return -1; } while (0)
+			if (e->kind >= TEV_KINDS)
+				BAD("unknown event kind %u", e->kind);
+			const char *kn = tev_kind_names[e->kind];
+			if (e->t < prev)
+				BAD("%s at %llu ns goes back in time (previous event at %llu ns)", kn,
+				    (unsigned long long)e->t, (unsigned long long)prev);
+			if (e->t > t->duration_ns)
+				BAD("%s at %llu ns is after the end of the trace (%llu ns)", kn,
+				    (unsigned long long)e->t, (unsigned long long)t->duration_ns);
+			prev = e->t;
+			if ((k == 0) != (e->kind == TEV_THREAD_BEGIN))
+				BAD(k == 0 ? "the first event must be thread_begin, got %s"
+					   : "%s in the middle of the stream", kn);
+			if ((k == th->n - 1) != (e->kind == TEV_THREAD_END))
+				BAD(k == th->n - 1 ? "the last event must be thread_end, got %s"
+						   : "%s in the middle of the stream", kn);
+			if (expect >= 0 && (e->kind != (uint32_t)expect ||
+					    (e->kind == TEV_LOCK_ACQ && e->arg != expect_arg)))
+				BAD("expected %s, got %s", tev_kind_names[expect], kn);
+			expect = -1;
+			switch (e->kind) {
+			case TEV_FORK:
+				expect = TEV_REGION_BEGIN;
+				break;
+			case TEV_REGION_BEGIN:
+				if (nheld)
+					BAD("region_begin while holding lock %u", held[nheld - 1]);
+				if (++depth > 64)
+					BAD("parallel regions nested more than 64 deep");
+				break;
+			case TEV_REGION_END:
+				if (depth == 0)
+					BAD("region_end outside a parallel region");
+				if (nheld)
+					BAD("region_end while holding lock %u", held[nheld - 1]);
+				depth--;
+				break;
+			case TEV_BARRIER_ENTER:
+				if (e->arg >= TBAR_CLASSES)
+					BAD("unknown barrier class %u", e->arg);
+				if (nheld)
+					BAD("barrier while holding lock %u", held[nheld - 1]);
+				expect = TEV_BARRIER_EXIT;
+				break;
+			case TEV_LOCK_REQ:
+			case TEV_LOCK_ACQ:
+			case TEV_LOCK_REL:
+				if (e->arg >= t->nlocks)
+					BAD("%s of lock %u, but the trace defines %u locks", kn, e->arg,
+					    t->nlocks);
+				if (e->kind == TEV_LOCK_REQ) {
+					for (int h = 0; h < nheld; h++)
+						if (held[h] == e->arg)
+							BAD("lock_request of lock %u, already held", e->arg);
+					expect = TEV_LOCK_ACQ;
+					expect_arg = e->arg;
+				} else if (e->kind == TEV_LOCK_ACQ) {
+					if (k == 0 || th->ev[k - 1].kind != TEV_LOCK_REQ)
+						BAD("lock_acquire without lock_request");
+					if (nheld == TRACE_MAX_LOCK_DEPTH)
+						BAD("more than %d locks held at once", TRACE_MAX_LOCK_DEPTH);
+					held[nheld++] = e->arg;
+				} else {
+					int h = 0;
+					while (h < nheld && held[h] != e->arg)
+						h++;
+					if (h == nheld)
+						BAD("lock_release of lock %u, which the thread does not hold",
+						    e->arg);
+					memmove(&held[h], &held[h + 1], (size_t)(nheld - h - 1) * sizeof *held);
+					nheld--;
+				}
+				break;
+			case TEV_THREAD_END:
+				if (nheld)
+					BAD("thread ends holding lock %u", held[nheld - 1]);
+				if (depth)
+					BAD("thread ends inside a parallel region");
+				break;
+			default:
+				break;
+			}
+#undef BAD
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+static uint32_t crc32_ieee(const unsigned char *p, size_t n)
+{
+	/* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as in zlib and PNG. */
+	uint32_t table[256];
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+		table[i] = c;
+	}
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++)
+		c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFu;
+}
+
+struct obuf {
+	unsigned char *p;
+	size_t n, cap;
+	int oom;
+};
+
+static void put_bytes(struct obuf *o, const void *src, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->n + n > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		while (cap < o->n + n)
+			cap *= 2;
+		unsigned char *p = realloc(o->p, cap);
+		if (!p) {
+			o->oom = 1;
+			return;
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->n, src, n);
+	o->n += n;
+}
+
+static void put_uv(struct obuf *o, uint64_t v)
+{
+	unsigned char b[10];
+	int n = 0;
+	do {
+		b[n] = v & 0x7F;
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	put_bytes(o, b, (size_t)n);
+}
+
+static void put_le(struct obuf *o, uint64_t v, int bytes)
+{
+	unsigned char b[8];
+	for (int i = 0; i < bytes; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	put_bytes(o, b, (size_t)bytes);
+}
+
+static void put_str(struct obuf *o, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n > TRACE_MAX_STRING)
+		n = TRACE_MAX_STRING;
+	put_uv(o, n);
+	put_bytes(o, s, n);
+}
+
+int trace_encode(const struct trace *t, unsigned char **buf, size_t *len)
+{
+	struct obuf o = { 0 };
+	put_bytes(&o, TRACE_MAGIC, 8);
+	put_le(&o, TRACE_VERSION, 4);
+	put_le(&o, 0, 8);               /* total length, patched below */
+	put_uv(&o, (uint64_t)t->nthreads);
+	put_uv(&o, t->nlocks);
+	put_str(&o, t->clock);
+	put_str(&o, t->program);
+	put_str(&o, t->host);
+	put_uv(&o, t->start_unix_ns);
+	put_uv(&o, t->duration_ns);
+	for (uint32_t l = 0; l < t->nlocks; l++) {
+		put_uv(&o, t->locks[l].cls);
+		put_str(&o, t->locks[l].name);
+	}
+	for (int i = 0; i < t->nthreads; i++) {
+		const struct trace_thread *th = &t->threads[i];
+		put_uv(&o, th->n);
+		uint64_t prev = 0;
+		for (size_t k = 0; k < th->n; k++) {
+			const struct trace_event *e = &th->ev[k];
+			unsigned char kind = (unsigned char)e->kind;
+			put_bytes(&o, &kind, 1);
+			put_uv(&o, e->t >= prev ? e->t - prev : 0);
+			prev = e->t;
+			if (has_arg(e->kind))
+				put_uv(&o, e->arg);
+		}
+	}
+	if (o.oom) {
+		free(o.p);
+		return -1;
+	}
+	uint64_t total = o.n + 4;
+	for (int i = 0; i < 8; i++)
+		o.p[12 + i] = (unsigned char)(total >> (8 * i));
+	put_le(&o, crc32_ieee(o.p, o.n), 4);
+	if (o.oom) {
+		free(o.p);
+		return -1;
+	}
+	*buf = o.p;
+	*len = o.n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+struct ibuf {
+	const unsigned char *p;
+	size_t n, off;
+	int bad;
+	char what[160];
+};
+
+static void in_fail(struct ibuf *in, const char *what)
+{
+	if (!in->bad) {
+		in->bad = 1;
+		snprintf(in->what, sizeof in->what, "malformed at byte %zu: %s", in->off, what);
+	}
+}
+
+static uint64_t get_uv(struct ibuf *in, const char *what)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (in->bad)
+			return 0;
+		if (in->off >= in->n) {
+			in_fail(in, what);
+			return 0;
+		}
+		unsigned char b = in->p[in->off++];
+		if (shift == 63 && b > 1) {
+			in_fail(in, what);
+			return 0;
+		}
+		v |= (uint64_t)(b & 0x7F) << shift;
+		if (!(b & 0x80))
+			return v;
+	}
+	in_fail(in, what);
+	return 0;
+}
+
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static char *get_str(struct ibuf *in, const char *what)
+{
+	uint64_t n = get_uv(in, what);
+	if (in->bad)
+		return NULL;
+	if (n > TRACE_MAX_STRING || n > in->n - in->off) {
+		in_fail(in, what);
+		return NULL;
+	}
+	char *s = malloc((size_t)n + 1);
+	if (!s) {
+		in_fail(in, "out of memory");
+		return NULL;
+	}
+	memcpy(s, in->p + in->off, (size_t)n);
+	s[n] = 0;
+	in->off += (size_t)n;
+	if (memchr(s, 0, (size_t)n)) {
+		free(s);
+		in_fail(in, what);
+		return NULL;
+	}
+	return s;
+}
+
+struct trace *trace_decode(const unsigned char *buf, size_t len, const char *name,
+			   char *err, size_t errlen)
+{
+	const size_t hdr = 8 + 4 + 8;
+	if (len == 0) {
+		fmt_err(err, errlen, "%s: empty file, expected a vcpusim trace", name);
+		return NULL;
+	}
+	if (memcmp(buf, TRACE_MAGIC, len < 8 ? len : 8) != 0) {
+		fmt_err(err, errlen, "%s: not a vcpusim trace (bad magic number); expected a "
+			"file written by `vcpusim capture` or an OTF2 anchor file (*.otf2)", name);
+		return NULL;
+	}
+	if (len < hdr + 4) {
+		fmt_err(err, errlen, "%s: truncated: %zu bytes, shorter than the %zu-byte header",
+			name, len, hdr + 4);
+		return NULL;
+	}
+	uint32_t version = (uint32_t)get_le(buf + 8, 4);
+	if (version != TRACE_VERSION) {
+		fmt_err(err, errlen, "%s: unsupported trace format version %u (this build reads "
+			"version %d)", name, version, TRACE_VERSION);
+		return NULL;
+	}
+	uint64_t total = get_le(buf + 12, 8);
+	if (total > len) {
+		fmt_err(err, errlen, "%s: truncated: the header says %llu bytes, the file has %zu",
+			name, (unsigned long long)total, len);
+		return NULL;
+	}
+	if (total < len) {
+		fmt_err(err, errlen, "%s: corrupt: the header says %llu bytes, the file has %zu",
+			name, (unsigned long long)total, len);
+		return NULL;
+	}
+	uint32_t stored = (uint32_t)get_le(buf + len - 4, 4);
+	uint32_t crc = crc32_ieee(buf, len - 4);
+	if (stored != crc) {
+		fmt_err(err, errlen, "%s: corrupt: checksum mismatch (stored %08x, computed %08x)",
+			name, stored, crc);
+		return NULL;
+	}
+
+	struct ibuf in = { .p = buf, .n = len - 4, .off = hdr };
+	struct trace *t = trace_new();
+	if (!t) {
+		fmt_err(err, errlen, "%s: out of memory", name);
+		return NULL;
+	}
+	uint64_t nthreads = get_uv(&in, "thread count");
+	uint64_t nlocks = get_uv(&in, "lock count");
+	if (!in.bad && (nthreads > TRACE_MAX_THREADS || nthreads > in.n - in.off))
+		in_fail(&in, "thread count out of range");
+	if (!in.bad && (nlocks > TRACE_MAX_LOCKS || nlocks > in.n - in.off))
+		in_fail(&in, "lock count out of range");
+	t->clock = get_str(&in, "clock string");
+	t->program = get_str(&in, "program string");
+	t->host = get_str(&in, "host string");
+	t->start_unix_ns = get_uv(&in, "start time");
+	t->duration_ns = get_uv(&in, "duration");
+	if (!in.bad && t->duration_ns > ((uint64_t)1 << 62))
+		in_fail(&in, "duration out of range");
+	for (uint64_t l = 0; l < nlocks && !in.bad; l++) {
+		uint64_t cls = get_uv(&in, "lock class");
+		char *lname = get_str(&in, "lock name");
+		if (!in.bad && trace_add_lock(t, (uint32_t)(cls > TLOCK_CLASSES ? TLOCK_CLASSES : cls),
+					      lname) < 0)
+			in_fail(&in, "out of memory");
+		free(lname);
+	}
+	for (uint64_t i = 0; i < nthreads && !in.bad; i++) {
+		if (trace_add_thread(t) < 0) {
+			in_fail(&in, "out of memory");
+			break;
+		}
+		struct trace_thread *th = &t->threads[i];
+		uint64_t n = get_uv(&in, "event count");
+		if (!in.bad && n > (in.n - in.off) / 2)  /* an event takes >= 2 bytes */
+			in_fail(&in, "event count larger than the rest of the file");
+		if (in.bad)
+			break;
+		th->ev = malloc((n ? (size_t)n : 1) * sizeof *th->ev);
+		if (!th->ev) {
+			in_fail(&in, "out of memory");
+			break;
+		}
+		th->cap = n ? (size_t)n : 1;
+		uint64_t now = 0;
+		for (uint64_t k = 0; k < n && !in.bad; k++) {
+			if (in.off >= in.n) {
+				in_fail(&in, "event kind");
+				break;
+			}
+			uint32_t kind = in.p[in.off++];
+			uint64_t dt = get_uv(&in, "event time");
+			if (dt > ((uint64_t)1 << 62) || now + dt > ((uint64_t)1 << 62))
+				in_fail(&in, "event time out of range");
+			now += dt;
+			uint64_t arg = has_arg(kind) ? get_uv(&in, "event argument") : 0;
+			if (arg > UINT32_MAX)
+				in_fail(&in, "event argument out of range");
+			th->ev[th->n++] = (struct trace_event){ now, kind, (uint32_t)arg };
+		}
+	}
+	if (!in.bad && in.off != in.n)
+		in_fail(&in, "unexpected bytes after the last thread");
+	if (in.bad) {
+		fmt_err(err, errlen, "%s: corrupt: %s", name, in.what);
+		trace_free(t);
+		return NULL;
+	}
+	t->version = version;
+	trace_set_str(&t->format, "vcpusim");
+	char why[400];
+	if (trace_validate(t, why, sizeof why) < 0) {
+		fmt_err(err, errlen, "%s: invalid trace: %s", name, why);
+		trace_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+int trace_write_file(const struct trace *t, const char *path, char *err, size_t errlen)
+{
+	unsigned char *buf;
+	size_t len;
+	if (trace_encode(t, &buf, &len) < 0) {
+		fmt_err(err, errlen, "%s: out of memory while encoding the trace", path);
+		return -1;
+	}
+	size_t pl = strlen(path);
+	char *tmp = malloc(pl + 32);
+	if (!tmp) {
+		free(buf);
+		fmt_err(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	int ok = f != NULL;
+	if (f) {
+		ok = fwrite(buf, 1, len, f) == len;
+		ok = (fclose(f) == 0) && ok;
+	}
+	if (ok)
+		ok = rename(tmp, path) == 0;
+	if (!ok) {
+		fmt_err(err, errlen, "%s: cannot write the trace: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	free(buf);
+	return ok ? 0 : -1;
+}
