@@ -1,5 +1,6 @@
 /* test_eventq.c: the event queue against a reference: random schedules, re-arms
- * and cancels must pop in (time, insertion) order, same-time events FIFO. */
+ * and cancels, at delays from nanoseconds to beyond the wheel's horizon, must pop
+ * in (time, insertion) order, same-time events FIFO. */
 #include <gsl/gsl_rng.h>
 #include "testlib.h"
 #include "sim/eventq.h"
@@ -21,12 +22,17 @@ int main(void)
 		event_init(&ev[i], NULL, &ev[i], 0);
 	simtime_t now = 0;
 	long popped = 0, bad = 0;
+	int min_shift = 99, max_shift = -1;
 	for (int step = 0; step < 200000; step++) {
 		int i = (int)gsl_rng_uniform_int(r, N);
 		unsigned long op = gsl_rng_uniform_int(r, 10);
 		if (op < 6) {
-			/* few distinct times, to exercise ties */
-			when[i] = now + (simtime_t)gsl_rng_uniform_int(r, 8);
+			/* few distinct times (ties), then times within a bucket, across the
+			 * wheel and beyond its horizon (the far heap) */
+			static const unsigned long span[] = { 8, 1UL << 16, 1UL << 20, 1UL << 30 };
+			/* a sparse phase then a dense one make the wheel change its width */
+			unsigned long k = step < 60000 ? gsl_rng_uniform_int(r, 4) : step < 130000 ? 3 : 2;
+			when[i] = now + (simtime_t)gsl_rng_uniform_int(r, span[k]);
 			order[i] = seq++;
 			evq_schedule(&q, &ev[i], when[i]);
 			armed[i] = 1;
@@ -48,6 +54,10 @@ int main(void)
 			armed[k] = 0;
 			now = e->when;
 		}
+		if (q.shift < min_shift)
+			min_shift = q.shift;
+		if (q.shift > max_shift)
+			max_shift = q.shift;
 		int n = 0;
 		for (int k = 0; k < N; k++)
 			n += armed[k];
@@ -56,6 +66,9 @@ int main(void)
 	}
 	EXPECT(popped > 10000, "popped %ld events", popped);
 	EXPECT(bad == 0, "%ld pops out of (time, insertion) order or size mismatches", bad);
+	EXPECT(max_shift - min_shift >= 2, "the wheel adapted its bucket width (2^%d to 2^%d ns)",
+	       min_shift, max_shift);
+	printf("bucket width ranged over 2^%d to 2^%d ns\n", min_shift, max_shift);
 	evq_free(&q);
 	gsl_rng_free(r);
 	return t_finish("test_eventq");
