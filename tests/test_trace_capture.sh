@@ -88,6 +88,44 @@ expect2 "$tmp/bad.otf2" "garbage OTF2 anchor" "OTF2"
 : >"$tmp/empty.otf2"
 expect2 "$tmp/empty.otf2" "empty OTF2 anchor" "OTF2"
 
+# --- --clock cpu: the same events; compute in each thread's CPU time. 8 ep threads
+# on this machine's cores: the threads' compute cannot add up to more than
+# cores x duration (it would with the wall clock, which counts the time a thread
+# waited for a core as its work, checked when there are fewer than 8 cores).
+"$VCPUSIM" capture -o "$tmp/cc.vtr" --threads 2 --clock cpu -- "$PROGS/counts" 3 5 7 4 >/dev/null 2>&1 ||
+  bad "capture --clock cpu of counts failed"
+"$VCPUSIM" trace info "$tmp/cc.vtr" >"$tmp/ccinfo" 2>&1
+for t in 0 1; do
+  [ "$(thread_line "$tmp/ccinfo" $t)" = "18 33" ] || bad "counts --clock cpu thread $t: got '$(thread_line "$tmp/ccinfo" $t)'"
+done
+grep -q '^clock: *cpu: busy intervals CLOCK_THREAD_CPUTIME_ID, waits ' "$tmp/ccinfo" ||
+  bad "--clock cpu: header clock: $(grep clock: "$tmp/ccinfo")"
+"$VCPUSIM" capture -o "$tmp/pc.vtr" --clock cpu -- "$PROGS/pcounts" 3 4 6 2 >/dev/null 2>&1 ||
+  bad "capture --clock cpu of pcounts failed"
+"$VCPUSIM" trace info "$tmp/pc.vtr" >"$tmp/pcinfo" 2>&1
+for t in 0 1 2; do
+  [ "$(thread_line "$tmp/pcinfo" $t)" = "4 8" ] || bad "pcounts --clock cpu thread $t: got '$(thread_line "$tmp/pcinfo" $t)'"
+done
+cores=$(nproc)
+for clk in cpu wall; do
+  "$VCPUSIM" capture -o "$tmp/ep-$clk.vtr" --threads 8 --clock $clk -- "$PROGS/ep" 100000000 >/dev/null 2>&1 ||
+    bad "capture --clock $clk of ep failed"
+  "$VCPUSIM" trace info "$tmp/ep-$clk.vtr" --json >"$tmp/ep-$clk.json" 2>&1
+done
+python3 - "$tmp" "$cores" <<'PY' || bad "--clock cpu: compute of 8 ep threads"
+import json, sys
+tmp, cores = sys.argv[1], int(sys.argv[2])
+cpu, wall = (json.load(open(f"{tmp}/ep-{c}.json")) for c in ("cpu", "wall"))
+print(f"ep, 8 threads on {cores} cores: compute {cpu['compute_ms']:.1f} ms (--clock cpu), "
+      f"{wall['compute_ms']:.1f} ms (wall), duration {cpu['duration_ms']:.1f} ms")
+assert cpu["compute_ms"] <= cores * cpu["duration_ms"] * 1.05 + 5, "more CPU time than the cores had"
+if cores < 8:
+    assert wall["compute_ms"] >= 1.5 * cores * wall["duration_ms"], "wall clock should count waiting for a core"
+PY
+"$VCPUSIM" capture -o "$tmp/x.vtr" --clock tsc -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>"$tmp/msg"
+[ $? -eq 2 ] || bad "capture --clock tsc: expected exit 2"
+grep -q "expected wall or cpu" "$tmp/msg" || bad "capture --clock tsc: $(cat "$tmp/msg")"
+
 # --- capture errors
 "$VCPUSIM" capture -o "$tmp/x.vtr" -- "$tmp/no-such-program" >/dev/null 2>"$tmp/msg"
 [ $? -eq 2 ] || bad "capture of a missing program: expected exit 2"

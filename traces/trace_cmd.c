@@ -211,10 +211,14 @@ int cmd_trace(int argc, char **argv)
 static void capture_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vcpusim capture -o TRACE [--threads N] [--lib PATH] -- PROGRAM [ARGS...]\n\n"
+		"usage: vcpusim capture -o TRACE [--threads N] [--clock wall|cpu] [--lib PATH] --\n"
+		"       PROGRAM [ARGS...]\n\n"
 		"Runs PROGRAM with the capture library preloaded and writes its synchronisation\n"
 		"trace (OpenMP/libgomp regions, barriers, critical sections and locks; pthread\n"
 		"mutexes, spinlocks and barriers) to TRACE. --threads N sets OMP_NUM_THREADS.\n"
+		"--clock cpu measures compute and critical sections in each thread's CPU time\n"
+		"(for more threads than cores: time a thread was descheduled is not its work);\n"
+		"--clock wall (default) in wall-clock time.\n"
 		"The library is " CAPTURE_LIB ", found by --lib, else $VCPUSIM_CAPTURE_LIB,\n"
 		"else next to the vcpusim binary. See docs/traces.md.\n");
 }
@@ -254,7 +258,7 @@ static double mono_ms(void)
 
 int cmd_capture(int argc, char **argv)
 {
-	const char *out = NULL, *libopt = NULL, *threads = NULL;
+	const char *out = NULL, *libopt = NULL, *threads = NULL, *clk = NULL;
 	int i = 1;
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -271,6 +275,8 @@ int cmd_capture(int argc, char **argv)
 			libopt = argv[++i];
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = argv[++i];
+		else if (!strcmp(argv[i], "--clock") && i + 1 < argc)
+			clk = argv[++i];
 		else if (argv[i][0] != '-')
 			break;   /* the program, without a -- */
 		else {
@@ -291,6 +297,10 @@ int cmd_capture(int argc, char **argv)
 				"'%s'\n", TRACE_MAX_THREADS, threads);
 			return 2;
 		}
+	}
+	if (clk && strcmp(clk, "wall") && strcmp(clk, "cpu")) {
+		fprintf(stderr, "vcpusim capture: --clock: expected wall or cpu, got '%s'\n", clk);
+		return 2;
 	}
 	char lib[PATH_MAX];
 	if (find_lib(libopt, lib, sizeof lib) < 0) {
@@ -356,6 +366,16 @@ int cmd_capture(int argc, char **argv)
 		setenv("VCPUSIM_TRACE_PROGRAM", cmd, 1);
 		if (threads)
 			setenv("OMP_NUM_THREADS", threads, 1);
+		if (clk) {   /* keeps a "monotonic" choice from the environment */
+			const char *e = getenv("VCPUSIM_CAPTURE_CLOCK");
+			int mono = e && strstr(e, "monotonic");
+			if (!strcmp(clk, "cpu"))
+				setenv("VCPUSIM_CAPTURE_CLOCK", mono ? "cpu,monotonic" : "cpu", 1);
+			else if (mono)
+				setenv("VCPUSIM_CAPTURE_CLOCK", "monotonic", 1);
+			else
+				unsetenv("VCPUSIM_CAPTURE_CLOCK");
+		}
 		execvp(argv[i], argv + i);
 		int e = errno;
 		if (write(pipefd[1], &e, sizeof e) < 0)

@@ -25,7 +25,17 @@
  * synchronised across CPUs), converted to nanoseconds at exit by the two-point fit
  * against CLOCK_MONOTONIC read at start and at exit; otherwise
  * clock_gettime(CLOCK_MONOTONIC) (about 20 ns through the vDSO).
- * VCPUSIM_CAPTURE_CLOCK=monotonic forces the latter. Recording is lock-free: each
+ * VCPUSIM_CAPTURE_CLOCK=monotonic forces the latter.
+ *
+ * CPU-time mode (VCPUSIM_CAPTURE_CLOCK=cpu or cpu,monotonic; `vcpusim capture
+ * --clock cpu`): every event also reads the thread's CLOCK_THREAD_CPUTIME_ID. At exit
+ * each busy interval (compute, or a critical section: an interval that starts at
+ * thread_begin, join, region_begin, barrier_exit, lock_acquire or lock_release)
+ * is shortened to min(wall, CPU time), so time a thread spent descheduled by the host
+ * while busy (more threads than cores) is not recorded as its work; waits keep
+ * their wall-clock length. A thread's stamps are its wall-clock times minus the
+ * descheduled time accumulated so far: never decreasing, never after the wall-clock
+ * instant. Recording is lock-free: each
  * thread appends to its own list of fixed-size chunks, publishing the count with a
  * release store, so the exit handler can read every buffer safely. */
 #ifndef _GNU_SOURCE
@@ -57,6 +67,7 @@ enum { RAW_CANCEL = 100 };   /* the last lock request failed (error return) */
 
 struct raw {
 	uint64_t t;
+	uint64_t cpu;      /* thread CPU time, ns (CPU-time mode only) */
 	uintptr_t arg;     /* lock address, barrier class or team size */
 	uint32_t kind;     /* enum tev_kind or RAW_CANCEL */
 	uint32_t cls;      /* lock class */
@@ -90,6 +101,7 @@ static inline uint64_t now_ns(void)
 }
 
 static int use_tsc;        /* timestamps are TSC ticks since base_stamp */
+static int use_cpu;        /* also record thread CPU time (CPU-time mode) */
 static uint64_t base_stamp;
 
 /* A timestamp in the recording unit: TSC ticks or ns. */
@@ -127,11 +139,32 @@ static int file_has(const char *path, const char *const *words)
 	return found;
 }
 
+static inline uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* VCPUSIM_CAPTURE_CLOCK: comma-separated words; "monotonic" forces
+ * CLOCK_MONOTONIC as the wall clock, "cpu" selects CPU-time mode. */
+static int clock_word(const char *w)
+{
+	const char *v = getenv("VCPUSIM_CAPTURE_CLOCK");
+	size_t n = strlen(w);
+	for (const char *p = v; p && *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == n && !strncmp(p, w, n))
+			return 1;
+		p += l + (p[l] == ',');
+	}
+	return 0;
+}
+
 static int tsc_usable(void)
 {
 #ifdef HAVE_RDTSC
-	const char *force = getenv("VCPUSIM_CAPTURE_CLOCK");
-	if (force && !strcmp(force, "monotonic"))
+	if (clock_word("monotonic"))
 		return 0;
 	static const char *const flags[] = { "constant_tsc", "nonstop_tsc", NULL };
 	static const char *const src[] = { "tsc", NULL };
@@ -169,6 +202,7 @@ static struct tbuf *new_tbuf(void)
 static void put(struct tbuf *tb, uint32_t kind, uintptr_t arg, uint32_t cls)
 {
 	uint64_t t = stamp();
+	uint64_t cpu = use_cpu ? thread_cpu_ns() : 0;
 	struct chunk *c = tb->cur;
 	uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
 	if (n == CHUNK_EVENTS) {
@@ -179,7 +213,7 @@ static void put(struct tbuf *tb, uint32_t kind, uintptr_t arg, uint32_t cls)
 		tb->cur = c = nc;
 		n = 0;
 	}
-	c->ev[n] = (struct raw){ t - base_stamp, arg, kind, cls };
+	c->ev[n] = (struct raw){ t - base_stamp, cpu, arg, kind, cls };
 	atomic_store_explicit(&c->n, n + 1, memory_order_release);
 }
 
@@ -556,6 +590,7 @@ __attribute__((constructor)) static void capture_init(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	base_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	use_tsc = tsc_usable();
+	use_cpu = clock_word("cpu");
 	base_ns = now_ns();
 	base_stamp = stamp();
 	owner = getpid();
@@ -822,6 +857,11 @@ __attribute__((destructor)) static void capture_fini(void)
 		uint64_t ticks = stamp() - base_stamp;
 		to_ns = ticks ? (double)end / (double)ticks : 1.0;
 	}
+	/* CPU-time mode: the exiting thread's last busy interval ends here, with its
+	 * CPU time (other threads still running at exit end at their last event). */
+	if (use_cpu && me_tb && !in_hook)
+		put(me_tb, TEV_THREAD_END, 0, 0);
+	uint64_t dropped_ns = 0;   /* descheduled time removed (CPU-time mode) */
 	in_hook++;
 	struct trace *t = trace_new();
 	struct ltab lt = { 0 };
@@ -841,6 +881,10 @@ __attribute__((destructor)) static void capture_fini(void)
 		struct conv c = { .th = &t->threads[idx], .pending = -1 };
 		int ended = 0;
 		uint64_t end_t = 0;
+		/* CPU-time mode: wall stamp and CPU time of the previous raw event, whether
+		 * the interval since it is busy, and the descheduled time removed so far. */
+		uint64_t pw = 0, pc = 0, lost = 0;
+		int pbusy = -1;
 		for (struct chunk *ch = tb->first; ch;
 		     ch = atomic_load_explicit(&ch->next, memory_order_acquire)) {
 			uint32_t m = atomic_load_explicit(&ch->n, memory_order_acquire);
@@ -848,6 +892,22 @@ __attribute__((destructor)) static void capture_fini(void)
 				struct raw rc = ch->ev[k];
 				const struct raw *r = &rc;
 				rc.t = to_trace_ns(rc.t, to_ns, end);
+				if (use_cpu) {
+					uint64_t w = rc.t > pw ? rc.t : pw;
+					if (pbusy == 1) {
+						uint64_t dw = w - pw;
+						uint64_t dc = rc.cpu > pc ? rc.cpu - pc : 0;
+						if (dw > dc)
+							lost += dw - dc;
+					}
+					pbusy = rc.kind == TEV_THREAD_BEGIN || rc.kind == TEV_JOIN ||
+						rc.kind == TEV_REGION_BEGIN || rc.kind == TEV_BARRIER_EXIT ||
+						rc.kind == TEV_LOCK_ACQ || rc.kind == TEV_LOCK_REL ||
+						rc.kind == RAW_CANCEL;
+					pw = w;
+					pc = rc.cpu;
+					rc.t = w - lost;
+				}
 				if (r->kind == TEV_THREAD_END) {
 					ended = 1;
 					end_t = r->t;
@@ -869,7 +929,12 @@ __attribute__((destructor)) static void capture_fini(void)
 		}
 		uint64_t last = th->ev[th->n - 1].t;
 		/* the main thread runs until exit; others until they return or their last event */
-		uint64_t tend = i == 0 ? end : ended && end_t > last ? end_t : last;
+		uint64_t tend = ended && end_t > last ? end_t : last;
+		if (i == 0 && !ended)   /* the main thread runs until exit */
+			tend = end - lost > last ? end - lost : last;
+		else if (i == 0 && !use_cpu)
+			tend = end;
+		dropped_ns += lost;
 		drop_pending(&c);
 		release_all(&c, tend);
 		while (c.depth > 0) {
@@ -894,12 +959,17 @@ __attribute__((destructor)) static void capture_fini(void)
 		host_string(host, sizeof host);
 		const char *prog = getenv("VCPUSIM_TRACE_PROGRAM");
 		char *cmd = prog ? strdup(prog) : read_cmdline();
-		char clk[160];
+		char clk[256], wall[128];
 		if (use_tsc)
-			snprintf(clk, sizeof clk, "rdtsc (%.4f GHz over this run, against "
+			snprintf(wall, sizeof wall, "rdtsc (%.4f GHz over this run, against "
 				 "CLOCK_MONOTONIC) ns", 1.0 / to_ns);
 		else
-			snprintf(clk, sizeof clk, "CLOCK_MONOTONIC ns");
+			snprintf(wall, sizeof wall, "CLOCK_MONOTONIC ns");
+		if (use_cpu)
+			snprintf(clk, sizeof clk, "cpu: busy intervals CLOCK_THREAD_CPUTIME_ID, "
+				 "waits %s", wall);
+		else
+			snprintf(clk, sizeof clk, "%s", wall);
 		ok = trace_set_str(&t->clock, clk) == 0 &&
 		     trace_set_str(&t->program, cmd ? cmd : "") == 0 &&
 		     trace_set_str(&t->host, host) == 0;
@@ -928,6 +998,9 @@ __attribute__((destructor)) static void capture_fini(void)
 			evs += t->threads[i].n;
 		fprintf(stderr, "vcpusim-capture: %llu events, written at exit in %.3f ms\n",
 			(unsigned long long)evs, (double)(now_ns() - base_ns - end) / 1e6);
+		if (use_cpu)
+			fprintf(stderr, "vcpusim-capture: CPU-time mode removed %.3f ms of "
+				"descheduled busy time (all threads)\n", (double)dropped_ns / 1e6);
 	}
 	free(lt.k);
 	trace_free(t);
