@@ -122,6 +122,39 @@ assert cpu["compute_ms"] <= cores * cpu["duration_ms"] * 1.05 + 5, "more CPU tim
 if cores < 8:
     assert wall["compute_ms"] >= 1.5 * cores * wall["duration_ms"], "wall clock should count waiting for a core"
 PY
+# One timeline across threads: in a --clock cpu capture of 4 stencil threads on this
+# machine's cores, no thread leaves a barrier before the last one arrived (the
+# per-thread CPU-time stamps are put back in order at exit).
+"$VCPUSIM" capture -o "$tmp/st4.vtr" --threads 4 --clock cpu -- "$PROGS/stencil" 60000 500 >/dev/null 2>&1 ||
+  bad "capture --clock cpu of stencil failed"
+python3 - "$tmp/st4.vtr" <<'PY' || bad "--clock cpu: barrier order across threads"
+import sys
+def uv(b, p):
+    r = s = 0
+    while True:
+        x = b[p]; p += 1; r |= (x & 0x7f) << s; s += 7
+        if not x & 0x80: return r, p
+b = open(sys.argv[1], "rb").read()   # traces/FORMAT.md
+p = 8 + 4 + 8
+nt, p = uv(b, p); nl, p = uv(b, p)
+for _ in range(3):                    # clock, program, host
+    l, p = uv(b, p); p += l
+_, p = uv(b, p); _, p = uv(b, p)      # start, duration
+for _ in range(nl):
+    _, p = uv(b, p); l, p = uv(b, p); p += l
+enters, exits = [], []
+for _ in range(nt):
+    n, p = uv(b, p); t = 0; en, ex = [], []
+    for _ in range(n):
+        k = b[p]; p += 1; dt, p = uv(b, p); t += dt
+        if k in (4, 6, 8, 9, 10): _, p = uv(b, p)
+        (en if k == 6 else ex if k == 7 else []).append(t)
+    enters.append(en); exits.append(ex)
+last = [max(e[i] for e in enters) for i in range(len(enters[0]))]
+early = sum(x[i] < last[i] for x in exits for i in range(len(last)))
+print(f"--clock cpu stencil, {nt} threads: {early} of {nt * len(last)} barrier exits before the last arrival")
+assert nt == 4 and len(last) == 500 and early == 0
+PY
 "$VCPUSIM" capture -o "$tmp/x.vtr" --clock tsc -- "$PROGS/counts" 1 1 1 1 >/dev/null 2>"$tmp/msg"
 [ $? -eq 2 ] || bad "capture --clock tsc: expected exit 2"
 grep -q "expected wall or cpu" "$tmp/msg" || bad "capture --clock tsc: $(cat "$tmp/msg")"

@@ -32,10 +32,9 @@
  * each busy interval (compute, or a critical section: an interval that starts at
  * thread_begin, join, region_begin, barrier_exit, lock_acquire or lock_release)
  * is shortened to min(wall, CPU time), so time a thread spent descheduled by the host
- * while busy (more threads than cores) is not recorded as its work; waits keep
- * their wall-clock length. A thread's stamps are its wall-clock times minus the
- * descheduled time accumulated so far: never decreasing, never after the wall-clock
- * instant. Recording is lock-free: each
+ * while busy (more threads than cores) is not recorded as its work; then retime()
+ * recomputes the waits on one timeline for all threads (traces/FORMAT.md, "CPU-time
+ * stamps"). Recording is lock-free: each
  * thread appends to its own list of fixed-size chunks, publishing the count with a
  * release store, so the exit handler can read every buffer safely. */
 #ifndef _GNU_SOURCE
@@ -661,12 +660,31 @@ struct conv {
 	int pending;            /* index in th of an unanswered REQ/ENTER/FORK, or -1 */
 	int skip_acq;           /* the REQ was a recursive re-lock: skip its ACQ */
 	int forced;
+	/* CPU-time mode: the wall-clock stamp of each emitted event (wv[k] for
+	 * th->ev[k]), for retime(); wv_failed after an allocation failure. */
+	int track_wall, wv_failed;
+	uint64_t cur_w, *wv;
+	size_t wcap;
 };
 
 static void emit(struct conv *c, uint64_t t, uint32_t kind, uint32_t arg)
 {
 	if (c->th->n && c->th->ev[c->th->n - 1].t > t)
 		t = c->th->ev[c->th->n - 1].t;
+	if (c->track_wall && !c->wv_failed) {
+		if (c->th->n >= c->wcap) {
+			size_t cap = c->wcap ? c->wcap * 2 : 64;
+			uint64_t *w = realloc(c->wv, cap * sizeof *w);
+			if (!w)
+				c->wv_failed = 1;
+			else {
+				c->wv = w;
+				c->wcap = cap;
+			}
+		}
+		if (!c->wv_failed)
+			c->wv[c->th->n] = c->cur_w;
+	}
 	trace_push(c->th, t, kind, arg);
 }
 
@@ -844,6 +862,95 @@ static uint64_t to_trace_ns(uint64_t rel, double to_ns, uint64_t end)
 	return ns >= (double)end ? end : (uint64_t)ns;
 }
 
+/* CPU-time mode, after conversion: one timeline for all threads. Each thread's
+ * stamps so far are wall-clock minus its own descheduled time, so a release by one
+ * thread and the end of a wait in another may appear in the wrong order. Walking
+ * all events in wall-clock order, a busy interval keeps its (CPU-time) length and
+ * a wait (after fork, region_end, barrier_enter or lock_request) ends at the
+ * latest of its own start and every release (fork, region_end, barrier_enter,
+ * lock_release, thread_end) recorded before it in wall-clock time, in any thread:
+ * the shortest wait that keeps every recorded release-before-wait-end order, as on
+ * dedicated cores. By induction every new stamp is at most the event's wall-clock
+ * time, so stamps stay within the duration; within a thread they never decrease. */
+static int wall_before(uint64_t *const *wv, const size_t *pos, int a, int b)
+{
+	uint64_t x = wv[a][pos[a]], y = wv[b][pos[b]];
+	return x < y || (x == y && a < b);
+}
+
+static int retime(struct trace *t, uint64_t *const *wv)
+{
+	int nt = t->nthreads;
+	size_t *pos = calloc((size_t)nt, sizeof *pos);
+	uint64_t *pv = calloc((size_t)nt, sizeof *pv), *pu = calloc((size_t)nt, sizeof *pu);
+	int *heap = calloc((size_t)nt, sizeof *heap), hn = 0;
+	if (!pos || !pv || !pu || !heap) {
+		free(pos);
+		free(pv);
+		free(pu);
+		free(heap);
+		return -1;
+	}
+	for (int i = 0; i < nt; i++) {
+		if (!t->threads[i].n)
+			continue;
+		int j = hn++;   /* sift up */
+		while (j > 0 && wall_before(wv, pos, i, heap[(j - 1) / 2])) {
+			heap[j] = heap[(j - 1) / 2];
+			j = (j - 1) / 2;
+		}
+		heap[j] = i;
+	}
+	uint64_t rel = 0;   /* latest stamp of a release so far */
+	while (hn) {
+		int i = heap[0];
+		struct trace_thread *th = &t->threads[i];
+		size_t k = pos[i];
+		uint64_t v = th->ev[k].t, u;
+		if (k == 0)
+			u = rel < wv[i][0] ? rel : wv[i][0];
+		else {
+			uint32_t pk = th->ev[k - 1].kind;
+			int wait = pk == TEV_FORK || pk == TEV_REGION_END || pk == TEV_BARRIER_ENTER ||
+				   pk == TEV_LOCK_REQ;
+			u = wait ? (pu[i] > rel ? pu[i] : rel) : pu[i] + (v - pv[i]);
+		}
+		pv[i] = v;
+		pu[i] = u;
+		th->ev[k].t = u;
+		uint32_t kd = th->ev[k].kind;
+		if ((kd == TEV_FORK || kd == TEV_REGION_END || kd == TEV_BARRIER_ENTER ||
+		     kd == TEV_LOCK_REL || kd == TEV_THREAD_END) && u > rel)
+			rel = u;
+		/* next event of thread i, or remove it; sift down */
+		int top;
+		if (++pos[i] < th->n)
+			top = i;
+		else
+			top = heap[--hn];
+		int j = 0;
+		for (;;) {
+			int l = 2 * j + 1, m = j;
+			int best = top;
+			if (l < hn && wall_before(wv, pos, heap[l], best))
+				best = heap[l], m = l;
+			if (l + 1 < hn && wall_before(wv, pos, heap[l + 1], best))
+				best = heap[l + 1], m = l + 1;
+			if (m == j)
+				break;
+			heap[j] = heap[m];
+			j = m;
+		}
+		if (hn)
+			heap[j] = top;
+	}
+	free(pos);
+	free(pv);
+	free(pu);
+	free(heap);
+	return 0;
+}
+
 __attribute__((destructor)) static void capture_fini(void)
 {
 	/* A child made by fork() without exec inherits the buffers: only the
@@ -869,6 +976,8 @@ __attribute__((destructor)) static void capture_fini(void)
 	if (n > MAX_THREADS)
 		n = MAX_THREADS;
 	int ok = t != NULL, forced = 0;
+	uint64_t **wvs = use_cpu ? calloc((size_t)n + 1, sizeof *wvs) : NULL;
+	int retime_ok = wvs != NULL;
 	for (int i = 0; i < n && ok; i++) {
 		struct tbuf *tb = atomic_load_explicit(&threads[i], memory_order_acquire);
 		if (!tb)
@@ -878,7 +987,7 @@ __attribute__((destructor)) static void capture_fini(void)
 			ok = 0;
 			break;
 		}
-		struct conv c = { .th = &t->threads[idx], .pending = -1 };
+		struct conv c = { .th = &t->threads[idx], .pending = -1, .track_wall = retime_ok };
 		int ended = 0;
 		uint64_t end_t = 0;
 		/* CPU-time mode: wall stamp and CPU time of the previous raw event, whether
@@ -907,6 +1016,7 @@ __attribute__((destructor)) static void capture_fini(void)
 					pw = w;
 					pc = rc.cpu;
 					rc.t = w - lost;
+					c.cur_w = w;
 				}
 				if (r->kind == TEV_THREAD_END) {
 					ended = 1;
@@ -924,6 +1034,7 @@ __attribute__((destructor)) static void capture_fini(void)
 		struct trace_thread *th = c.th;
 		if (th->n == 0) {          /* never ran: not a thread of the trace */
 			free(th->ev);
+			free(c.wv);
 			t->nthreads--;
 			continue;
 		}
@@ -934,6 +1045,8 @@ __attribute__((destructor)) static void capture_fini(void)
 			tend = end - lost > last ? end - lost : last;
 		else if (i == 0 && !use_cpu)
 			tend = end;
+		if (i == 0 && !ended)
+			c.cur_w = end;   /* else the wall-clock time of its end or last event */
 		dropped_ns += lost;
 		drop_pending(&c);
 		release_all(&c, tend);
@@ -951,9 +1064,20 @@ __attribute__((destructor)) static void capture_fini(void)
 			sync = is_sync(th->ev[k].kind);
 		if (!sync && atomic_load(&tb->created) > 0) {
 			free(th->ev);
+			free(c.wv);
 			t->nthreads--;
-		}
+		} else if (retime_ok) {
+			wvs[idx] = c.wv;
+			retime_ok = !c.wv_failed;
+		} else
+			free(c.wv);
 	}
+	if (ok && use_cpu && !(retime_ok && retime(t, wvs) == 0))
+		fprintf(stderr, "vcpusim-capture: out of memory: CPU-time stamps are per thread, "
+			"not on one timeline\n");
+	for (int i = 0; wvs && i <= n; i++)
+		free(wvs[i]);
+	free(wvs);
 	if (ok) {
 		char host[512];
 		host_string(host, sizeof host);
