@@ -30,7 +30,7 @@ const char *const scenario_builtin_default =
 
 static void parse_host(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
-	static const char *const keys[] = { "pcpus", "ghz", "sockets", "cores", "threads", NULL };
+	static const char *const keys[] = { "pcpus", "ghz", "sockets", "cores", "threads", "noise", NULL };
 	const cJSON *h = jp_obj(jp, root, "", "host", 0);
 	jp_only_keys(jp, h, "host", keys);
 	int has_topo = h && (cJSON_HasObjectItem(h, "sockets") || cJSON_HasObjectItem(h, "cores") ||
@@ -248,6 +248,64 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 			}
 }
 
+/* host.noise {"think_us": T, "service_us": S}: the host's own activity (dom0,
+ * interrupts, daemons), as one single-vCPU VM per pCPU, pinned there, running the io
+ * workload (a burst of S us after an exponential T us; named host-noise-P). Real
+ * hosts have it, and it keeps pCPUs from switching in lockstep; docs/validation.md
+ * measured T = 12000, S = 350 on this machine. Off by default. */
+static void add_host_noise(struct jp *jp, const cJSON *root, struct scenario *sc)
+{
+	static const char *const keys[] = { "think_us", "service_us", NULL };
+	const cJSON *h = jp_obj(jp, root, "", "host", 0);
+	const cJSON *n = jp_obj(jp, h, "host", "noise", 0);
+	if (!n || jp->failed)
+		return;
+	jp_only_keys(jp, n, "host.noise", keys);
+	double think = jp_num(jp, n, "host.noise", "think_us", 12000, 1, 1e9);
+	double service = jp_num(jp, n, "host.noise", "service_us", 350, 0.001, 1e9);
+	if (jp->failed)
+		return;
+	cJSON *w = cJSON_CreateObject();
+	cJSON_AddStringToObject(w, "kind", "io");
+	cJSON_AddNumberToObject(w, "think_us", think);
+	cJSON_AddNumberToObject(w, "service_us", service);
+	const struct workload_kind *io = workload_find("io");
+	struct workload_params *wp = io->parse(jp, w, "host.noise", 1);
+	cJSON_Delete(w);
+	struct vm_config *vms = realloc(sc->vms, (size_t)(sc->nvms + sc->npcpus) * sizeof *vms);
+	if (!vms || jp->failed) {
+		if (wp)
+			io->free_params(wp);
+		if (!vms)
+			jp_fail(jp, "host.noise", "out of memory");
+		return;
+	}
+	sc->vms = vms;
+	for (int p = 0; p < sc->npcpus; p++) {
+		struct vm_config *c = &sc->vms[sc->nvms++];
+		char name[32];
+		memset(c, 0, sizeof *c);
+		snprintf(name, sizeof name, "host-noise-%d", p);
+		for (int k = 0; k < sc->nvms - 1; k++)
+			if (!strcmp(sc->vms[k].name, name)) {
+				jp_fail(jp, "host.noise", "a VM is already named %s", name);
+				sc->nvms--;
+				if (p == 0)
+					io->free_params(wp);
+				return;
+			}
+		c->name = xstrdup(name);
+		c->vcpus = 1;
+		c->weight = 256;
+		c->index = -1;
+		c->wk = io;
+		c->wp = wp;
+		c->owns_wp = p == 0;
+		c->affinity = xcalloc((size_t)sc->npcpus, sizeof *c->affinity);
+		c->affinity[p] = 1;
+	}
+}
+
 struct scenario *scenario_from_json(struct jp *jp, cJSON *root)
 {
 	static const char *const keys[] = { "name", "description", "seed", "stop", "host", "scheduler",
@@ -288,6 +346,7 @@ struct scenario *scenario_from_json(struct jp *jp, cJSON *root)
 	if (jp->failed)
 		goto bad;
 	parse_vms(jp, root, sc);
+	add_host_noise(jp, root, sc);
 	if (jp->failed)
 		goto bad;
 	if (sc->policy->validate)

@@ -24,9 +24,10 @@
  *  - The choice among sibling-free pCPUs: Xen's choice if it is free, else the
  *    first idle pCPU after it, else the one with the shortest runqueue (the paper
  *    picks "a runqueue without a sibling"; it does not say which).
- *  - A VM wider than the host cannot be balanced, and per-vCPU affinity could
- *    leave no sibling-free pCPU: both are refused when the scenario is validated
- *    (exit 2) rather than silently breaking the property.
+ *  - A VM wider than the host cannot be balanced, and per-vCPU affinity of a
+ *    multi-vCPU VM could leave no sibling-free pCPU: both are refused when the
+ *    scenario is validated (exit 2) rather than silently breaking the property.
+ *    Single-vCPU VMs (e.g. host.noise) may be pinned.
  *  - The current vCPU of a pCPU counts as present even when it has just blocked
  *    and leaves at this same instant (conservative). */
 #include <stdlib.h>
@@ -94,9 +95,11 @@ static void validate(struct jp *jp, const struct scenario *sc, const void *param
 				"scheduling needs a pCPU per sibling", c->name, c->vcpus, sc->npcpus);
 			return;
 		}
-		if (c->affinity) {
+		/* a single vCPU has no sibling to avoid: its affinity is only respected */
+		if (c->affinity && c->vcpus > 1) {
 			jp_fail(jp, "vms", "VM %s: affinity is not supported by the balance policy "
-				"(it could leave no sibling-free pCPU)", c->name);
+				"for VMs with several vCPUs (it could leave no sibling-free pCPU)",
+				c->name);
 			return;
 		}
 	}
