@@ -19,22 +19,6 @@ static cJSON *run(const char *json)
 	return r;
 }
 
-static const cJSON *vm_of(const cJSON *r, const char *name)
-{
-	const cJSON *v;
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(r, "vms"))
-		if (!strcmp(cJSON_GetObjectItem(v, "name")->valuestring, name))
-			return v;
-	fprintf(stderr, "FAIL: no VM %s in results\n", name);
-	exit(1);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *x = cJSON_GetObjectItem(o, k);
-	return x && cJSON_IsNumber(x) ? x->valuedouble : NAN;
-}
-
 static double long_waits(const cJSON *vm) { return num(cJSON_GetObjectItem(vm, "spin"), "long_waits"); }
 
 /* Runs json (with %s for the policy) under credit and asman. */

@@ -185,22 +185,6 @@ static cJSON *run_json(const char *json, const char *policy, int concurrent)
 	return r;
 }
 
-static const cJSON *vm_of(const cJSON *r, const char *name)
-{
-	const cJSON *v;
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(r, "vms"))
-		if (!strcmp(cJSON_GetObjectItem(v, "name")->valuestring, name))
-			return v;
-	fprintf(stderr, "FAIL: no VM %s in results\n", name);
-	exit(1);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *x = cJSON_GetObjectItem(o, k);
-	return x ? x->valuedouble : NAN;
-}
-
 static double rate(const cJSON *r, const char *vm)
 {
 	return num(vm_of(r, vm), "work_ms") / num(r, "sim_ms");

@@ -21,22 +21,6 @@ struct row {
 
 static const char *const others[] = { "hog", "cpu1", "io" };
 
-static const cJSON *vm_of(const cJSON *r, const char *name)
-{
-	const cJSON *v;
-	cJSON_ArrayForEach(v, cJSON_GetObjectItem(r, "vms"))
-		if (!strcmp(cJSON_GetObjectItem(v, "name")->valuestring, name))
-			return v;
-	fprintf(stderr, "FAIL: no VM %s in results\n", name);
-	exit(1);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-	const cJSON *x = cJSON_GetObjectItem(o, k);
-	return x && cJSON_IsNumber(x) ? x->valuedouble : NAN;
-}
-
 static struct row run_file(const char *dir, const char *file, const char *policy)
 {
 	char path[1024], set[64];

@@ -2,6 +2,7 @@
  * with invariant checks on, and assert with messages that say what was expected. */
 #ifndef VCPUSIM_TESTLIB_H
 #define VCPUSIM_TESTLIB_H
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,23 @@ static double t_cpu_ms(const struct vm *vm)
 	for (int i = 0; i < vm->nvcpus; i++)
 		t += vm->vcpus[i].st.work_ns + vm->vcpus[i].st.spin_ns + vm->vcpus[i].st.sys_ns;
 	return simtime_ms(t);
+}
+
+/* Results JSON (results_build) helpers: a VM's object by name, a number or NaN. */
+static const cJSON *vm_of(const cJSON *r, const char *name)
+{
+	const cJSON *v;
+	cJSON_ArrayForEach(v, cJSON_GetObjectItem(r, "vms"))
+		if (!strcmp(cJSON_GetObjectItem(v, "name")->valuestring, name))
+			return v;
+	fprintf(stderr, "FAIL: no VM %s in results\n", name);
+	exit(1);
+}
+
+static double num(const cJSON *o, const char *k)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, k);
+	return x && cJSON_IsNumber(x) ? x->valuedouble : (double)NAN;
 }
 
 static int t_finish(const char *name)
