@@ -51,12 +51,6 @@ static void stop(void *state)
 	free(s);
 }
 
-static simtime_t draw(const struct workload_params *p, double mean, gsl_rng *rng)
-{
-	double x = p->exponential ? gsl_ran_exponential(rng, mean) : mean;
-	return (simtime_t)(x + 0.5);
-}
-
 static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
 		    struct op *out)
 {
@@ -69,13 +63,13 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 	if (!s->sleeping[t]) {
 		s->sleeping[t] = 1;
 		out->kind = OP_SLEEP;
-		out->ns = draw(p, p->think_ns, rng);
+		out->ns = workload_draw(p->exponential, p->think_ns, rng);
 		return;
 	}
 	s->sleeping[t] = 0;
 	s->served[t]++;
 	out->kind = OP_COMPUTE;
-	out->ns = draw(p, p->service_ns, rng);
+	out->ns = workload_draw(p->exponential, p->service_ns, rng);
 	if (out->ns < 1)
 		out->ns = 1;   /* a served request always counts */
 	out->request = 1;

@@ -68,12 +68,6 @@ static void stop(void *state)
 	free(s);
 }
 
-static simtime_t draw(const struct workload_params *p, double mean, gsl_rng *rng)
-{
-	double x = p->exponential ? gsl_ran_exponential(rng, mean) : mean;
-	return (simtime_t)(x + 0.5);
-}
-
 /* Starts with a burst (the VM boots into some work), then pause, burst, ... */
 static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
 		    struct op *out)
@@ -88,13 +82,13 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 		}
 		out->kind = OP_SLEEP;
 		int think = p->think_prob > 0 && gsl_rng_uniform(rng) < p->think_prob;
-		out->ns = draw(p, think ? p->think_ns : p->sleep_ns, rng);
+		out->ns = workload_draw(p->exponential, think ? p->think_ns : p->sleep_ns, rng);
 		return;
 	}
 	s->in_burst[t] = 1;
 	s->done[t]++;
 	out->kind = OP_COMPUTE;
-	out->ns = draw(p, p->burst_ns, rng);
+	out->ns = workload_draw(p->exponential, p->burst_ns, rng);
 	if (out->ns < 1)
 		out->ns = 1;   /* a burst always counts */
 	out->request = 1;

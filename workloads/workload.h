@@ -8,6 +8,7 @@
 #ifndef VCPUSIM_WORKLOAD_H
 #define VCPUSIM_WORKLOAD_H
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_randist.h>
 #include <cjson/cJSON.h>
 #include "sim/simtime.h"
 #include "sim/jparse.h"
@@ -61,6 +62,13 @@ struct workload_kind {
 	void (*next_op)(void *state, const struct workload_params *p, int t, gsl_rng *rng,
 			struct op *out);
 };
+
+/* A duration of the given mean (ns): exponentially distributed, or fixed. */
+static inline simtime_t workload_draw(int exponential, double mean, gsl_rng *rng)
+{
+	double x = exponential ? gsl_ran_exponential(rng, mean) : mean;
+	return (simtime_t)(x + 0.5);
+}
 
 const struct workload_kind *workload_find(const char *name);
 extern const struct workload_kind *const workload_kinds[];
