@@ -1082,6 +1082,32 @@ static void plot_usage(FILE *f)
  * chart of the window [from, to) of a `run --trace` file: a row per pCPU, bars
  * coloured by VM. Default window: the first 300 ms; default PLOTDIR: the trace's
  * directory. */
+/* A stretch of a vCPU on a pCPU: a complete event of category "vcpu" (`run
+ * --trace`, `kvm --trace`), or any complete event of pid 0 (files written before
+ * the tracks moved off Perfetto's reserved pid 0). */
+static int is_pcpu_slice(const cJSON *e)
+{
+	const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
+	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+	const cJSON *cat = cJSON_GetObjectItemCaseSensitive(e, "cat");
+	if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X"))
+		return 0;
+	return (cJSON_IsString(cat) && !strcmp(cat->valuestring, "vcpu")) ||
+	       (cJSON_IsNumber(pid) && pid->valuedouble == 0);
+}
+
+/* Its row: args.pcpu, else (older files) its tid; -1 if neither is a number. */
+static int slice_row(const cJSON *e)
+{
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
+	const cJSON *pc = args ? cJSON_GetObjectItemCaseSensitive(args, "pcpu") : NULL;
+	if (!cJSON_IsNumber(pc))
+		pc = cJSON_GetObjectItemCaseSensitive(e, "tid");
+	if (!cJSON_IsNumber(pc) || !(pc->valuedouble >= 0 && pc->valuedouble < 1e6))
+		return -1;
+	return (int)pc->valuedouble;
+}
+
 static int plot_timeline(const char *trace, const char *out, double from, double to)
 {
 	struct jp jp;
@@ -1101,22 +1127,20 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	int nnames = 0, bad = 0, slices = 0, npcpus = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, evs) {
-		const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
-		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
-		if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
-		    pid->valuedouble != 0)
+		if (!is_pcpu_slice(e))
 			continue;
 		const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
 		const cJSON *vm = args ? cJSON_GetObjectItemCaseSensitive(args, "vm") : NULL;
 		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
 		const cJSON *dur = cJSON_GetObjectItemCaseSensitive(e, "dur");
-		const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
-		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || !cJSON_IsNumber(tid)) {
+		int row = slice_row(e);
+		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || row < 0 ||
+		    row > 4095) {
 			bad++;
 			continue;
 		}
-		if (tid->valuedouble + 1 > npcpus)
-			npcpus = (int)tid->valuedouble + 1;
+		if (row + 1 > npcpus)
+			npcpus = row + 1;
 		int k = 0;
 		while (k < nnames && strcmp(names[k], vm->valuestring))
 			k++;
@@ -1143,10 +1167,7 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 			sb_add(&vars, *c == ' ' || *c == '"' || *c == '\\' ? "_" : c, 1);
 		int any = 0;
 		cJSON_ArrayForEach(e, evs) {
-			const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
-			const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
-			if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
-			    pid->valuedouble != 0)
+			if (!is_pcpu_slice(e))
 				continue;
 			const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
 			const char *vm = cJSON_GetObjectItemCaseSensitive(args, "vm")->valuestring;
@@ -1156,8 +1177,7 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 			double b = a + cJSON_GetObjectItemCaseSensitive(e, "dur")->valuedouble / 1e3;
 			if (b <= from || a >= to)
 				continue;
-			sb_printf(&d, "%d\t%.6f\t%.6f\n",
-				  (int)cJSON_GetObjectItemCaseSensitive(e, "tid")->valuedouble,
+			sb_printf(&d, "%d\t%.6f\t%.6f\n", slice_row(e),
 				  a < from ? from : a, b > to ? to : b);
 			any = 1;
 			drawn++;
@@ -1166,6 +1186,10 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 			sb_printf(&d, "-1\t%.6f\t%.6f\n", from, from);
 	}
 	sb_printf(&vars, "\"\nnpcpus = %d\n", npcpus);
+	/* `vcpusim kvm --trace` files record real time (metadata.clock "real") */
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+	const cJSON *clock = meta ? cJSON_GetObjectItemCaseSensitive(meta, "clock") : NULL;
+	int real = cJSON_IsString(clock) && !strcmp(clock->valuestring, "real");
 	cJSON_Delete(root);
 	if (!drawn) {
 		fprintf(stderr, "%s: nothing ran between %g and %g ms\n", trace, from, to);
@@ -1191,7 +1215,8 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		return 1;
 	}
 	sfmt(title, sizeof title, "Which VM runs on each pCPU, %g to %g ms", from, to);
-	int rc = render(dir, "timeline", &d, title, "simulated time (ms)", "", "VM", nnames, 0,
+	int rc = render(dir, "timeline", &d, title, real ? "time (ms)" : "simulated time (ms)", "",
+			"VM", nnames, 0,
 			vars.p);
 	sb_free(&d);
 	sb_free(&vars);
