@@ -25,7 +25,7 @@ struct workload_params {
 
 struct trace_state {
 	int threads;
-	size_t *pos;
+	struct trace_cursor *cur;   /* per thread: where it is in its stream */
 	int64_t *rep;
 };
 
@@ -68,31 +68,27 @@ static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const 
 		return NULL;
 	}
 	char err[1024];
-	struct trace *t = trace_load(real, err, sizeof err);
-	free(real);
-	if (!t) {
-		jp_fail(jp, fpath, "%s", err);
-		return NULL;
-	}
-	if (t->nthreads != vcpus) {
-		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", t->nthreads,
-			t->nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
-		trace_free(t);
-		return NULL;
-	}
 	struct workload_params *p = calloc(1, sizeof *p);
 	if (!p) {
-		trace_free(t);
+		free(real);
 		jp_fail(jp, fpath, "out of memory");
 		return NULL;
 	}
-	if (trace_to_program(t, scale, &p->prog, err, sizeof err) < 0) {
-		jp_fail(jp, fpath, "%s: %s", file, err);
-		trace_free(t);
+	/* checked and kept encoded: nothing per event is allocated (traces/replay.h) */
+	if (trace_program_load(real, scale, &p->prog, err, sizeof err) < 0) {
+		free(real);
+		free(p);
+		jp_fail(jp, fpath, "%s", err);
+		return NULL;
+	}
+	free(real);
+	if (p->prog.nthreads != vcpus) {
+		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", p->prog.nthreads,
+			p->prog.nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
+		trace_program_free(&p->prog);
 		free(p);
 		return NULL;
 	}
-	trace_free(t);
 	p->repeat = repeat;
 	return p;
 }
@@ -121,10 +117,10 @@ static void *trace_start(const struct workload_params *p, int threads)
 	if (!s)
 		return NULL;
 	s->threads = threads;
-	s->pos = calloc((size_t)threads, sizeof *s->pos);
+	s->cur = calloc((size_t)threads, sizeof *s->cur);
 	s->rep = calloc((size_t)threads, sizeof *s->rep);
-	if (!s->pos || !s->rep) {
-		free(s->pos);
+	if (!s->cur || !s->rep) {
+		free(s->cur);
 		free(s->rep);
 		free(s);
 		return NULL;
@@ -137,7 +133,7 @@ static void trace_stop(void *state)
 	struct trace_state *s = state;
 	if (!s)
 		return;
-	free(s->pos);
+	free(s->cur);
 	free(s->rep);
 	free(s);
 }
@@ -150,14 +146,15 @@ static void trace_next_op(void *state, const struct workload_params *p, int t, g
 	out->kind = OP_END;
 	if (!s || t < 0 || t >= s->threads || t >= p->prog.nthreads)
 		return;
-	size_t n = p->prog.nops[t];
-	if (s->pos[t] >= n) {
-		if (n == 0 || s->rep[t] + 1 >= p->repeat)
-			return;
+	struct trace_cursor *c = &s->cur[t];
+	if (!c->off)   /* not started: a stream never starts at offset 0 (the header) */
+		trace_cursor_start(&p->prog, t, c);
+	trace_program_next(&p->prog, c, out);
+	if (out->kind == OP_END && p->prog.nops[t] > 0 && s->rep[t] + 1 < p->repeat) {
 		s->rep[t]++;
-		s->pos[t] = 0;
+		trace_cursor_start(&p->prog, t, c);
+		trace_program_next(&p->prog, c, out);
 	}
-	*out = p->prog.ops[t][s->pos[t]++];
 }
 
 const struct workload_kind workload_trace = {
