@@ -239,6 +239,8 @@ static int parse_num(const char *s, double *out)
 
 struct opts {
 	const char *dir, *out, *kind, *x, *group, *y, *norm, *vm;
+	const char *title, *xlabel, *ylabel;   /* the user's, instead of the derived ones */
+	int logy, pdf;          /* --logy: log y axis; --pdf: also KIND.pdf (pdfcairo) */
 	int nwhere;
 	char **where;           /* KEY=VALUE */
 };
@@ -544,6 +546,9 @@ static void dat_num(struct sbuf *b, double v)
 	}
 }
 
+/* The figure options of this `vcpusim plot` (set by cmd_plot), or NULL. */
+static const struct opts *style;
+
 /* Writes PLOTDIR/KIND.dat and KIND.gp, runs gnuplot there, renames the outputs. */
 static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 		  const char *title, const char *xlabel, const char *ylabel, const char *keytitle,
@@ -551,8 +556,17 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 {
 	char path[PATH_MAX];
 	struct sbuf gp = { 0 };
+	int logy = 0, pdf = 0;
+	if (style) {   /* --title, --xlabel, --ylabel, --logy, --pdf */
+		title = style->title ? style->title : title;
+		xlabel = style->xlabel ? style->xlabel : xlabel;
+		ylabel = style->ylabel ? style->ylabel : ylabel;
+		logy = style->logy;
+		pdf = style->pdf;
+	}
 	sb_printf(&gp, "# %s.gp: written by `vcpusim plot`; run `gnuplot %s.gp` here to redraw\n",
 		  kind, kind);
+	sb_printf(&gp, "logy = %d\npdf = %d\n", logy, pdf);
 	sb_printf(&gp, "out = '%s'\ndata = '%s.dat'\nngroups = %d\nrefline = %g\ntitle = ", kind,
 		  kind, ngroups, refline);
 	gp_str(&gp, title);
@@ -619,30 +633,43 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	char *err = sweep_read_file(errpath, NULL);
 	unlink(errpath);
 	int good = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	char png[PATH_MAX], svg[PATH_MAX], part[PATH_MAX];
+	char png[PATH_MAX], svg[PATH_MAX], pdfp[PATH_MAX], part[PATH_MAX];
 	sfmt(png, sizeof png, "%s/%s.png", plotdir, kind);
 	sfmt(svg, sizeof svg, "%s/%s.svg", plotdir, kind);
-	for (int i = 0; i < 2 && good; i++) {
-		const char *f = i ? svg : png;
+	sfmt(pdfp, sizeof pdfp, "%s/%s.pdf", plotdir, kind);
+	int nout = pdf ? 3 : 2;
+	for (int i = 0; i < nout && good; i++) {
+		const char *f = i == 2 ? pdfp : i ? svg : png;
 		struct stat sb;
 		sfmt(part, sizeof part, "%s.part", f);
 		if (stat(part, &sb) < 0 || sb.st_size == 0 || rename(part, f) < 0)
 			good = 0;
 	}
 	if (!good) {
-		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s", plotdir, script,
-			err && *err ? err : "(no message)\n");
+		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s%s", plotdir, script,
+			err && *err ? err : "(no message)\n",
+			logy ? "vcpusim plot: (--logy: a log axis shows only values above 0)\n" : "");
 		free(err);
-		for (int i = 0; i < 2; i++) {
-			sfmt(part, sizeof part, "%s.part", i ? svg : png);
+		for (int i = 0; i < nout; i++) {
+			sfmt(part, sizeof part, "%s.part", i == 2 ? pdfp : i ? svg : png);
 			unlink(part);
 		}
 		return 1;
 	}
-	if (err && *err)
-		fprintf(stderr, "vcpusim plot: gnuplot (%s):\n%s", script, err);
+	/* gnuplot's warnings on a figure it drew are kept beside it, not passed
+	 * through: one line says where (the templates avoid the known ones) */
+	char logp[PATH_MAX];
+	sfmt(logp, sizeof logp, "%s/%s.gnuplot.log", plotdir, kind);
+	if (err && *err) {
+		if (sweep_write_file(logp, err, strlen(err)) == 0)
+			fprintf(stderr, "vcpusim plot: note: gnuplot warned while drawing %s: %s\n",
+				kind, logp);
+	} else
+		unlink(logp);
 	free(err);
 	printf("%s\n%s\n", png, svg);
+	if (pdf)
+		printf("%s\n", pdfp);
 	return 0;
 }
 
@@ -1044,7 +1071,8 @@ static void plot_usage(FILE *f)
 	fprintf(f,
 		"usage: vcpusim plot DIR [-o PLOTDIR] [--kind bars|lines|hist|all] [--x KEY]\n"
 		"                    [--group KEY] [--y METRIC] [--normalise-to VALUE|none]\n"
-		"                    [--where KEY=VALUE]... [--vm NAME]\n"
+		"                    [--where KEY=VALUE]... [--vm NAME] [--logy] [--pdf]\n"
+		"                    [--title TEXT] [--xlabel TEXT] [--ylabel TEXT]\n"
 		"       vcpusim plot --timeline TRACE.json [--from MS] [--to MS] [-o PLOTDIR]\n\n"
 		"Draws figures from a sweep's output directory DIR (results.csv, runs/) with\n"
 		"gnuplot, as PNG and SVG in PLOTDIR (default DIR/plots), with the .dat and .gp\n"
@@ -1068,7 +1096,10 @@ static void plot_usage(FILE *f)
 		"             default for bars of completion times grouped by policy: credit\n"
 		"  --where KEY=VALUE  only runs with that value of a varied key (repeatable);\n"
 		"             runs are pooled over varied keys that are neither x nor group\n"
-		"  --vm NAME  the histogram of one VM only (default: all VMs)\n\n"
+		"  --vm NAME  the histogram of one VM only (default: all VMs)\n"
+		"  --logy     a logarithmic y axis (bars, lines; hist always has one)\n"
+		"  --pdf      also KIND.pdf (gnuplot's pdfcairo terminal)\n"
+		"  --title TEXT, --xlabel TEXT, --ylabel TEXT  instead of the derived ones\n\n"
 		"  --timeline TRACE.json  instead: a Gantt chart (timeline.png/.svg) of which\n"
 		"             VM's vCPU ran on each pCPU between --from and --to ms (default 0\n"
 		"             to 300) of a `vcpusim run --trace` file; PLOTDIR defaults to the\n"
@@ -1270,6 +1301,9 @@ int cmd_plot(int argc, char **argv)
 				    : !strcmp(a, "--y") ? &o.y
 				    : !strcmp(a, "--normalise-to") || !strcmp(a, "--normalize-to") ? &o.norm
 				    : !strcmp(a, "--vm") ? &o.vm
+				    : !strcmp(a, "--title") ? &o.title
+				    : !strcmp(a, "--xlabel") ? &o.xlabel
+				    : !strcmp(a, "--ylabel") ? &o.ylabel
 				    : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			plot_usage(stdout);
@@ -1280,6 +1314,8 @@ int cmd_plot(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--where") && v) {
 			o.where[o.nwhere++] = argv[++i];
+		} else if (!strcmp(a, "--logy") || !strcmp(a, "--pdf")) {
+			*(!strcmp(a, "--logy") ? &o.logy : &o.pdf) = 1;
 		} else if (a[0] == '-' || o.dir) {
 			fprintf(stderr, "vcpusim plot: %s: %s\n", a,
 				a[0] == '-' ? "unknown option or missing value" : "one directory only");
@@ -1294,6 +1330,7 @@ int cmd_plot(int argc, char **argv)
 		plot_usage(stderr);
 		goto out;
 	}
+	style = &o;
 	const char *kind = o.kind ? o.kind : "all";
 	int k_bars = !strcmp(kind, "bars") || !strcmp(kind, "all");
 	int k_lines = !strcmp(kind, "lines") || !strcmp(kind, "all");
@@ -1467,6 +1504,7 @@ done:
 	free(vals);
 	results_free(&r);
 out:
+	style = NULL;
 	free(o.where);
 	return rc;
 }
