@@ -50,7 +50,8 @@ static const char run_help[] =
 	"  --trace-from MS, --trace-to MS\n"
 	"                    only the part of the schedule in [MS, MS) of simulated time\n"
 	"  --check           verify the model's invariants after every event (slower)\n"
-	"  --quiet           no progress line\n";
+	"  --quiet           no progress line, and no note when stop.max_ms ends the run\n"
+	"                    with VMs unfinished (the results say so)\n";
 
 static int parse_common(int argc, char **argv, const char *help, const char **file,
 			const char **out, const char **trace, char ***sets, int *nsets,
@@ -171,7 +172,7 @@ int cmd_run(int argc, char **argv)
 	}
 	rc = sim_run(s);
 	double wall = wall_clock() - t0;
-	if (rc == 0 && s->hit_max && s->finished_vms < s->finite_vms)
+	if (rc == 0 && !quiet && s->hit_max && s->finished_vms < s->finite_vms)
 		fprintf(stderr, "vcpusim: stopped at stop.max_ms = %.0f ms with %d of %d finite VMs unfinished\n",
 			simtime_ms(s->sc->max_ns), s->finite_vms - s->finished_vms, s->finite_vms);
 	if (s->trace) {

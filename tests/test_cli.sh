@@ -82,5 +82,11 @@ for f in "$2"/scenarios/*.json "$2"/scenarios/*/*.json; do
 	"$bin" validate "$f" && ok || bad "scenario $f invalid"
 	"$bin" run "$f" --check --quiet --set stop.max_ms=2000 -o "$tmp/chk.json" && ok || bad "scenario $f fails --check"
 done
+# --quiet is quiet: a run that stop.max_ms ends with a VM unfinished prints nothing
+# (the results say so); without --quiet a note says it
+"$bin" run --quiet --set stop.max_ms=200 -o "$tmp/q.json" 2>"$tmp/q.err" && [ ! -s "$tmp/q.err" ] && ok ||
+  bad "run --quiet printed: $(cat "$tmp/q.err")"
+"$bin" run --set stop.max_ms=200 -o "$tmp/q.json" 2>"$tmp/q.err" && grep -q "stopped at stop.max_ms" "$tmp/q.err" && ok ||
+  bad "run without --quiet: no note of the stop: $(cat "$tmp/q.err")"
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
