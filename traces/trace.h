@@ -6,7 +6,7 @@
  * next is the thread's computation. Two sources fill this structure: the vcpusim
  * binary format (trace_format.c, written by the capture library in traces/preload/)
  * and OTF2 archives written by Score-P (trace_otf2.c). The replay workload
- * (workloads/trace.c) turns it into guest operations with trace_to_ops().
+ * (workloads/trace.c) replays it through traces/replay.h (trace_program_load).
  *
  * This header and trace_format.c use only the C library: the capture library, which
  * is preloaded into arbitrary programs, compiles them too. */
@@ -122,34 +122,29 @@ struct trace *trace_decode_lazy(const unsigned char *buf, size_t len, const char
 				char *err, size_t errlen, size_t **offsets, trace_event_fn each,
 				void *ctx);
 
+/* An unsigned LEB128 varint at buf[*o] that trace_decode_lazy has checked. */
+static inline uint64_t trace_uv_checked(const unsigned char *buf, size_t *o)
+{
+	uint64_t v = 0;
+	for (int sh = 0;; sh += 7) {
+		unsigned char b = buf[(*o)++];
+		v |= (uint64_t)(b & 0x7F) << sh;
+		if (!(b & 0x80))
+			return v;
+	}
+}
+
 /* The event at *off of a stream checked by trace_decode_lazy: advances *off and
  * *now (the time of the previous event, 0 before the first). */
 static inline void trace_stream_next(const unsigned char *buf, size_t *off, uint64_t *now,
 				     struct trace_event *e)
 {
-	size_t o = *off;
-	uint32_t kind = buf[o++];
-	uint64_t v = 0;
-	for (int sh = 0;; sh += 7) {
-		unsigned char b = buf[o++];
-		v |= (uint64_t)(b & 0x7F) << sh;
-		if (!(b & 0x80))
-			break;
-	}
-	*now += v;
+	uint32_t kind = buf[(*off)++];
+	*now += trace_uv_checked(buf, off);
 	uint32_t arg = 0;
 	if (kind == TEV_REGION_BEGIN || kind == TEV_BARRIER_ENTER || kind == TEV_LOCK_REQ ||
-	    kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL) {
-		uint64_t a = 0;
-		for (int sh = 0;; sh += 7) {
-			unsigned char b = buf[o++];
-			a |= (uint64_t)(b & 0x7F) << sh;
-			if (!(b & 0x80))
-				break;
-		}
-		arg = (uint32_t)a;
-	}
-	*off = o;
+	    kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL)
+		arg = (uint32_t)trace_uv_checked(buf, off);
 	*e = (struct trace_event){ *now, kind, arg };
 }
 
