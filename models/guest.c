@@ -1,4 +1,4 @@
-/* guest.c: what runs inside a vCPU (shared/spec/model.md, "Guest model").
+/* guest.c: what runs inside a vCPU (docs/model.md, "Guest model").
  *
  * Each vCPU runs one guest thread that executes its workload's operations. A
  * thread's progress is a sequence of steps; a timed step (compute, critical

@@ -1,6 +1,6 @@
 /* guest.h: the guest model: one thread per vCPU executing its workload's
  * operations, with guest kernel spinlocks and spin-then-block barriers
- * (shared/spec/model.md, "Guest model"). Work advances only while the vCPU runs. */
+ * (docs/model.md, "Guest model"). Work advances only while the vCPU runs. */
 #ifndef VCPUSIM_GUEST_H
 #define VCPUSIM_GUEST_H
 #include "sim/simtime.h"

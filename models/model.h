@@ -1,5 +1,5 @@
 /* model.h: the simulated machine and its guests: pCPUs, VMs, vCPUs, guest threads,
- * guest spinlocks and barriers (shared/spec/model.md).
+ * guest spinlocks and barriers (docs/model.md).
  *
  * Plain data. The hypervisor's decisions live in the policy (models/sched.h); the
  * mechanics of a context switch and of vCPU states live in sim/sim.c; what a guest

@@ -1,5 +1,5 @@
 /* test_credit.c: Xen Credit's shares, caps and BOOST (issue 2, "What must be shown";
- * the worked example of shared/spec/xen-credit.md). */
+ * the worked example of docs/xen-credit.md). */
 #include <math.h>
 #include "testlib.h"
 

@@ -1,7 +1,7 @@
 /* test_npb.c: the NPB-like presets (workloads/npb.c) against issue 4.
  *
  * 1. Calibration: each class A kernel alone on P pCPUs with P vCPUs (start spread
- *    0) reproduces the profile (shared/data/npb-omp-sync-profile.md): sync points,
+ *    0) reproduces the profile (docs/npb-calibration.md): sync points,
  *    mean serial interval per sync point, and per-thread wall interval against
  *    interval / P, all within 10%; LU's hand-offs and UA's lock calls too.
  * 2. 2x overcommit under Credit, the kernel's VM beside an equal-size cpu_bound

@@ -1,4 +1,4 @@
-/* test_seed_effect.c: the seed paper's observation (shared/seed, model.md): a
+/* test_seed_effect.c: the paper's observation (Weng et al., HPDC 2011; docs/model.md): a
  * lock-heavy parallel VM alone on as many pCPUs as vCPUs has no long spinlock
  * waits; time-shared with a CPU-bound VM under Credit it suffers many long waits
  * (lock-holder and lock-waiter preemption) and a much longer completion. */

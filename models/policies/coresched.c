@@ -11,7 +11,7 @@
  *
  * Source: Xen 4.13+ "sched-gran=core" (xen/common/sched/core.c: sched_unit,
  * sched_resource and the rendezvous in schedule()), docs/misc/xen-command-line
- * ("sched-gran"); shared/spec/xen-credit.md, "Later schedulers". Core scheduling
+ * ("sched-gran"); docs/xen-credit.md, "Later schedulers". Core scheduling
  * in Linux (core_sched, 5.14+) enforces the same property with cookies.
  *
  * Invariants kept (check, under --check, after every event): Credit2's

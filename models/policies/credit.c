@@ -1,4 +1,4 @@
-/* credit.c: the Xen 4.0 Credit scheduler (shared/spec/xen-credit.md, read off
+/* credit.c: the Xen 4.0 Credit scheduler (docs/xen-credit.md, read off
  * xen/common/sched_credit.c and schedule.c at RELEASE-4.0.0).
  *
  * What it does: proportional share by weight with optional caps. Credits (1 credit
@@ -642,7 +642,7 @@ void credit_check(struct sim *s)
 const struct sched_ops sched_credit = {
 	.name = "credit",
 	.summary = "Xen 4.0 Credit: weights, caps, BOOST on wake, 30 ms slices, stealing",
-	.source = "xen/common/sched_credit.c (RELEASE-4.0.0); shared/spec/xen-credit.md",
+	.source = "xen/common/sched_credit.c (RELEASE-4.0.0); docs/xen-credit.md",
 	.parse = parse,
 	.free_params = free,
 	.init = init,

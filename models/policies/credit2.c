@@ -1,5 +1,5 @@
 /* credit2.c: Xen's Credit2 scheduler (the default since Xen 4.12), as summarised in
- * shared/spec/xen-credit.md ("Later schedulers"), after xen/common/sched/credit2.c
+ * docs/xen-credit.md ("Later schedulers"), after xen/common/sched/credit2.c
  * (Xen 4.12 to 4.19). Also the engine of core scheduling (coresched.c).
  *
  * What it does: every unit (a vCPU; for core scheduling a group of sibling vCPUs)
@@ -566,7 +566,7 @@ static void init(struct sim *s)
 const struct sched_ops sched_credit2 = {
 	.name = "credit2",
 	.summary = "Xen Credit2: credits in ns burnt by weight, per-socket runqueues, reset at 0, no BOOST",
-	.source = "xen/common/sched/credit2.c (Xen 4.12+ default); shared/spec/xen-credit.md",
+	.source = "xen/common/sched/credit2.c (Xen 4.12+ default); docs/xen-credit.md",
 	.parse = parse,
 	.free_params = free,
 	.validate = c2_validate,

@@ -1,5 +1,5 @@
 /* gang.c: strict coscheduling. Two policies share this planner:
- *  - `gang` (Ousterhout 1982, without fragments; shared/spec/model.md,
+ *  - `gang` (Ousterhout 1982, without fragments; docs/model.md,
  *    "Policies"): every VM is a gang whose width is its vCPU count;
  *  - `hybrid` (Weng, Wang, Li and Lu, "The hybrid scheduling framework for
  *    virtual machine systems", VEE 2009): only VMs flagged "concurrent": true

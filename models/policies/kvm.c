@@ -52,7 +52,7 @@
  * check_preempt_tick, wakeup_preempt_entity, pick_next_entity, place_entity), virt/kvm/kvm_main.c
  * (kvm_vcpu_on_spin, kvm_vcpu_eligible_for_directed_yield), arch/x86/kvm/vmx/vmx.c
  * (grow_ple_window / shrink_ple_window, defaults ple_gap 128, ple_window 4096,
- * grow 2, shrink 0, max UINT_MAX); shared/spec/kvm-ground-truth.md (250 Hz, EEVDF).
+ * grow 2, shrink 0, max UINT_MAX); docs/kvm-harness.md (250 Hz, EEVDF).
  *
  * Invariants kept (kvm_check, under --check, after every event): a runnable or
  * running vCPU is on exactly one runqueue (that of its pCPU), a blocked one on
