@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "sim/cli.h"
+#include "sim/provenance.h"
 
 struct command {
 	const char *name;
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("vcpusim %s\n", VCPUSIM_VERSION);
+		printf("vcpusim %s (commit %s)\n", vcpusim_version, vcpusim_commit);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

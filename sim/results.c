@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include "sim/sim.h"
+#include "sim/provenance.h"
 
 static double ms(simtime_t t) { return simtime_ms(t); }
 
@@ -126,6 +127,7 @@ cJSON *results_build(struct sim *s, double wall_s)
 	cJSON_AddBoolToObject(r, "stopped_at_max", s->hit_max);
 	cJSON_AddNumberToObject(r, "events", (double)s->events);
 	cJSON_AddNumberToObject(r, "wall_s", wall_s);
+	provenance_add(r, s->sc);
 	cJSON *h = cJSON_AddObjectToObject(r, "host");
 	simtime_t busy = 0;
 	for (int i = 0; i < s->host.npcpus; i++)

@@ -376,7 +376,10 @@ struct scenario *scenario_load(struct jp *jp, const char *file, char *const *set
 			return NULL;
 		}
 	struct scenario *sc = scenario_from_json(jp, root);
-	cJSON_Delete(root);
+	if (sc)
+		sc->effective = root;   /* recorded in the results (sim/provenance.c) */
+	else
+		cJSON_Delete(root);
 	return sc;
 }
 
@@ -396,5 +399,6 @@ void scenario_free(struct scenario *sc)
 		sc->policy->free_params(sc->policy_params);
 	free(sc->name);
 	free(sc->file);
+	cJSON_Delete(sc->effective);
 	free(sc);
 }

@@ -33,6 +33,7 @@ struct scenario {
 	struct guest_config guest;
 	int nvms;
 	struct vm_config *vms;       /* replicas expanded */
+	cJSON *effective;            /* the document as run (--set applied), for provenance; may be NULL */
 };
 
 /* Loads FILE (NULL = the built-in default scenario), applies the --set overrides,
