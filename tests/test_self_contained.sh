@@ -2,8 +2,8 @@
 # test_self_contained.sh: the repository is its own reference (issue 14, item 5).
 # No tracked file may point at the team's private briefing folder (the word
 # "shared" followed by a slash), which a user's clone does not have; and every
-# docs/NAME.md that a tracked file names must exist, so that the pointers that
-# replaced it lead somewhere.
+# docs page (docs/PAGE dot md) that a tracked file names must exist, so that the
+# pointers that replaced it lead somewhere.
 # Usage: bash test_self_contained.sh VCPUSIM SOURCE_DIR
 set -u
 SRC=$(realpath "$2")
@@ -24,7 +24,7 @@ else
 	echo "ok: no tracked file names it ($(git ls-files | wc -l) files)"
 fi
 
-# Every docs/NAME.md named anywhere exists.
+# Every docs page named anywhere exists.
 missing=0
 for d in $(git ls-files -z | xargs -0 grep -I -o -h -E 'docs/[A-Za-z0-9_-]+\.md' -- 2>/dev/null | sort -u); do
 	[ -f "$d" ] || { fail "$d is named but does not exist: $(git grep -l -F "$d" | tr '\n' ' ')"; missing=1; }

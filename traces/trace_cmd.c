@@ -242,12 +242,9 @@ static int find_lib(const char *opt, char *out, size_t n)
 		return 0;
 #ifdef VCPUSIM_CAPTURE_RELDIR
 	/* an installed tree: PREFIX/bin/vcpusim, PREFIX/lib/vcpusim/ (CMakeLists.txt) */
-	char inst[PATH_MAX + 64];
-	snprintf(inst, sizeof inst, "%s/" VCPUSIM_CAPTURE_RELDIR "/" CAPTURE_LIB, dir);
-	if (access(inst, R_OK) == 0) {
-		snprintf(out, n, "%s", inst);
+	int len2 = snprintf(out, n, "%s/" VCPUSIM_CAPTURE_RELDIR "/" CAPTURE_LIB, dir);
+	if (len2 > 0 && (size_t)len2 < n && access(out, R_OK) == 0)
 		return 0;
-	}
 #endif
 	return -1;
 }
