@@ -27,11 +27,12 @@ if ! cmake --install "$B" --prefix "$P" >"$T/install.log" 2>&1; then
 fi
 for f in bin/vcpusim lib/vcpusim/libvcpusim_capture.so share/man/man1/vcpusim.1 \
 	share/bash-completion/completions/vcpusim share/zsh/site-functions/_vcpusim \
-	share/vcpusim/scenarios/examples/weights.json share/vcpusim/sweeps/spinlocks.json \
+	share/vcpusim/scenarios/examples/weights.json share/vcpusim/schemas/scenario.schema.json \
 	share/vcpusim/traces/samples/stencil-2t.vtr share/doc/vcpusim/README.md \
 	share/doc/vcpusim/docs/model.md share/doc/vcpusim/docs/scenario.md; do
 	[ -e "$P/$f" ] || fail "not installed: $f"
 done
+[ -n "$(find "$P/share/vcpusim" -name spinlocks.json -path '*sweeps*')" ] || fail "the example sweeps are not installed"
 [ -x "$P/bin/vcpusim" ] && ok "installed files present"
 
 # Move the prefix: nothing may depend on where it was installed.
