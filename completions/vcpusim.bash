@@ -36,7 +36,7 @@ _vcpusim()
 
 	local opts=
 	case $cmd in
-	run) opts="-o --set --trace --check --quiet --help" ;;
+	run) opts="-o --set --trace --trace-from --trace-to --check --quiet --help" ;;
 	validate) opts="--set --help" ;;
 	list) COMPREPLY=($(compgen -W "policies workloads" -- "$cur")); return ;;
 	sweep) opts="-o -j --shard --timeout --merge -n --dry-run --help" ;;
@@ -55,7 +55,7 @@ _vcpusim()
 	case $prev in
 	--kind) COMPREPLY=($(compgen -W "bars lines hist all" -- "$cur")); return ;;
 	--clock) COMPREPLY=($(compgen -W "wall cpu" -- "$cur")); return ;;
-	-j|--threads|--timeout|--shard|--nice|--from|--to|--floor|--seconds|--repetitions|--threshold-ns|--name|--label-a|--label-b|--x|--y|--group|--where|--vm|--normalise-to|--sim-noise)
+	-j|--threads|--timeout|--trace-from|--trace-to|--shard|--nice|--from|--to|--floor|--seconds|--repetitions|--threshold-ns|--name|--label-a|--label-b|--x|--y|--group|--where|--vm|--normalise-to|--sim-noise)
 		return ;;
 	--set)
 		COMPREPLY=($(compgen -W "scheduler.policy= seed= host.pcpus= stop.max_ms= guest.spinlock=" -- "$cur"))
