@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "plot", cmd_plot, "gnuplot figures (PNG, SVG) from a sweep's output directory" },
 	{ "trace", cmd_trace, "inspect or convert a captured trace (vcpusim or OTF2)" },
 	{ "capture", cmd_capture, "run a program and capture its synchronisation trace" },
+	{ "calibrate", cmd_calibrate, "measure this host and write a host profile (host activity, spin cost, ...)" },
 };
 
 static void usage(FILE *f)

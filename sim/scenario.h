@@ -8,6 +8,7 @@
 #include "sim/jparse.h"
 #include "models/sched.h"
 #include "models/guest.h"
+#include "models/host.h"
 
 struct vm_config {
 	char *name;             /* replicas: NAME-0, NAME-1, ... */
@@ -28,6 +29,9 @@ struct scenario {
 	int check;                   /* run invariant checks after every event */
 	int npcpus, sockets, cores, threads;
 	double ghz;
+	struct host_profile *profile;  /* host.profile (models/host.h); never NULL */
+	int activity;                /* host.activity "on": the profile's host activity
+	                                and timer lateness; "off": an idealised clockwork host */
 	const struct sched_ops *policy;
 	void *policy_params;
 	struct guest_config guest;

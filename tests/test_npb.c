@@ -79,7 +79,7 @@ static struct outcome alone(const char *kernel, const char *cls, int p, const ch
 	char json[1024];
 	snprintf(json, sizeof json,
 		 "{\"name\": \"alone\", \"seed\": 1, \"start_spread_ms\": 0, \"stop\": {\"max_ms\": 1e7},"
-		 " \"host\": {\"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
+		 " \"host\": {\"activity\": \"off\", \"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
 		 " \"vms\": [{\"name\": \"par\", \"vcpus\": %d, \"workload\": {\"kind\": \"npb\","
 		 " \"kernel\": \"%s\", \"class\": \"%s\"%s}}]}", p, p, kernel, cls, extra);
 	return run(json, 0);
@@ -91,7 +91,7 @@ static struct outcome overcommitted(const char *kernel, const char *cls, int p, 
 	char json[1024];
 	snprintf(json, sizeof json,
 		 "{\"name\": \"over\", \"seed\": %d, \"check\": %s, \"stop\": {\"max_ms\": 1e7},"
-		 " \"host\": {\"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
+		 " \"host\": {\"activity\": \"off\", \"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
 		 " \"vms\": [{\"name\": \"par\", \"vcpus\": %d, \"workload\": {\"kind\": \"npb\","
 		 " \"kernel\": \"%s\", \"class\": \"%s\"}},"
 		 " {\"name\": \"hog\", \"vcpus\": %d, \"workload\": {\"kind\": \"cpu_bound\"}}]}",

@@ -5,7 +5,7 @@
 #include "testlib.h"
 
 static const char *scen =
-	"{\"name\":\"seed-effect\",\"seed\":%d,\"stop\":{\"max_ms\":%d},\"host\":{\"pcpus\":4},"
+	"{\"name\":\"seed-effect\",\"seed\":%d,\"stop\":{\"max_ms\":%d},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 	"\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":4000,"
 	"\"grain_us\":500,\"barrier\":%s,\"locks_per_phase\":10,\"cs_ns\":4000}}%s]}";
 

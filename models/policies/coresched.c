@@ -56,7 +56,7 @@ static void check(struct sim *s)
 		const struct vm *owner = NULL;
 		for (int i = core * t; i < core * t + t; i++) {
 			const struct pcpu *p = &s->host.pcpus[i];
-			if (!p->curr || (event_pending(&p->sched_ev) && p->sched_ev.when == s->now))
+			if (!p->curr || (sim_resched_due(s, p)))
 				continue;
 			if (owner && p->curr->vm != owner)
 				sim_invariant_failed(s, "coresched: core of pCPU %d runs vCPUs of %s and %s",

@@ -541,7 +541,7 @@ void c2_check(struct sim *s)
 		struct pcpu *p = &s->host.pcpus[i];
 		if (!p->curr)
 			continue;
-		if (event_pending(&p->sched_ev) && p->sched_ev.when == s->now)
+		if (sim_resched_due(s, p))
 			continue;
 		struct c2_res *r = &c->r[res_of_pcpu(c, i)];
 		int t = i - r->first;
