@@ -4,7 +4,8 @@
  * and tid 0 for the kernel's idle task, so neither is used, and every tid is
  * unique across processes, because Perfetto's importer takes a tid seen under
  * another pid for a new thread):
- * - "host" (pid 1): a track per pCPU; each stretch of a vCPU on it is a complete
+ * - "host" (pid 1): a track per pCPU, and beside it the pCPU's host activity
+ *   (interrupt- and task-like work of the host, sim/sim.c); each stretch of a vCPU on it is a complete
  *   event ("ph":"X", cat "vcpu") named VM.vCPU, with args vm, vcpu and pcpu; the
  *   counters of runnable-but-waiting vCPUs and idle pCPUs; coscheduling mode
  *   switches as instants.
@@ -39,6 +40,10 @@ static int tid_vcpu(const struct trace *t, int id) { return TRACE_TID_BASE + t->
 static int tid_wait(const struct trace *t, int id)
 {
 	return TRACE_TID_BASE + t->npcpus + t->nvms + t->nvcpus + id;
+}
+static int tid_hostact(const struct trace *t, int p)
+{
+	return TRACE_TID_BASE + t->npcpus + t->nvms + 2 * t->nvcpus + p;
 }
 
 void trace_put_jstr(FILE *f, const char *s)
@@ -121,7 +126,7 @@ struct trace *trace_open(const char *path, int npcpus)
 		char name[32];
 		snprintf(name, sizeof name, "pCPU %d", i);
 		meta_name(t->f, "thread_name", PID_HOST, tid_pcpu(t, i), name);
-		meta_sort(t->f, "thread_sort_index", PID_HOST, tid_pcpu(t, i), i);
+		meta_sort(t->f, "thread_sort_index", PID_HOST, tid_pcpu(t, i), 2 * i);
 	}
 	return t;
 }
@@ -400,4 +405,27 @@ void trace_abort(struct trace *t)
 	fclose(t->f);
 	unlink(t->tmp);
 	trace_free(t);
+}
+
+/* Host activity on a pCPU (sim/sim.c): one span per activity on that pCPU's
+ * activity track (process "host", beside the pCPU's own track), written when it
+ * ends. A separate track, since the stalled vCPU's slice goes on on the pCPU's. */
+void trace_host_activity(struct trace *t, struct sim *s, struct pcpu *p, int begin)
+{
+	if (begin || !tracks(t, s))
+		return;
+	if (!t->host_named) {
+		t->host_named = 1;
+		for (int i = 0; i < t->npcpus; i++) {
+			char name[48];
+			snprintf(name, sizeof name, "pCPU %d host activity", i);
+			meta_name(t->f, "thread_name", PID_HOST, tid_hostact(t, i), name);
+			meta_sort(t->f, "thread_sort_index", PID_HOST, tid_hostact(t, i), 2 * i + 1);
+		}
+	}
+	double start = simtime_us(p->host_since), end = simtime_us(s->now);
+	if (!clip(t, &start, &end))
+		return;
+	fprintf(t->f, ",\n{\"name\":\"host %s\",\"cat\":\"host\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f}",
+		p->host_task ? "task" : "irq", PID_HOST, tid_hostact(t, p->id), start, end - start);
 }

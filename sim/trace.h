@@ -24,10 +24,12 @@ struct trace {
 	double *vsince;         /* per vCPU: start of that span (us) */
 	int last_runnable, last_idle;  /* counters last written (-1: none yet) */
 	int pend_runnable, pend_idle;  /* counters before the window, written at its start */
+	int host_named;         /* the host-activity tracks are named */
 };
 
-/* Perfetto reserves pid 0 and tid 0 (the idle task): the host is pid 1, the VMs'
- * overview pid 2, VM i pid 3 + i; tids start here, above every pid. */
+/* Perfetto reserves pid 0 and tid 0 (the idle task): the host is pid 1 (its pCPUs
+ * and their host-activity tracks), the VMs' overview pid 2, VM i pid 3 + i; tids
+ * start here, above every pid. */
 #define TRACE_TID_BASE 100000
 
 struct trace *trace_open(const char *path, int npcpus);
@@ -51,6 +53,8 @@ void trace_long_wait(struct trace *t, struct sim *s, struct vcpu *v, unsigned lo
 /* Counter track "host": runnable-but-waiting vCPUs and idle pCPUs, written when
  * they change. */
 void trace_counters(struct trace *t, struct sim *s);
+/* Host activity on pCPU p began or (begin 0) ended: a span on p's activity track. */
+void trace_host_activity(struct trace *t, struct sim *s, struct pcpu *p, int begin);
 /* Closes the open spans, writes the metadata (scenario, policy, seed, version) and
  * the closing bracket, and renames into place; returns 0 or -1. */
 int trace_close(struct trace *t, struct sim *s);
