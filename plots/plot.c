@@ -10,6 +10,7 @@
 #include "sim/jparse.h"
 #include "sim/sweep.h"
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1188,14 +1189,19 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	}
 	struct sbuf d = { 0 }, vars = { 0 };
 	int drawn = 0;
-	sb_puts(&vars, "names = \"");
+	/* The names come from the trace file, untrusted: one word each (word() splits
+	 * on blanks), into a single-quoted gnuplot string (gp_str), where gnuplot
+	 * neither runs `...` nor reads escapes; in the data, a comment on one line. */
+	struct sbuf words = { 0 };
 	for (int k = 0; k < nnames; k++) {
 		if (k)
 			sb_puts(&d, "\n\n");
-		sb_printf(&d, "# %s\n", names[k]);
-		sb_puts(&vars, k ? " " : "");
+		sb_puts(&d, "# ");
+		dat_field(&d, names[k]);
+		sb_puts(&d, "\n");
+		sb_puts(&words, k ? " " : "");
 		for (const char *c = names[k]; *c; c++)
-			sb_add(&vars, *c == ' ' || *c == '"' || *c == '\\' ? "_" : c, 1);
+			sb_add(&words, isspace((unsigned char)*c) || *c == '"' ? "_" : c, 1);
 		int any = 0;
 		cJSON_ArrayForEach(e, evs) {
 			if (!is_pcpu_slice(e))
@@ -1216,7 +1222,10 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		if (!any)   /* keep the block so that block i is VM i */
 			sb_printf(&d, "-1\t%.6f\t%.6f\n", from, from);
 	}
-	sb_printf(&vars, "\"\nnpcpus = %d\n", npcpus);
+	sb_puts(&vars, "names = ");
+	gp_str(&vars, words.p ? words.p : "");
+	sb_free(&words);
+	sb_printf(&vars, "\nnpcpus = %d\n", npcpus);
 	/* `vcpusim kvm --trace` files record real time (metadata.clock "real") */
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
 	const cJSON *clock = meta ? cJSON_GetObjectItemCaseSensitive(meta, "clock") : NULL;

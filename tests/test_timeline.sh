@@ -105,6 +105,14 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["metadata"
 "$bin" run --quiet --trace-from 5 -o "$tmp/r5.json" 2>/dev/null; [ $? -eq 2 ] && ok || bad "--trace-from without --trace should exit 2"
 "$bin" run --quiet --trace "$tmp/x.json" --trace-from 5 --trace-to 5 2>/dev/null; [ $? -eq 2 ] && ok || bad "--trace-to <= --trace-from should exit 2"
 "$bin" run --quiet --trace "$tmp/x.json" --trace-from abc 2>/dev/null; [ $? -eq 2 ] && ok || bad "--trace-from abc should exit 2"
+# a trace file is untrusted: a VM name with a backquoted command reaches the
+# gnuplot script only inside single quotes (gnuplot ran it from the double-quoted
+# names list before), and a newline in it does not start a data row
+printf '{"traceEvents":[{"name":"a","cat":"vcpu","ph":"X","pid":1,"tid":100000,"ts":10,"dur":5000,"args":{"vm":"x`touch${IFS}%s`\\ny","vcpu":0,"pcpu":0}}]}' \
+  "$tmp/pwned" >"$tmp/evil.json"
+"$bin" plot --timeline "$tmp/evil.json" --from 0 --to 10 -o "$tmp/pe" >/dev/null 2>&1 && ok || bad "timeline of a trace with an odd VM name"
+[ -e "$tmp/pwned" ] && bad "a VM name in a trace ran a command through gnuplot" || ok
+[ "$(grep -vc '^#\|^$' "$tmp/pe/timeline.dat")" = 1 ] && ok || bad "a newline in a VM name made a data row: $(cat "$tmp/pe/timeline.dat")"
 # a real-KVM trace (`vcpusim kvm --trace` writes metadata.clock "real"): the
 # timeline's axis is "time", not "simulated time"
 cat >"$tmp/kvm.json" <<'JSON'
