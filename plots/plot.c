@@ -1,5 +1,5 @@
 /* plot.c: `vcpusim plot DIR`: gnuplot figures (PNG and SVG) from a sweep's output
- * directory (sim/sweep.c): grouped bars with 95% CI error bars, lines of a metric
+ * directory (sweep/): grouped bars with 95% CI error bars, lines of a metric
  * against a numeric varied key (or the overcommit ratio), and the spinlock wait
  * histogram per group. Reads DIR/results.csv and, for the histogram and the
  * overcommit ratio, the runs' JSON in DIR/runs/. Writes PLOTDIR/KIND.{png,svg}
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include "sim/cli.h"
 #include "sim/jparse.h"
-#include "sim/sweep.h"
+#include "sweep/sweep.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>

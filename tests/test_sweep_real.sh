@@ -38,7 +38,7 @@ else
 	fail "plot of real runs: $(cat err)"
 fi
 
-for f in "$SRC"/sweeps/*.json; do
+for f in "$SRC"/scenarios/sweeps/*.json "$SRC"/scenarios/asman/sweeps/*.json; do
 	[ -e "$f" ] || continue
 	"$V" sweep "$f" --dry-run > out 2> err && tail -1 out | grep -q "every point's scenario is valid" &&
 		ok "example $(basename "$f"): $(tail -1 out)" || fail "example sweep $f: $(cat err)"

@@ -1,8 +1,8 @@
-/* sweep.h: helpers shared by `vcpusim sweep` (sim/sweep.c) and `vcpusim plot`
+/* sweep.h: helpers shared by `vcpusim sweep` (sweep/) and `vcpusim plot`
  * (plots/plot.c): a growable text buffer, atomic file writes, deterministic number
  * formatting, CSV fields, and the per-point statistics (mean, sd, 95% CI). */
-#ifndef VCPUSIM_SWEEP_H
-#define VCPUSIM_SWEEP_H
+#ifndef VCPUSIM_SWEEP_SWEEP_H
+#define VCPUSIM_SWEEP_SWEEP_H
 #include <stddef.h>
 
 /* Growable NUL-terminated text; on allocation failure oom is set and later
