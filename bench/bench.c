@@ -12,6 +12,8 @@
 #include "sim/rng.h"
 #include "sim/scenario.h"
 #include "sim/sim.h"
+#include "sim/results.h"
+#include <dirent.h>
 
 static double now_s(void)
 {
@@ -110,8 +112,78 @@ static void print_row(const char *name, const char *json)
 	fflush(stdout);
 }
 
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* `vcpusim-bench runs DIR`: the sweep's baseline (issue 15): every
+ * DIR/runs/NAME.scenario.json of a finished sweep loaded, simulated and its
+ * results JSON printed to memory, one after another in this process, as `vcpusim
+ * run` would, with the CPU time that takes. A sweep's CPU time minus this is its
+ * fixed per-run cost (scripts/sweep-cost.sh). */
+static int bench_runs(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/runs", dir);
+	DIR *d = opendir(path);
+	if (!d) {
+		fprintf(stderr, "bench: cannot open %s\n", path);
+		return 2;
+	}
+	size_t n = 0, cap = 0;
+	char **names = NULL;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l > 14 && !strcmp(e->d_name + l - 14, ".scenario.json")) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				names = realloc(names, cap * sizeof *names);
+			}
+			names[n++] = strdup(e->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, by_name);
+	double t0 = cpu_s();
+	unsigned long long events = 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/runs/%s", dir, names[i]);
+		struct jp jp;
+		jp_init(&jp, path);
+		struct scenario *sc = scenario_load(&jp, path, NULL, 0);
+		if (!sc) {
+			fprintf(stderr, "%s\n", jp.msg);
+			return 2;
+		}
+		struct sim *s = sim_create(sc);
+		sim_run(s);
+		events += s->events;
+		cJSON *r = results_build(s, 0);
+		char *text = cJSON_Print(r);
+		free(text);
+		cJSON_Delete(r);
+		sim_destroy(s);
+		scenario_free(sc);
+		free(names[i]);
+	}
+	free(names);
+	printf("%zu runs in one process: %.3f s CPU, %llu events\n", n, cpu_s() - t0, events);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "runs"))
+		return bench_runs(argv[2]);
 	/* `vcpusim-bench case N`: one scaling case in this process (for its peak memory) */
 	if (argc == 3 && !strcmp(argv[1], "case")) {
 		int p = atoi(argv[2]);

@@ -126,6 +126,7 @@ struct runctx {
 	const char *dir;
 	const unsigned char *sel;   /* per point */
 	const unsigned char *need;  /* per point: some run still missing */
+	const unsigned char *have;  /* per run: its valid result is there already */
 	char tmpdir[PATH_MAX];
 	long total, done, failed, done_at_start;
 	double t0;
@@ -211,7 +212,7 @@ static int prepare_run(void *vc, long r, struct job *j)
 	char name[64], why[512];
 	run_name(sw, r, name, sizeof name);
 	sfmt(j->out, sizeof j->out, "%s/runs/%s.json", c->dir, name);
-	if (file_exists(j->out))
+	if (c->have[r])
 		return -1;
 	cJSON *doc = point_scenario(sw, p, sw->seeds[r % sw->nseeds], why, sizeof why);
 	if (!doc) {
@@ -454,15 +455,18 @@ bad_arg:
 
 	struct runctx c = { .sw = &sw, .dir = out };
 	unsigned char *sel = calloc((size_t)sw.npoints, 1), *need = calloc((size_t)sw.npoints, 1);
-	if (!sel || !need) {
+	unsigned char *have = calloc((size_t)(sw.npoints * sw.nseeds), 1);
+	if (!sel || !need || !have) {
 		fprintf(stderr, "vcpusim sweep: out of memory\n");
 		free(sel);
 		free(need);
+		free(have);
 		sweep_free(&sw);
 		return 1;
 	}
 	c.sel = sel;
 	c.need = need;
+	c.have = have;
 	for (long p = 0; p < sw.npoints; p++)
 		sel[p] = p % shard_n == shard_k - 1;
 	char name[64], path[PATH_MAX];
@@ -473,8 +477,10 @@ bad_arg:
 		c.total++;
 		run_name(&sw, r, name, sizeof name);
 		sfmt(path, sizeof path, "%s/runs/%s.json", out, name);
-		if (rc == 1 && file_exists(path))
+		if (rc == 1 && result_file_ok(path)) {
 			c.done++;
+			have[r] = 1;
+		}
 		else
 			need[p] = 1;
 	}
@@ -482,21 +488,9 @@ bad_arg:
 	if (dry) /* check them all, done or not */
 		memcpy(need, sel, (size_t)sw.npoints);
 
-	char exe[PATH_MAX];
-	int use_path = 0;
 	const char *hook = getenv("VCPUSIM_SWEEP_RUNNER");
-	if (hook && *hook) {
-		sfmt(exe, sizeof exe, "%s", hook);
-		use_path = 1;
-	} else {
-		ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (k > 0)
-			exe[k] = 0;
-		else
-			sfmt(exe, sizeof exe, "/proc/self/exe");
-	}
-	struct pool pl = { .jobs = (int)jobs, .timeout_s = sw.timeout_s, .exe = exe,
-			   .use_path = use_path, .ctx = &c };
+	struct pool pl = { .jobs = (int)jobs, .timeout_s = sw.timeout_s,
+			   .runner = hook && *hook ? hook : NULL, .ctx = &c };
 	struct sigaction old[4];
 	sweep_stop = 0;
 	install_signals(old);
@@ -568,6 +562,7 @@ end:
 	restore_signals(old);
 	free(sel);
 	free(need);
+	free(have);
 	sweep_free(&sw);
 	return rc;
 }

@@ -62,7 +62,7 @@ cJSON *point_scenario(const struct sweep *sw, long p, uint64_t seed, char *why, 
 void run_name(const struct sweep *sw, long run, char *out, size_t n);
 
 /* ---- tables.c: results.csv and summary.csv */
-enum { VM_NMETRICS = 11, VM_ALWAYS = 5, TOP_NMETRICS = 5 };
+enum { VM_NMETRICS = 11, VM_ALWAYS = 5, TOP_NMETRICS = 7, TOP_STOPPED = 1, TOP_OVERCOMMIT = 2 };
 struct column {
 	int vm;                 /* index in outputs.vmnames, or -1 for a top metric */
 	int metric;             /* index in vm_metrics or top_metrics */
@@ -99,6 +99,9 @@ struct outputs {
 
 /* Checks that a run's output looks like a results document; returns NULL or why. */
 const char *results_problem(const cJSON *doc);
+/* Whether path is a regular file (not a symlink) holding a results document: a
+ * run done. A truncated or corrupt one is not, so a resumed sweep runs it again. */
+int result_file_ok(const char *path);
 /* Writes DIR/results.csv and DIR/summary.csv from DIR/runs/ for the selected runs
  * (sel NULL = all). Returns 0, or 1 on an I/O failure (message printed). */
 int write_outputs(const struct sweep *sw, const char *dir, const unsigned char *sel,
@@ -111,7 +114,6 @@ int report_outputs(const struct outputs *o, const char *dir);
 extern volatile sig_atomic_t sweep_stop;   /* the signal that interrupts the sweep */
 struct job {
 	long idx;
-	pid_t pid;
 	double start;
 	int timed_out;
 	int validate;           /* `validate SCEN` rather than `run SCEN -o OUT` */
@@ -121,8 +123,8 @@ struct job {
 struct pool {
 	int jobs;
 	double timeout_s;
-	const char *exe;
-	int use_path;           /* exe is the VCPUSIM_SWEEP_RUNNER hook: search PATH */
+	const char *runner;     /* VCPUSIM_SWEEP_RUNNER: one process of it per task; NULL:
+				 * long-lived workers running tasks in-process */
 	/* fills j for task idx: 0 launch, -1 skip, other: stop with that code */
 	int (*prepare)(void *ctx, long idx, struct job *j);
 	/* a task ended (wait status): 0 go on, other: stop launching, return it */

@@ -1,6 +1,7 @@
 /* points.c: the sweep file (docs/sweeps.md): reads and checks it, keeps it in the
  * canonical form stored as DIR/sweep.json, and gives each point's scenario, label
  * and run names. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "sweep/internal.h"
 #include "sim/jparse.h"
 #include <cjson/cJSON.h>
@@ -172,6 +173,98 @@ static int count_members(const cJSON *o)
 	return n;
 }
 
+/* The index of the first seed equal to an earlier one, or -1: sorted (seed,
+ * index) pairs, so that 10^6 seeds take milliseconds, not an O(n^2) scan. */
+struct seed_at {
+	uint64_t seed;
+	long at;
+};
+
+static int cmp_seed_at(const void *a, const void *b)
+{
+	const struct seed_at *x = a, *y = b;
+	if (x->seed != y->seed)
+		return x->seed < y->seed ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static long first_duplicate(const uint64_t *seeds, long n)
+{
+	struct seed_at *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+	if (!v) { /* fall back on the scan */
+		for (long i = 1; i < n; i++)
+			for (long j = 0; j < i; j++)
+				if (seeds[i] == seeds[j])
+					return i;
+		return -1;
+	}
+	for (long i = 0; i < n; i++)
+		v[i] = (struct seed_at){ seeds[i], i };
+	qsort(v, (size_t)n, sizeof *v, cmp_seed_at);
+	long first = -1;
+	for (long i = 1; i < n; i++) /* the second of each run of equal seeds */
+		if (v[i].seed == v[i - 1].seed && (i < 2 || v[i - 1].seed != v[i - 2].seed) &&
+		    (first < 0 || v[i].at < first))
+			first = v[i].at;
+	free(v);
+	return first;
+}
+
+/* A workload's relative "file" (a trace to replay) made absolute, resolved as the
+ * run would resolve it against `named_in`, the file that names it (workloads/trace.c:
+ * that file's directory if the trace is there): the sweep inlines the base scenario
+ * into DIR/runs/ *.scenario.json and DIR/sweep.json, where a relative path would
+ * point elsewhere, and must run from any directory (issue 14 item 8). */
+static void absolute_path(cJSON *f, const char *named_in)
+{
+	if (!cJSON_IsString(f) || !f->valuestring[0] || f->valuestring[0] == '/')
+		return;
+	const char *slash = strrchr(named_in, '/');
+	char joined[PATH_MAX], real[PATH_MAX];
+	if (slash)
+		sfmt(joined, sizeof joined, "%.*s/%s", (int)(slash - named_in), named_in,
+		     f->valuestring);
+	else
+		sfmt(joined, sizeof joined, "%s", f->valuestring);
+	if (!realpath(joined, real))
+		return; /* not there: left as written, the run says what is missing */
+	cJSON_SetValuestring(f, real);
+}
+
+static void absolute_file(cJSON *workload, const char *named_in)
+{
+	absolute_path(cJSON_GetObjectItemCaseSensitive(workload, "file"), named_in);
+}
+
+static void absolute_workload_files(cJSON *scenario, const char *named_in)
+{
+	cJSON *vm;
+	cJSON_ArrayForEach(vm, cJSON_GetObjectItemCaseSensitive(scenario, "vms"))
+		absolute_file(cJSON_GetObjectItemCaseSensitive(vm, "workload"), named_in);
+}
+
+/* Varied values that name a trace: "vms[N].workload.file" strings and
+ * "vms[N].workload" objects. */
+static void absolute_varied_files(const cJSON *group, const char *named_in)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, group) {
+		if (!cJSON_IsArray(c) || !c->string)
+			continue;
+		size_t n = strlen(c->string);
+		int whole = n >= 9 && !strcmp(c->string + n - 9, ".workload");
+		int file = n >= 14 && !strcmp(c->string + n - 14, ".workload.file");
+		cJSON *v;
+		cJSON_ArrayForEach(v, c) {
+			if (whole && cJSON_IsObject(v)) {
+				absolute_file(v, named_in);
+			} else if (file) {
+				absolute_path(v, named_in);
+			}
+		}
+	}
+}
+
 /* Reads a sweep file (or a DIR/sweep.json, which is one with the base inline).
  * Returns 0, or 2 with the message in msg. */
 int sweep_load(struct sweep *sw, const char *file, char *msg, size_t msgn)
@@ -207,13 +300,24 @@ int sweep_load(struct sweep *sw, const char *file, char *msg, size_t msgn)
 			jp_fail(&jp, "base", "%s", bj.msg);
 		else if (!cJSON_IsObject(base))
 			jp_fail(&jp, "base", "%s: expected a scenario (a JSON object)", path);
+		else
+			absolute_workload_files(base, path);
 	} else if (bi && cJSON_IsObject(bi)) {
 		base = cJSON_Duplicate(bi, 1);
+		if (base)
+			absolute_workload_files(base, file);
 	} else if (bi) {
 		jp_expected(&jp, "base", bi, "a scenario file name or an inline scenario object");
 	}
 
 	const cJSON *vary = jp_obj(&jp, root, "", "vary", 0);
+	const cJSON *zip0 = jp.failed ? NULL : cJSON_GetObjectItemCaseSensitive(root, "zip");
+	if (!jp.failed) { /* trace files named in varied values: relative to the sweep file */
+		absolute_varied_files(vary, file);
+		const cJSON *zg;
+		if (cJSON_IsArray(zip0))
+			cJSON_ArrayForEach(zg, zip0) absolute_varied_files(zg, file);
+	}
 	const cJSON *zip = jp_array(&jp, root, "", "zip", 0);
 	int maxkeys = (vary ? count_members(vary) : 0) + 1, maxdims = maxkeys;
 	const cJSON *z;
@@ -323,21 +427,31 @@ int sweep_load(struct sweep *sw, const char *file, char *msg, size_t msgn)
 		if (n < 1)
 			jp_fail(&jp, "seeds", "expected a non-empty list of integer seeds");
 		sw->seeds = calloc((size_t)(n > 0 ? n : 1), sizeof *sw->seeds);
-		for (int i = 0; i < n && !jp.failed; i++) {
-			const cJSON *s = cJSON_GetArrayItem(seeds, i);
-			char p[JP_PATH_MAX];
-			jp_index(p, "seeds", i);
+		if (!sw->seeds)
+			jp_fail(&jp, NULL, "out of memory");
+		int i = 0;
+		const cJSON *s;
+		cJSON_ArrayForEach(s, seeds) { /* not GetArrayItem: a list, O(i) each */
+			if (jp.failed)
+				break;
 			if (!jp_is_integer(s) || s->valuedouble < 0) {
+				char p[JP_PATH_MAX];
+				jp_index(p, "seeds", i);
 				jp_expected(&jp, p, s, "an integer >= 0");
 				break;
 			}
-			sw->seeds[i] = (uint64_t)s->valuedouble;
-			for (int j = 0; j < i; j++)
-				if (sw->seeds[j] == sw->seeds[i])
-					jp_fail(&jp, p, "seed %llu appears twice",
-						(unsigned long long)sw->seeds[i]);
-			sw->nseeds = i + 1;
+			sw->seeds[i++] = (uint64_t)s->valuedouble;
 		}
+		if (!jp.failed) {
+			long dup = first_duplicate(sw->seeds, n);
+			if (dup >= 0) {
+				char p[JP_PATH_MAX];
+				jp_index(p, "seeds", (int)dup);
+				jp_fail(&jp, p, "seed %llu appears twice",
+					(unsigned long long)sw->seeds[dup]);
+			}
+		}
+		sw->nseeds = n;
 	} else if (!jp.failed) {
 		if (reps < 0)
 			reps = 1;

@@ -21,13 +21,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whether a text cell would be read as a formula by a spreadsheet: it starts with
+ * = + - @ tab or carriage return (OWASP, "CSV Injection") and is not a number. */
+static int formula_like(const char *s)
+{
+	if (!*s || !strchr("=+-@\t\r", *s))
+		return 0;
+	char *end;
+	double v = strtod(s, &end);
+	return *end || !isfinite(v);
+}
+
 void sweep_csv_field(struct sbuf *b, const char *s)
 {
-	if (!strpbrk(s, ",\"\r\n")) {
+	int neutral = formula_like(s);
+	if (!neutral && !strpbrk(s, ",\"\r\n")) {
 		sb_puts(b, s);
 		return;
 	}
-	sb_add(b, "\"", 1);
+	/* OWASP: a leading apostrophe, and the field in double quotes */
+	sb_add(b, neutral ? "\"'" : "\"", neutral ? 2 : 1);
 	for (; *s; s++) {
 		if (*s == '"')
 			sb_add(b, "\"", 1);
@@ -36,12 +49,27 @@ void sweep_csv_field(struct sbuf *b, const char *s)
 	sb_add(b, "\"", 1);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 void sweep_stats(const double *x, int n, struct sweep_stats *st)
 {
 	st->n = n;
-	st->mean = st->sd = st->ci95 = NAN;
+	st->mean = st->sd = st->ci95 = st->median = st->min = st->max = NAN;
 	if (n < 1)
 		return;
+	double *v = malloc((size_t)n * sizeof *v);
+	if (v) {
+		memcpy(v, x, (size_t)n * sizeof *v);
+		qsort(v, (size_t)n, sizeof *v, cmp_double);
+		st->min = v[0];
+		st->max = v[n - 1];
+		st->median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+		free(v);
+	}
 	double sum = 0;
 	for (int i = 0; i < n; i++)
 		sum += x[i];
@@ -79,7 +107,11 @@ static const cJSON *dotted(const cJSON *o, const char *path)
 	}
 	return o;
 }
-static const char *const top_metrics[] = { "sim_ms", "host.utilization",
+/* Run metrics. stopped_at_max: 1 when the run ended at stop.max_ms rather than by
+ * itself (its unfinished VMs' completions are censored: at least stop.max_ms);
+ * overcommit: total vCPUs / pCPUs (issue 14 items 10 and 12). */
+static const char *const top_metrics[] = { "sim_ms", "stopped_at_max", "overcommit",
+					   "host.utilization",
 					   "host.idle_with_runnable_ms",
 					   "host.context_switches", "host.migrations" };
 
@@ -119,6 +151,19 @@ static int get_num(const cJSON *v, double *out)
 	return 1;
 }
 
+int result_file_ok(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	struct jp jp;
+	jp_init(&jp, path);
+	cJSON *doc = jp_load_file(&jp, path);
+	int ok = doc && !results_problem(doc);
+	cJSON_Delete(doc);
+	return ok;
+}
+
 /* Takes the metrics out of a results document. Returns 0 or -1 (out of memory). */
 static int extract(struct outputs *o, const cJSON *doc, struct runvals *rv)
 {
@@ -127,7 +172,21 @@ static int extract(struct outputs *o, const cJSON *doc, struct runvals *rv)
 		const char *m = top_metrics[i];
 		const cJSON *v = !strncmp(m, "host.", 5) ? cJSON_GetObjectItemCaseSensitive(host, m + 5)
 							 : cJSON_GetObjectItemCaseSensitive(doc, m);
-		rv->has[i] = (unsigned char)get_num(v, &rv->top[i]);
+		if (i == TOP_STOPPED) {
+			rv->has[i] = cJSON_IsBool(v);
+			rv->top[i] = cJSON_IsTrue(v);
+		} else if (i == TOP_OVERCOMMIT) {
+			double vc = 0, pc = 0, x;
+			const cJSON *vm;
+			cJSON_ArrayForEach(vm, cJSON_GetObjectItemCaseSensitive(doc, "vms"))
+				if (get_num(cJSON_GetObjectItemCaseSensitive(vm, "vcpus"), &x))
+					vc += x;
+			rv->has[i] = get_num(cJSON_GetObjectItemCaseSensitive(host, "pcpus"), &pc) &&
+				     pc > 0;
+			rv->top[i] = rv->has[i] ? vc / pc : 0;
+		} else {
+			rv->has[i] = (unsigned char)get_num(v, &rv->top[i]);
+		}
 	}
 	const cJSON *vms = cJSON_GetObjectItemCaseSensitive(doc, "vms"), *v;
 	rv->vm = calloc((size_t)cJSON_GetArraySize(vms) + 1, sizeof *rv->vm);
@@ -289,7 +348,7 @@ int write_outputs(const struct sweep *sw, const char *dir, const unsigned char *
 		sb_puts(&sum, ",");
 		sweep_csv_field(&sum, sw->keys[k]);
 	}
-	sb_puts(&sum, ",metric,runs,n,mean,sd,ci95\n");
+	sb_puts(&sum, ",metric,runs,n,mean,sd,ci95,median,min,max,censored\n");
 	double *xs = malloc((size_t)sw->nseeds * sizeof *xs);
 	for (long p = 0; xs && p < sw->npoints; p++) {
 		if (sel && !sel[p])
@@ -302,11 +361,15 @@ int write_outputs(const struct sweep *sw, const char *dir, const unsigned char *
 			sweep_csv_field(&pre, val);
 		}
 		for (int c = 0; c < o->ncols; c++) {
-			int n = 0;
+			int n = 0, censored = 0;
 			for (int s = 0; s < sw->nseeds; s++) {
 				long r = p * sw->nseeds + s;
-				if (o->state[r] == RS_OK && column_value(&o->cols[c], &o->vals[r], &xs[n]))
+				if (o->state[r] != RS_OK)
+					continue;
+				if (column_value(&o->cols[c], &o->vals[r], &xs[n]))
 					n++;
+				else if (o->vals[r].has[TOP_STOPPED] && o->vals[r].top[TOP_STOPPED])
+					censored++; /* no value because the run was cut */
 			}
 			struct sweep_stats st;
 			sweep_stats(xs, n, &st);
@@ -314,15 +377,18 @@ int write_outputs(const struct sweep *sw, const char *dir, const unsigned char *
 			sb_puts(&sum, ",");
 			sweep_csv_field(&sum, o->cols[c].name);
 			sb_printf(&sum, ",%d,%d", sw->nseeds, n);
-			double f[3] = { st.mean, st.sd, st.ci95 };
-			for (int i = 0; i < 3; i++) {
+			double f[6] = { st.mean, st.sd, st.ci95, st.median, st.min, st.max };
+			for (int i = 0; i < 6; i++) {
 				sb_puts(&sum, ",");
-				if (!isnan(f[i])) { /* 15 digits: computed, not measured */
+				if (isnan(f[i]))
+					continue;
+				if (i < 3) /* 15 digits: computed, not measured */
 					sfmt(num, sizeof num, "%.15g", f[i] == 0 ? 0 : f[i]);
-					sb_puts(&sum, num);
-				}
+				else       /* values of runs (or the mean of two): exact */
+					sweep_fmt_num(num, sizeof num, f[i]);
+				sb_puts(&sum, num);
 			}
-			sb_puts(&sum, "\n");
+			sb_printf(&sum, ",%d\n", censored);
 		}
 		sb_free(&pre);
 	}
