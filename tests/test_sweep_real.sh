@@ -69,6 +69,15 @@ else
 	fail "censored/overcommit: rc $rc, $(cat err; head -3 CE/results.csv; grep completion CE/summary.csv)"
 fi
 
+# ... and figures say how many runs of each group were censored (legend and title)
+echo '{"base": "conv-tas.json", "vary": {"stop.max_ms": [1000, 100000], "scheduler.policy": ["credit", "gang"]}, "replicates": 2}' > pc.json
+if "$V" sweep pc.json -o PC 2>err && "$V" plot PC -o PCP --kind bars --x stop.max_ms --y par.completion_ms > /dev/null 2>err &&
+	head -1 PCP/bars.dat | grep -q 'credit (2 censored)' && grep -q "^title = .*4 censored: runs cut at stop.max_ms" PCP/bars.gp; then
+	ok "censored runs named in the figure's legend and title"
+else
+	fail "censored in figures: $(cat err; head -1 PCP/bars.dat; grep '^title' PCP/bars.gp)"
+fi
+
 # a base scenario replaying a trace named relative to itself (issue 14 item 8):
 # the sweep runs from any directory, and its DIR/sweep.json from anywhere
 mkdir -p X work elsewhere
