@@ -334,9 +334,10 @@ static void sweep_usage(FILE *f)
 		"       vcpusim sweep --merge DIR... -o OUT\n\n"
 		"Runs the base scenario of SWEEP.json at every point of its variations (`vary`:\n"
 		"cartesian product, `zip`: lists varied together) with each replicate seed, N\n"
-		"runs at a time (default: the number of CPUs), each a separate `vcpusim run`.\n"
-		"Writes DIR/results.csv (a row a run), DIR/summary.csv (n, mean, sd, 95%% CI per\n"
-		"point and metric) and every run's results in DIR/runs/. Rerun into the same DIR\n"
+		"runs at a time (default: the number of CPUs) in worker processes that run them\n"
+		"in-process, as `vcpusim run` would. Writes DIR/results.csv (a row a run),\n"
+		"DIR/summary.csv (n, mean, sd, 95%% CI, median, min, max, censored per point and\n"
+		"metric) and every run's results in DIR/runs/. Rerun into the same DIR\n"
 		"to finish an interrupted sweep (or retry failed runs): only missing runs run.\n\n"
 		"  -o DIR         output directory (created)\n"
 		"  -j N           runs at a time (default: CPUs)\n"
@@ -348,8 +349,8 @@ static void sweep_usage(FILE *f)
 		"                 runs (with -o: how many are done already); run nothing\n\n"
 		"Exit: 0 all runs succeeded, 1 some failed (see DIR/runs/*.failed), 2 bad input.\n"
 		"The sweep file format: docs/sweeps.md. Environment: VCPUSIM_SWEEP_RUNNER names a\n"
-		"program used instead of vcpusim (called as `PROG run SCEN -o OUT` and\n"
-		"`PROG validate SCEN`), for tests.\n");
+		"program run instead of the workers, a process per run (called as `PROG run SCEN\n"
+		"-o OUT` and `PROG validate SCEN`), for tests.\n");
 }
 
 
