@@ -8,6 +8,7 @@
  * tests' hook) each task is instead one process executing that program. */
 #include "sweep/internal.h"
 #include "sim/cli.h"
+#include "workloads/workload.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -138,6 +139,7 @@ static int run_task(const struct job *j)
 static void worker_main(int in, int out)
 {
 	struct job j;
+	trace_workload_cache(1); /* a trace replayed by many runs is read once here */
 	while (read_full(in, &j, sizeof j) == 1) {
 		struct reply r = { j.idx, run_task(&j) };
 		if (write_full(out, &r, sizeof r) < 0)

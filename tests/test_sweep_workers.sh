@@ -31,6 +31,22 @@ done
 [ $bad = 0 ] && [ "$(ls A/runs/*.scenario.json | wc -l)" = 18 ] &&
 	ok "18 runs in 2 workers equal vcpusim run of their scenarios one by one" || fail "$bad runs differ from vcpusim run"
 
+# trace replays: a worker reads a trace once and keeps it for its next runs
+# (workloads/trace.c); each run still equals vcpusim run of its scenario
+cat > tr.json <<END
+{"base": "$SRC/scenarios/traces/stencil-overcommit.json",
+ "vary": {"scheduler.policy": ["credit", "gang"], "vms[0].workload.time_scale": [1, 2]}, "replicates": 3}
+END
+"$V" sweep tr.json -o TR -j 2 2>err || fail "trace sweep: $(cat err)"
+bad=0
+for s in TR/runs/*.scenario.json; do
+	n=${s%.scenario.json}
+	"$V" run "$s" -o one.json 2>/dev/null || { bad=$((bad + 1)); continue; }
+	[ "$(no_wall one.json)" = "$(no_wall "$n.json")" ] || bad=$((bad + 1))
+done
+[ $bad = 0 ] && [ "$(ls TR/runs/*.scenario.json | wc -l)" = 12 ] &&
+	ok "12 trace replays with the worker's trace cache equal vcpusim run one by one" || fail "$bad trace runs differ"
+
 # runs long enough to be caught running
 cat > long.json <<END
 {"base": "$SRC/scenarios/examples/lock-convoy.json",

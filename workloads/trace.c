@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "workloads/workload.h"
 #include "traces/replay.h"
 
@@ -45,6 +46,59 @@ static char *resolve(const char *scenario, const char *file)
 	return strdup(file);
 }
 
+/* Sweep workers run run after run in one process (sweep/pool.c): a trace that many
+ * runs replay is read once per worker, not once per run (reading is most of a short
+ * replay's CPU). Off unless trace_workload_cache(1); an entry is used again only
+ * while the file is the same (device, inode, size, modification time). */
+static int trace_cache_on;
+enum { TRACE_CACHE = 8 };
+static struct {
+	char *path;
+	struct stat st;
+	struct trace *t;
+} trace_cache[TRACE_CACHE];
+static int trace_cache_next;
+
+void trace_workload_cache(int on)
+{
+	trace_cache_on = on;
+}
+
+/* The trace at path, from the cache or read into it; *owned says whether the
+ * caller must free it (when it could not be cached). */
+static struct trace *cached_load(const char *path, char *err, size_t errlen, int *owned)
+{
+	struct stat st;
+	*owned = 1;
+	if (stat(path, &st) < 0)
+		return trace_load(path, err, errlen); /* says why */
+	for (int i = 0; i < TRACE_CACHE; i++)
+		if (trace_cache[i].t && !strcmp(trace_cache[i].path, path) &&
+		    trace_cache[i].st.st_dev == st.st_dev && trace_cache[i].st.st_ino == st.st_ino &&
+		    trace_cache[i].st.st_size == st.st_size &&
+		    trace_cache[i].st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+		    trace_cache[i].st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+			*owned = 0;
+			return trace_cache[i].t;
+		}
+	struct trace *t = trace_load(path, err, errlen);
+	char *p = t ? strdup(path) : NULL;
+	if (!t || !p) {
+		free(p);
+		return t; /* not cached: the caller frees it */
+	}
+	*owned = 0;
+	int i = trace_cache_next++ % TRACE_CACHE;
+	if (trace_cache[i].t) {
+		trace_free(trace_cache[i].t);
+		free(trace_cache[i].path);
+	}
+	trace_cache[i].path = p;
+	trace_cache[i].st = st;
+	trace_cache[i].t = t;
+	return t;
+}
+
 static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const char *path,
 					   int vcpus)
 {
@@ -68,7 +122,9 @@ static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const 
 		return NULL;
 	}
 	char err[1024];
-	struct trace *t = trace_load(real, err, sizeof err);
+	int owned = 1; /* a cached trace stays for the next run */
+	struct trace *t = trace_cache_on ? cached_load(real, err, sizeof err, &owned)
+					 : trace_load(real, err, sizeof err);
 	free(real);
 	if (!t) {
 		jp_fail(jp, fpath, "%s", err);
@@ -77,22 +133,26 @@ static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const 
 	if (t->nthreads != vcpus) {
 		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", t->nthreads,
 			t->nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
-		trace_free(t);
+		if (owned)
+			trace_free(t);
 		return NULL;
 	}
 	struct workload_params *p = calloc(1, sizeof *p);
 	if (!p) {
-		trace_free(t);
+		if (owned)
+			trace_free(t);
 		jp_fail(jp, fpath, "out of memory");
 		return NULL;
 	}
 	if (trace_to_program(t, scale, &p->prog, err, sizeof err) < 0) {
 		jp_fail(jp, fpath, "%s: %s", file, err);
-		trace_free(t);
+		if (owned)
+			trace_free(t);
 		free(p);
 		return NULL;
 	}
-	trace_free(t);
+	if (owned)
+		trace_free(t);
 	p->repeat = repeat;
 	return p;
 }
