@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-asan demo reproduce validate test test-release test-asan bench fuzz clean
+.PHONY: all deps build build-asan demo reproduce validate test test-release test-asan bench fuzz clean install uninstall
 
 all: build
 
@@ -45,6 +45,18 @@ test-asan: build-asan
 REPS ?= 5
 validate: build
 	@SIM_SET="$(SIM_SET)" ONLY="$(ONLY)" NICE="$(NICE)" REAL_FROM="$(REAL_FROM)" SIM_NOISE="$(SIM_NOISE)" SIM_BIN="$(SIM_BIN)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
+
+# Install into PREFIX (default /usr/local; DESTDIR is honoured for packaging):
+# bin/vcpusim, lib/vcpusim/ (the capture library), share/vcpusim/ (scenarios,
+# sweeps, sample traces), share/doc/vcpusim/, the man page and completions.
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# Removes what `make install` installed (the list CMake wrote in the build dir).
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "nothing installed from $(BUILD)" >&2; exit 1; }
+	@tr '\n' '\0' < $(BUILD)/install_manifest.txt | xargs -0 rm -f --
 
 bench: build
 	@$(BUILD)/vcpusim-bench

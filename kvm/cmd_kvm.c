@@ -31,6 +31,7 @@
 #include "kvm/monitor.h"
 #include "models/guest.h"
 #include "sim/cli.h"
+#include "sim/provenance.h"
 #include "sim/scenario.h"
 #include "workloads/bsp.h"
 #include "workloads/workload.h"
@@ -501,6 +502,7 @@ static cJSON *results_json(const struct scenario *sc, const struct kvm_run_spec 
 	cJSON_AddBoolToObject(r, "stopped_at_max", res->stopped_at_max);
 	cJSON_AddNumberToObject(r, "events", 0);
 	cJSON_AddNumberToObject(r, "wall_s", wall_s);
+	provenance_add(r, sc);
 	double busy = 0;
 	uint64_t cs = 0, migr = 0;
 	struct vm_sum *sums = calloc((size_t)spec->nvms, sizeof *sums);
@@ -858,6 +860,8 @@ int cmd_kvm(int argc, char **argv)
 		}
 	free(sets);
 	struct scenario *sc = root ? scenario_from_json(&jp, root) : NULL;
+	if (sc)
+		sc->effective = cJSON_Duplicate(root, 1);   /* provenance in the results */
 	struct kvm_opts o;
 	memset(&o, 0, sizeof o);
 	if (sc)

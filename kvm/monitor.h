@@ -1,5 +1,5 @@
 /* monitor.h: a minimal KVM virtual machine monitor for vcpusim's ground-truth runs
- * (issue 9, shared/spec/kvm-ground-truth.md). It drives /dev/kvm directly: one VM
+ * (issue 9, docs/kvm-harness.md). It drives /dev/kvm directly: one VM
  * per scenario VM, one host thread per vCPU, pinned; no QEMU, no guest OS. The
  * monitor puts every vCPU straight into 64-bit ring 3 (it writes the page tables,
  * GDT and segment state itself), so no guest ring-0 code ever runs: under kvm_pvm

@@ -1,4 +1,4 @@
-/* guest.c: what runs inside a vCPU (shared/spec/model.md, "Guest model").
+/* guest.c: what runs inside a vCPU (docs/model.md, "Guest model").
  *
  * Each vCPU runs one guest thread that executes its workload's operations. A
  * thread's progress is a sequence of steps; a timed step (compute, critical
@@ -95,11 +95,12 @@ static void charge(struct sim *s, struct vcpu *v)
 
 void guest_account(struct sim *s, struct vcpu *v)
 {
-	if (v->state == VCPU_RUNNING)
+	if (vcpu_executing(v))
 		charge(s, v);
 }
 
-static int running(const struct vcpu *v) { return v->state == VCPU_RUNNING; }
+/* Running guest code now: dispatched and not stalled by host activity. */
+static int running(const struct vcpu *v) { return vcpu_executing(v); }
 
 /* Enters a step; a timed one (remaining != NEVER) gets its completion event if
  * the vCPU runs. */
@@ -596,6 +597,13 @@ void guest_descheduled(struct sim *s, struct vcpu *v)
 	charge(s, v);
 	if (is_timed(v->g.st))
 		evq_cancel(&s->q, &v->ev);
+}
+
+void guest_resumed(struct sim *s, struct vcpu *v)
+{
+	/* the same checks as a dispatch: a lock handed over, a barrier passed or a
+	 * hand-off signalled during the stall is seen now */
+	guest_dispatched(s, v);
 }
 
 void guest_add_sys(struct sim *s, struct vcpu *v, simtime_t ns)

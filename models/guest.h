@@ -1,6 +1,6 @@
 /* guest.h: the guest model: one thread per vCPU executing its workload's
  * operations, with guest kernel spinlocks and spin-then-block barriers
- * (shared/spec/model.md, "Guest model"). Work advances only while the vCPU runs. */
+ * (docs/model.md, "Guest model"). Work advances only while the vCPU runs. */
 #ifndef VCPUSIM_GUEST_H
 #define VCPUSIM_GUEST_H
 #include "sim/simtime.h"
@@ -32,6 +32,9 @@ void guest_free_vm(struct vm *vm);
 /* The hypervisor dispatched v (now RUNNING) / took it off its pCPU. */
 void guest_dispatched(struct sim *s, struct vcpu *v);
 void guest_descheduled(struct sim *s, struct vcpu *v);
+/* Host activity that stalled v (on its pCPU, still RUNNING) is over: it goes on
+ * (guest_descheduled stopped it when the activity began). */
+void guest_resumed(struct sim *s, struct vcpu *v);
 /* Charges the CPU time of the running segment up to now (for results at the end). */
 void guest_account(struct sim *s, struct vcpu *v);
 /* Adds CPU work the guest must do before continuing (e.g. a hypercall's cost). */

@@ -1,5 +1,5 @@
 /* model.h: the simulated machine and its guests: pCPUs, VMs, vCPUs, guest threads,
- * guest spinlocks and barriers (shared/spec/model.md).
+ * guest spinlocks and barriers (docs/model.md).
  *
  * Plain data. The hypervisor's decisions live in the policy (models/sched.h); the
  * mechanics of a context switch and of vCPU states live in sim/sim.c; what a guest
@@ -67,6 +67,8 @@ struct guest_thread {
 
 struct vcpu_stats {
 	simtime_t work_ns, spin_ns, sys_ns;  /* CPU time by what the guest did */
+	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
+	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
 	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns;
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
@@ -80,6 +82,9 @@ struct vcpu {
 	enum vcpu_state state;
 	struct pcpu *running_on; /* non-NULL iff RUNNING */
 	int processor;           /* Xen's v->processor: last/assigned pCPU */
+	int last_pcpu;           /* the pCPU it last ran on, -1 before its first run
+	                            (migrations are counted from it, for every policy) */
+	simtime_t ready_since;   /* when it last became runnable-not-running */
 	const bitword_t *affinity;
 	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
 	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
@@ -118,6 +123,7 @@ struct vm_stats {
 	simtime_t wake_lat_max;
 	uint64_t mode_switches;     /* coscheduling policies */
 	simtime_t cosched_ns;
+	simtime_t together_ns;      /* all its vCPUs executing at once (co-run time) */
 };
 
 struct vm {
@@ -140,6 +146,8 @@ struct vm {
 	int nflags;
 	gsl_rng *rng;
 	struct vm_stats st;
+	int n_exec;               /* vCPUs executing now (running, not stalled by the host) */
+	simtime_t together_since;
 };
 
 struct pcpu {
@@ -153,6 +161,19 @@ struct pcpu {
 	uint64_t context_switches;
 	const bitword_t *sibling_map;  /* SMT siblings (Xen cpu_sibling_map) */
 	const bitword_t *core_map;     /* same socket (Xen cpu_core_map) */
+	/* host activity (models/host.h, sim/sim.c): while host_busy the pCPU does the
+	 * host's own work; its vCPU (if any) stays current but is stalled */
+	int host_busy;
+	int host_task;                 /* the activity is another host task: the host
+	                                  scheduler picks again when it ends */
+	int host_preempted;            /* set while do_schedule runs after a host task */
+	int resched_deferred;          /* a decision waits for the activity's end */
+	simtime_t host_since, host_until;
+	simtime_t steal_ns;            /* host activity time on this pCPU */
+	uint64_t host_events;
+	struct event act_ev[2];        /* next arrival of each activity class */
+	struct event act_end;
+	gsl_rng *rng;                  /* activity and timer lateness draws */
 };
 
 struct host {
@@ -163,6 +184,13 @@ struct host {
 	bitword_t *all;                /* all pCPUs */
 	bitword_t *maps;               /* storage for sibling and core maps */
 };
+
+/* The vCPU is executing guest code now: running on a pCPU that host activity does
+ * not hold. Guest progress (models/guest.c) happens only then. */
+static inline int vcpu_executing(const struct vcpu *v)
+{
+	return v->state == VCPU_RUNNING && !v->running_on->host_busy;
+}
 
 static inline int64_t ns_to_cycles(const struct host *h, simtime_t ns)
 {

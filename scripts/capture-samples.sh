@@ -5,7 +5,7 @@
 # thread's compute measured in its own CPU time, since 8 threads time-share 2
 # cores). Each is captured RUNS times (default 5) and the run of median duration
 # is kept, because other processes on a 2-core machine disturb single runs
-# (shared/spec/kvm-ground-truth.md).
+# (docs/kvm-harness.md).
 # usage: scripts/capture-samples.sh [BUILD_DIR] [RUNS]
 set -eu
 build=${1:-build}

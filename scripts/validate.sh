@@ -77,9 +77,31 @@ for f in "$src"/scenarios/validation/*.json; do
 		echo "validate: $name: no plot (gnuplot missing?)" >&2
 	grep "^  .*long holds" "$d/compare.txt" | sed "s/^  /$(printf '%-26s' "${name#??-}")/" >> "$events.tmp" || true
 done
+# a real OpenMP program against its captured trace (scripts/validate-omp.sh)
+if [ -z "$only" ] || case omp in *"$only"*) true ;; *) false ;; esac; then
+	if [ -x "$(dirname "$bin")/trace-programs/stencil" ]; then
+		REAL_FROM="${REAL_FROM:-}" "$src/scripts/validate-omp.sh" "$bin" "$(dirname "$bin")/trace-programs" \
+			"$out/omp" "$reps" "$sim" ${extra[@]+"${extra[@]}"} >> "$table.tmp" ||
+			echo "validate: the OpenMP rows failed" >&2
+	else
+		echo "validate: no trace programs next to $bin: OpenMP rows skipped" >&2
+	fi
+fi
 mv "$table.tmp" "$table"
 mv "$events.tmp" "$events"
 cat "$table"
+echo
+# gem5's and SimGrid's figure of merit: error of the simulated completion (median of
+# the simulated seeds) against the real one (median of the real runs), over every
+# row that has a completion time
+awk 'NR > 1 && $3 != "-" {
+	r = $7; sub(/!$/, "", r); e = r - 1; n++; s += e; a += (e < 0 ? -e : e)
+	if ((e < 0 ? -e : e) > m) m = (e < 0 ? -e : e)
+	lim = ($1 ~ /^alone/ || $1 == "omp-alone") ? 0.05 : 0.10
+	if ((e < 0 ? -e : e) > lim) { bad++; list = list " " $1 "/" $2 }
+} END {
+	if (n) printf "summary: %d rows with a completion time: mean error %+.1f%%, mean absolute error %.1f%%, worst %.1f%%; %d outside 10%% (alone rows: 5%%)%s\n", n, 100 * s / n, 100 * a / n, 100 * m, bad, bad ? ":" list : ""
+}' "$table" | tee "$out/summary.txt"
 echo
 echo "lock preemption seen by the real guests, summed over the runs: long holds = the holder was preempted"
 echo "in its critical section (LHP); late handoffs = a lock was granted to a waiter that was not running (LWP)"

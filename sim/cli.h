@@ -14,6 +14,7 @@ int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */
 int cmd_capture(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv); /* kvm/calibrate.c */
 
 /* Writes data to path atomically: a temporary file in the same directory, then
  * rename, so an interrupted run never leaves a half-written output. Returns 0 or

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "sim/cli.h"
+#include "sim/provenance.h"
 
 struct command {
 	const char *name;
@@ -19,6 +20,7 @@ static const struct command commands[] = {
 	{ "plot", cmd_plot, "gnuplot figures (PNG, SVG) from a sweep's output directory" },
 	{ "trace", cmd_trace, "inspect or convert a captured trace (vcpusim or OTF2)" },
 	{ "capture", cmd_capture, "run a program and capture its synchronisation trace" },
+	{ "calibrate", cmd_calibrate, "measure this host and write a host profile (host activity, spin cost, ...)" },
 };
 
 static void usage(FILE *f)
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("vcpusim %s\n", VCPUSIM_VERSION);
+		printf("vcpusim %s (commit %s)\n", vcpusim_version, vcpusim_commit);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

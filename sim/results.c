@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include "sim/sim.h"
+#include "sim/provenance.h"
 
 static double ms(simtime_t t) { return simtime_ms(t); }
 
@@ -46,6 +47,8 @@ static void vm_totals(const struct vm *vm, struct vcpu_stats *t)
 		t->work_ns += v->work_ns;
 		t->spin_ns += v->spin_ns;
 		t->sys_ns += v->sys_ns;
+		t->steal_ns += v->steal_ns;
+		t->ready_ns += v->ready_ns;
 		t->lock_spin_ns += v->lock_spin_ns;
 		t->barrier_spin_ns += v->barrier_spin_ns;
 		t->p2p_spin_ns += v->p2p_spin_ns;
@@ -103,6 +106,11 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddNumberToObject(o, "ipis_sent", (double)vm->st.ipis_sent);
 	cJSON_AddNumberToObject(o, "cosched_ms", ms(vm->st.cosched_ns));
 	cJSON_AddNumberToObject(o, "mode_switches", (double)vm->st.mode_switches);
+	/* steal: on a pCPU but stalled by the host's own activity; ready: runnable,
+	 * waiting for a pCPU; together: all vCPUs executing at once (co-run) */
+	cJSON_AddNumberToObject(o, "steal_ms", ms(t.steal_ns));
+	cJSON_AddNumberToObject(o, "ready_ms", ms(t.ready_ns));
+	cJSON_AddNumberToObject(o, "together_ms", ms(vm->st.together_ns));
 	cJSON_AddNumberToObject(o, "preemptions", (double)t.preemptions);
 	cJSON_AddNumberToObject(o, "migrations", (double)t.migrations);
 	cJSON_AddNumberToObject(o, "wakes", (double)t.wakes);
@@ -126,6 +134,7 @@ cJSON *results_build(struct sim *s, double wall_s)
 	cJSON_AddBoolToObject(r, "stopped_at_max", s->hit_max);
 	cJSON_AddNumberToObject(r, "events", (double)s->events);
 	cJSON_AddNumberToObject(r, "wall_s", wall_s);
+	provenance_add(r, s->sc);
 	cJSON *h = cJSON_AddObjectToObject(r, "host");
 	simtime_t busy = 0;
 	for (int i = 0; i < s->host.npcpus; i++)
@@ -137,6 +146,20 @@ cJSON *results_build(struct sim *s, double wall_s)
 	cJSON_AddNumberToObject(h, "context_switches", (double)s->context_switches);
 	cJSON_AddNumberToObject(h, "migrations", (double)s->migrations);
 	cJSON_AddNumberToObject(h, "ipis", (double)s->ipis);
+	simtime_t steal = 0;
+	uint64_t acts = 0;
+	for (int i = 0; i < s->host.npcpus; i++) {
+		steal += s->host.pcpus[i].steal_ns;
+		acts += s->host.pcpus[i].host_events;
+	}
+	/* the host's own activity (models/host.h): pCPU time it took, and how often */
+	cJSON_AddNumberToObject(h, "steal_ms", ms(steal));
+	cJSON_AddNumberToObject(h, "activity_events", (double)acts);
+	cJSON *hp = cJSON_AddObjectToObject(r, "host_profile");
+	cJSON_AddStringToObject(hp, "name", s->sc->profile->name);
+	cJSON_AddStringToObject(hp, "source", s->sc->profile->source);
+	cJSON_AddStringToObject(hp, "machine", s->sc->profile->machine);
+	cJSON_AddStringToObject(hp, "activity", s->sc->activity ? "on" : "off");
 	cJSON *vms = cJSON_AddArrayToObject(r, "vms");
 	for (int i = 0; i < s->nvms; i++)
 		cJSON_AddItemToArray(vms, vm_json(s, &s->vms[i]));

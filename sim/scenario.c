@@ -30,9 +30,22 @@ const char *const scenario_builtin_default =
 
 static void parse_host(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
-	static const char *const keys[] = { "pcpus", "ghz", "sockets", "cores", "threads", "noise", NULL };
+	static const char *const keys[] = { "pcpus", "ghz", "sockets", "cores", "threads", "noise",
+					    "profile", "activity", NULL };
+	static const char *const onoff[] = { "off", "on", NULL };
 	const cJSON *h = jp_obj(jp, root, "", "host", 0);
 	jp_only_keys(jp, h, "host", keys);
+	/* the host's measured behaviour: docs/host-profile.md */
+	const char *profile = jp_str(jp, h, "host", "profile", "reference");
+	sc->activity = jp_enum(jp, h, "host", "activity", onoff, 1);
+	if (!jp->failed) {
+		if (!*profile || strlen(profile) > 1024)
+			jp_fail(jp, "host.profile", "expected \"reference\" or a host profile file name");
+		else
+			sc->profile = host_profile_load(jp, profile, jp->file, "host.profile");
+	}
+	if (jp->failed)
+		return;
 	int has_topo = h && (cJSON_HasObjectItem(h, "sockets") || cJSON_HasObjectItem(h, "cores") ||
 			     cJSON_HasObjectItem(h, "threads"));
 	sc->ghz = jp_num(jp, h, "host", "ghz", 2.4, 0.1, 100);
@@ -74,7 +87,10 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	jp_only_keys(jp, g, "guest", keys);
 	gc->lock_kind = (enum lock_kind)jp_enum(jp, g, "guest", "spinlock", lock_kind_names, LOCK_TICKET);
 	gc->long_wait_cycles = jp_int(jp, g, "guest", "long_wait_cycles", 1 << 20, 1, INT64_C(1) << 50);
-	double it = jp_num(jp, g, "guest", "spin_iteration_cycles", 10, 0.01, 1e6);
+	/* a spin iteration (a load and a PAUSE) and the wake-up IPI latency come from the
+	 * host profile unless the scenario sets them (docs/host-profile.md) */
+	double it_def = sc->profile ? sc->profile->spin_iteration_ns * sc->ghz : 10;
+	double it = jp_num(jp, g, "guest", "spin_iteration_cycles", it_def, 0.01, 1e6);
 	int64_t bar = jp_int(jp, g, "guest", "barrier_spin_count", 300000, 0, INT64_C(1) << 40);
 	int64_t pv = jp_int(jp, g, "guest", "pv_spin_count", 1 << 15, 0, INT64_C(1) << 40);
 	gc->barrier_spin_ns = (simtime_t)((double)bar * it / sc->ghz + 0.5);
@@ -83,7 +99,8 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	gc->pmt_timeout_cycles = (int64_t)((double)pmt * it + 0.5);
 	gc->futex_cs_ns = jp_int(jp, g, "guest", "futex_cs_ns", 250, 0, NS_PER_SEC);
 	gc->futex_wake_ns = jp_int(jp, g, "guest", "futex_wake_ns", 1000, 0, NS_PER_SEC);
-	gc->ipi_ns = jp_int(jp, g, "guest", "ipi_ns", 2000, 0, NS_PER_SEC);
+	gc->ipi_ns = jp_int(jp, g, "guest", "ipi_ns",
+			    sc->profile ? (int64_t)(sc->profile->ipi_ns + 0.5) : 2000, 0, NS_PER_SEC);
 	gc->kick_ns = jp_int(jp, g, "guest", "kick_ns", 1000, 0, NS_PER_SEC);
 	static const char *const monitors[] = { "spinlocks", "all", NULL };
 	gc->monitor_user = jp_enum(jp, g, "guest", "monitor", monitors, 0);
@@ -261,6 +278,13 @@ static void add_host_noise(struct jp *jp, const cJSON *root, struct scenario *sc
 	if (!n || jp->failed)
 		return;
 	jp_only_keys(jp, n, "host.noise", keys);
+	if (sc->nvms + sc->npcpus > MAX_VMS) {
+		/* the noise VMs count against the limits like any VM */
+		jp_fail(jp, "host.noise", "%d VMs and %d noise VMs (one per pCPU) exceed this simulator's limit of %d VMs; "
+			"host.activity (on by default) models the host's own work without extra VMs",
+			sc->nvms, sc->npcpus, MAX_VMS);
+		return;
+	}
 	double think = jp_num(jp, n, "host.noise", "think_us", 12000, 1, 1e9);
 	double service = jp_num(jp, n, "host.noise", "service_us", 350, 0.001, 1e9);
 	if (jp->failed)
@@ -376,7 +400,10 @@ struct scenario *scenario_load(struct jp *jp, const char *file, char *const *set
 			return NULL;
 		}
 	struct scenario *sc = scenario_from_json(jp, root);
-	cJSON_Delete(root);
+	if (sc)
+		sc->effective = root;   /* recorded in the results (sim/provenance.c) */
+	else
+		cJSON_Delete(root);
 	return sc;
 }
 
@@ -392,9 +419,11 @@ void scenario_free(struct scenario *sc)
 		free(c->affinity);
 	}
 	free(sc->vms);
+	host_profile_free(sc->profile);
 	if (sc->policy && sc->policy->free_params && sc->policy_params)
 		sc->policy->free_params(sc->policy_params);
 	free(sc->name);
 	free(sc->file);
+	cJSON_Delete(sc->effective);
 	free(sc);
 }

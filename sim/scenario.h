@@ -8,6 +8,7 @@
 #include "sim/jparse.h"
 #include "models/sched.h"
 #include "models/guest.h"
+#include "models/host.h"
 
 struct vm_config {
 	char *name;             /* replicas: NAME-0, NAME-1, ... */
@@ -28,11 +29,15 @@ struct scenario {
 	int check;                   /* run invariant checks after every event */
 	int npcpus, sockets, cores, threads;
 	double ghz;
+	struct host_profile *profile;  /* host.profile (models/host.h); never NULL */
+	int activity;                /* host.activity "on": the profile's host activity
+	                                and timer lateness; "off": an idealised clockwork host */
 	const struct sched_ops *policy;
 	void *policy_params;
 	struct guest_config guest;
 	int nvms;
 	struct vm_config *vms;       /* replicas expanded */
+	cJSON *effective;            /* the document as run (--set applied), for provenance; may be NULL */
 };
 
 /* Loads FILE (NULL = the built-in default scenario), applies the --set overrides,

@@ -14,6 +14,7 @@
 #include "sim/rng.h"
 #include "sim/trace.h"
 #include "models/guest.h"
+#include "models/host.h"
 #include "sim/xalloc.h"
 
 int sim_invariant_broken;
@@ -29,6 +30,33 @@ static void iwr_update(struct sim *s)
 	s->iwr_since = s->now;
 }
 
+/* ---- co-run time (all of a VM's vCPUs executing at once, as `vcpusim kvm`
+ * measures together_ms) and ready time (runnable, waiting for a pCPU) */
+
+static void exec_change(struct sim *s, struct vcpu *v, int delta)
+{
+	struct vm *vm = v->vm;
+	if (delta < 0 && vm->n_exec == vm->nvcpus)
+		vm->st.together_ns += s->now - vm->together_since;
+	vm->n_exec += delta;
+	if (delta > 0 && vm->n_exec == vm->nvcpus)
+		vm->together_since = s->now;
+}
+
+static void ready_end(struct sim *s, struct vcpu *v)
+{
+	v->st.ready_ns += s->now - v->ready_since;
+}
+
+/* ---- timers */
+
+simtime_t sim_timer_late(struct sim *s, struct pcpu *p)
+{
+	if (!s->sc->activity)
+		return 0;
+	return (simtime_t)(host_hist_draw(&s->sc->profile->timer_late, p->rng) + 0.5);
+}
+
 /* ---- scheduling events */
 
 static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next);
@@ -36,11 +64,22 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next);
 static void sched_event(struct sim *s, struct event *e)
 {
 	struct pcpu *p = e->owner;
+	if (p->host_busy) {
+		/* the host holds the pCPU (an interrupt handler or another task runs):
+		 * the hypervisor's scheduler runs when it is done */
+		evq_schedule(&s->q, &p->sched_ev, p->host_until);
+		p->resched_deferred = 1;
+		return;
+	}
+	p->resched_deferred = 0;
 	simtime_t slice = SIMTIME_NEVER;
 	struct vcpu *next = s->ops->do_schedule(s, p, &slice);
+	p->host_preempted = 0;
 	if (slice != SIMTIME_NEVER) {
+		/* a hypervisor timer: it fires late by the host's timer lateness (Xen
+		 * 4.0 schedule() arms s_timer at NOW() + the slice; xen/common/timer.c) */
 		p->slice_end = s->now + slice;
-		evq_schedule(&s->q, &p->sched_ev, p->slice_end);
+		evq_schedule(&s->q, &p->sched_ev, p->slice_end + sim_timer_late(s, p));
 	} else {
 		p->slice_end = SIMTIME_NEVER;
 	}
@@ -57,11 +96,86 @@ void sim_raise_schedule(struct sim *s, struct pcpu *p)
 static void pcpu_account(struct sim *s, struct pcpu *p)
 {
 	simtime_t dt = s->now - p->since;
-	if (p->curr)
+	if (p->host_busy)
+		p->steal_ns += dt;
+	else if (p->curr)
 		p->busy_ns += dt;
 	else
 		p->idle_ns += dt;
 	p->since = s->now;
+}
+
+/* ---- host activity (models/host.h): per pCPU, two renewal processes (interrupt-like
+ * and task-like activity) with the profile's measured gaps and lengths. An activity
+ * stalls the pCPU's vCPU without the policy's knowledge (the vCPU stays current, as
+ * a vCPU thread interrupted by an IRQ stays current in Linux, and a Xen vCPU
+ * interrupted by Xen's own work), so it is steal time, not the vCPU's work. The
+ * pCPU's scheduling decisions wait for the end (sched_event). At the end of a
+ * task-like activity (another host task ran: a kernel thread, dom0) the pCPU
+ * reschedules with host_preempted set, so the policy requeues the vCPU as a
+ * preempted one: this is what makes each pCPU's order of vCPUs flip now and then. */
+
+static void act_arm(struct sim *s, struct pcpu *p, int k, simtime_t after)
+{
+	const struct host_class *c = &s->sc->profile->cls[k];
+	if (c->rate_hz <= 0)
+		return;
+	simtime_t gap = (simtime_t)(host_hist_draw(&c->iat, p->rng) + 0.5);
+	evq_schedule(&s->q, &p->act_ev[k], after + (gap > 0 ? gap : 1));
+}
+
+static void act_begin(struct sim *s, struct event *e)
+{
+	struct pcpu *p = e->owner;
+	int k = e == &p->act_ev[HOST_TASK] ? HOST_TASK : HOST_IRQ;
+	if (event_pending(&p->sched_ev) && p->sched_ev.when <= s->now) {
+		/* a decision due at this instant (a vCPU just blocked) is taken first */
+		evq_schedule(&s->q, e, s->now);
+		return;
+	}
+	simtime_t len = (simtime_t)(host_hist_draw(&s->sc->profile->cls[k].len, p->rng) + 0.5);
+	if (len < 1)
+		len = 1;
+	p->host_events++;
+	act_arm(s, p, k, s->now + len);
+	if (p->host_busy) {
+		/* arrives during another: it runs after it */
+		p->host_until += len;
+		p->host_task |= k == HOST_TASK;
+		evq_schedule(&s->q, &p->act_end, p->host_until);
+		return;
+	}
+	pcpu_account(s, p);
+	if (p->curr && p->curr->state == VCPU_RUNNING) {
+		guest_descheduled(s, p->curr);   /* charges its progress, stops its timer */
+		exec_change(s, p->curr, -1);
+	}
+	p->host_busy = 1;
+	p->host_task = k == HOST_TASK;
+	p->host_since = s->now;
+	p->host_until = s->now + len;
+	if (s->trace)
+		trace_host_activity(s->trace, s, p, 1);
+	evq_schedule(&s->q, &p->act_end, p->host_until);
+}
+
+static void act_end(struct sim *s, struct event *e)
+{
+	struct pcpu *p = e->owner;
+	pcpu_account(s, p);
+	p->host_busy = 0;
+	struct vcpu *v = p->curr;
+	if (v && v->state == VCPU_RUNNING) {
+		v->st.steal_ns += s->now - p->host_since;
+		exec_change(s, v, +1);
+		guest_resumed(s, v);
+	}
+	if (s->trace)
+		trace_host_activity(s->trace, s, p, 0);
+	if (p->host_task) {
+		p->host_preempted = 1;
+		sim_raise_schedule(s, p);
+	}
 }
 
 static void record_wake_latency(struct vm *vm, simtime_t lat)
@@ -95,9 +209,11 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 		prev->running_on = NULL;
 		if (prev->state == VCPU_RUNNING) {
 			prev->state = VCPU_RUNNABLE;
+			prev->ready_since = s->now;
 			prev->st.preemptions++;
 			s->n_waiting++;
 		}
+		exec_change(s, prev, -1);
 		if (s->trace)
 			trace_slice_end(s->trace, s, p, prev);
 	} else {
@@ -112,12 +228,17 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 					     s->ops->name, next->vm->name, next->idx, p->id,
 					     next->running_on ? "running elsewhere" : "not runnable");
 		s->n_waiting--;
+		ready_end(s, next);
 		next->state = VCPU_RUNNING;
 		next->running_on = p;
-		if (next->processor != p->id) {
+		exec_change(s, next, +1);
+		/* a migration: it runs on another pCPU than last time (whatever the
+		 * policy did with v->processor meanwhile) */
+		if (next->last_pcpu >= 0 && next->last_pcpu != p->id) {
 			next->st.migrations++;
 			s->migrations++;
 		}
+		next->last_pcpu = p->id;
 		next->processor = p->id;
 		if (next->wake_time >= 0) {
 			record_wake_latency(next->vm, s->now - next->wake_time);
@@ -146,8 +267,10 @@ void vcpu_block(struct sim *s, struct vcpu *v)
 	if (v->state == VCPU_BLOCKED)
 		return;
 	iwr_update(s);
-	if (v->state == VCPU_RUNNABLE)
+	if (v->state == VCPU_RUNNABLE) {
 		s->n_waiting--;
+		ready_end(s, v);
+	}
 	v->state = VCPU_BLOCKED;
 	s->ops->sleep(s, v);
 	if (s->trace)
@@ -169,6 +292,7 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	iwr_update(s);
 	v->state = VCPU_RUNNABLE;
 	v->wake_time = s->now;
+	v->ready_since = s->now;
 	s->n_waiting++;
 	s->ops->wake(s, v);
 	if (s->trace)
@@ -207,7 +331,7 @@ void sim_invariant_failed(struct sim *s, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	static const char *const kinds[EV_KINDS] = { "pCPU schedule", "guest step", "wake-up IPI",
-						     "policy timer" };
+						     "policy timer", "host activity" };
 	fprintf(stderr, "vcpusim: invariant violated at t=%lld ns, after event #%llu (%s): %s\n",
 		(long long)s->now, (unsigned long long)s->events,
 		s->last_kind < EV_KINDS ? kinds[s->last_kind] : "?", msg);
@@ -219,7 +343,7 @@ static void check_invariants(struct sim *s)
 	int idle = 0, waiting = 0;
 	for (int i = 0; i < s->host.npcpus; i++) {
 		struct pcpu *p = &s->host.pcpus[i];
-		int resched_now = event_pending(&p->sched_ev) && p->sched_ev.when == s->now;
+		int resched_now = sim_resched_due(s, p);
 		if (!p->curr) {
 			idle++;
 		} else if (p->curr->running_on != p ||
@@ -228,10 +352,13 @@ static void check_invariants(struct sim *s)
 			sim_invariant_failed(s, "pCPU %d runs vCPU %s.%d which does not run there",
 					     p->id, p->curr->vm->name, p->curr->idx);
 		}
-		simtime_t accounted = p->busy_ns + p->idle_ns + (s->now - p->since);
+		simtime_t accounted = p->busy_ns + p->idle_ns + p->steal_ns + (s->now - p->since);
 		if (accounted != s->now)
-			sim_invariant_failed(s, "pCPU %d busy+idle = %lld ns != time %lld ns", p->id,
+			sim_invariant_failed(s, "pCPU %d busy+idle+steal = %lld ns != time %lld ns", p->id,
 					     (long long)accounted, (long long)s->now);
+		if (p->host_busy != event_pending(&p->act_end) ||
+		    (p->host_busy && (p->host_until != p->act_end.when || p->host_since > s->now)))
+			sim_invariant_failed(s, "pCPU %d host activity state is inconsistent", p->id);
 	}
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct vcpu *v = s->vcpus[i];
@@ -242,8 +369,7 @@ static void check_invariants(struct sim *s)
 		} else {
 			/* a blocked vCPU keeps its pCPU until that pCPU's pending reschedule */
 			if (v->running_on && !(v->state == VCPU_BLOCKED &&
-					       event_pending(&v->running_on->sched_ev) &&
-					       v->running_on->sched_ev.when == s->now))
+					       sim_resched_due(s, v->running_on)))
 				sim_invariant_failed(s, "vCPU %s.%d is not running but holds pCPU %d",
 						     v->vm->name, v->idx, v->running_on->id);
 			waiting += v->state == VCPU_RUNNABLE;
@@ -296,6 +422,10 @@ static void build_host(struct sim *s, const struct scenario *sc)
 		p->core_map = cm;
 		p->since = 0;
 		event_init(&p->sched_ev, sched_event, p, EV_SCHED);
+		event_init(&p->act_ev[HOST_IRQ], act_begin, p, EV_HOST);
+		event_init(&p->act_ev[HOST_TASK], act_begin, p, EV_HOST);
+		event_init(&p->act_end, act_end, p, EV_HOST);
+		p->rng = rng_stream(sc->seed, RNG_PCPU, (uint64_t)i);
 	}
 }
 
@@ -363,6 +493,7 @@ struct sim *sim_create(const struct scenario *sc)
 			v->vm = vm;
 			v->state = VCPU_BLOCKED;
 			v->wake_time = -1;
+			v->last_pcpu = -1;
 			v->rng = rng_stream(sc->seed, RNG_VCPU, (uint64_t)id);
 			event_init(&v->ipi_ev, ipi_event, v, EV_IPI);
 			bitword_t *aff = bitmap_alloc(s->host.npcpus);
@@ -407,6 +538,8 @@ void sim_destroy(struct sim *s)
 	}
 	free(s->vms);
 	free(s->vcpus);
+	for (int i = 0; s->host.pcpus && i < s->host.npcpus; i++)
+		gsl_rng_free(s->host.pcpus[i].rng);
 	free(s->host.pcpus);
 	free(s->host.all);
 	free(s->host.maps);
@@ -449,6 +582,18 @@ int sim_run(struct sim *s)
 			at = (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
 		evq_schedule(&s->q, &v->ipi_ev, at);
 	}
+	/* host activity: each class's first arrival at a uniform point of a drawn
+	 * gap, so that the processes start in their stationary phase */
+	for (int i = 0; s->sc->activity && i < s->host.npcpus; i++) {
+		struct pcpu *p = &s->host.pcpus[i];
+		for (int k = 0; k < HOST_CLASSES; k++) {
+			const struct host_class *c = &s->sc->profile->cls[k];
+			if (c->rate_hz <= 0)
+				continue;
+			double gap = host_hist_draw(&c->iat, p->rng);
+			evq_schedule(&s->q, &p->act_ev[k], (simtime_t)(gsl_rng_uniform(p->rng) * gap) + 1);
+		}
+	}
 	simtime_t max = s->sc->max_ns;
 	int all_done_possible = s->finite_vms > 0;
 	while (!sim_invariant_broken) {
@@ -483,10 +628,18 @@ int sim_run(struct sim *s)
 		struct pcpu *p = &s->host.pcpus[i];
 		pcpu_account(s, p);
 		if (p->curr) {
+			if (p->host_busy && p->curr->state == VCPU_RUNNING)
+				p->curr->st.steal_ns += s->now - p->host_since;
 			guest_account(s, p->curr);
 			if (s->trace)
 				trace_slice_end(s->trace, s, p, p->curr);
 		}
 	}
+	for (int i = 0; i < s->nvcpus; i++)
+		if (s->vcpus[i]->state == VCPU_RUNNABLE)
+			ready_end(s, s->vcpus[i]);
+	for (int m = 0; m < s->nvms; m++)
+		if (s->vms[m].n_exec == s->vms[m].nvcpus)
+			s->vms[m].st.together_ns += s->now - s->vms[m].together_since;
 	return sim_invariant_broken ? 1 : 0;
 }

@@ -9,7 +9,7 @@
 #include "models/model.h"
 #include "models/sched.h"
 
-enum event_kind { EV_SCHED, EV_GUEST, EV_IPI, EV_POLICY, EV_KINDS };
+enum event_kind { EV_SCHED, EV_GUEST, EV_IPI, EV_POLICY, EV_HOST, EV_KINDS };
 enum observe_what { OBS_LOCK_REQUEST, OBS_LOCK_ACQUIRE, OBS_LOCK_RELEASE };
 
 struct trace;
@@ -57,6 +57,24 @@ int sim_run(struct sim *s);
 /* --- for policies --- */
 /* Requests a scheduling decision on p at the current instant. */
 void sim_raise_schedule(struct sim *s, struct pcpu *p);
+/* How late a hypervisor timer on p fires: a draw from the host profile's measured
+ * timer lateness (0 with host.activity "off"). Policies add it to the timers they
+ * re-arm from the handler's time, as Xen's do (xen/common/timer.c, sched_credit.c). */
+simtime_t sim_timer_late(struct sim *s, struct pcpu *p);
+/* A scheduling decision on p is due but not taken yet: raised for this instant, or
+ * waiting for host activity on p to end (sim.c sched_event). Until then p may still
+ * run a vCPU the policy has already decided to take off. */
+static inline int sim_resched_due(const struct sim *s, const struct pcpu *p)
+{
+	return event_pending(&p->sched_ev) && (p->sched_ev.when == s->now || p->resched_deferred);
+}
+/* p's clock without the time host activity took from it: what Linux's
+ * rq_clock_task is to a task's runtime (IRQ and steal time excluded,
+ * kernel/sched/core.c update_rq_clock_task; another task's run is not the task's). */
+static inline simtime_t sim_task_clock(const struct sim *s, const struct pcpu *p)
+{
+	return s->now - p->steal_ns - (p->host_busy ? s->now - p->since : 0);
+}
 /* Arms (or re-arms) a policy event at an absolute time. */
 static inline void sim_at(struct sim *s, struct event *e, simtime_t when)
 {

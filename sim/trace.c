@@ -159,3 +159,21 @@ void trace_abort(struct trace *t)
 	unlink(t->tmp);
 	trace_free(t);
 }
+
+/* Host activity on a pCPU (sim/sim.c): one span per activity on that pCPU's track
+ * of process 2 ("host activity"), written when it ends. A separate track, since the
+ * stalled vCPU's slice goes on on the pCPU's own track. */
+void trace_host_activity(struct trace *t, struct sim *s, struct pcpu *p, int begin)
+{
+	if (begin)
+		return;
+	if (!t->host_named) {
+		t->host_named = 1;
+		fprintf(t->f, ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":2,\"args\":{\"name\":\"host activity\"}}");
+		for (int i = 0; i < s->host.npcpus; i++)
+			fprintf(t->f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":2,\"tid\":%d,\"args\":{\"name\":\"pCPU %d\"}}", i, i);
+	}
+	double start = simtime_us(p->host_since), end = simtime_us(s->now);
+	fprintf(t->f, ",\n{\"name\":\"host %s\",\"cat\":\"host\",\"ph\":\"X\",\"pid\":2,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f}",
+		p->host_task ? "task" : "irq", p->id, start, end - start);
+}

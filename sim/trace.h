@@ -19,6 +19,7 @@ struct trace {
 	const char **vm_span;  /* per VM: name of its open span */
 	int nvms;
 	int last_runnable, last_idle;  /* counters last written (-1: none yet) */
+	int host_named;        /* the host-activity tracks (process 2) are named */
 };
 
 struct trace *trace_open(const char *path, int npcpus);
@@ -36,6 +37,7 @@ void trace_long_wait(struct trace *t, struct sim *s, struct vcpu *v, unsigned lo
 /* Counter track "host": runnable-but-waiting vCPUs and idle pCPUs, written when
  * they change. */
 void trace_counters(struct trace *t, struct sim *s);
+void trace_host_activity(struct trace *t, struct sim *s, struct pcpu *p, int begin);
 /* Writes the closing bracket and renames into place; returns 0 or -1. */
 int trace_close(struct trace *t, struct sim *s);
 void trace_abort(struct trace *t);

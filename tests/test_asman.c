@@ -60,11 +60,11 @@ static void never_without_long_waits(void)
 
 	/* a lock- and barrier-heavy concurrent VM alone on enough pCPUs */
 	const char *alone[] = {
-		"{\"name\":\"alone4\",\"stop\":{\"max_ms\":10000},\"host\":{\"pcpus\":4},"
+		"{\"name\":\"alone4\",\"stop\":{\"max_ms\":10000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 		"\"scheduler\":{\"policy\":\"%s\"},\"vms\":["
 		"{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":1000,"
 		"\"grain_us\":500,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":1000}}]}",
-		"{\"name\":\"alone8\",\"stop\":{\"max_ms\":10000},\"host\":{\"pcpus\":8},"
+		"{\"name\":\"alone8\",\"stop\":{\"max_ms\":10000},\"host\":{\"activity\":\"off\",\"pcpus\":8},"
 		"\"scheduler\":{\"policy\":\"%s\"},\"vms\":["
 		"{\"name\":\"par\",\"vcpus\":6,\"workload\":{\"kind\":\"bsp\",\"iterations\":500,"
 		"\"grain_us\":2000,\"imbalance\":0.3,\"locks_per_phase\":20,\"cs_ns\":1000}},"

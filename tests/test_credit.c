@@ -1,5 +1,5 @@
 /* test_credit.c: Xen Credit's shares, caps and BOOST (issue 2, "What must be shown";
- * the worked example of shared/spec/xen-credit.md). */
+ * the worked example of docs/xen-credit.md). */
 #include <math.h>
 #include "testlib.h"
 
@@ -13,7 +13,7 @@ static void weights_one_pcpu(void)
 	for (int k = 0; k < 2; k++) {
 		char json[512];
 		snprintf(json, sizeof json,
-			 "{\"name\":\"weights\",\"stop\":{\"max_ms\":%g},\"host\":{\"pcpus\":1},"
+			 "{\"name\":\"weights\",\"stop\":{\"max_ms\":%g},\"host\":{\"activity\":\"off\",\"pcpus\":1},"
 			 "\"start_spread_ms\":0,"
 			 "\"vms\":[{\"name\":\"a\",\"weight\":256,\"workload\":{\"kind\":\"cpu_bound\"}},"
 			 "{\"name\":\"b\",\"weight\":512,\"workload\":{\"kind\":\"cpu_bound\"}}]}",
@@ -35,7 +35,7 @@ static void weights_one_pcpu(void)
 static void three_on_two(void)
 {
 	struct scenario *sc = t_scenario(
-		"{\"name\":\"three-on-two\",\"stop\":{\"max_ms\":3000},\"host\":{\"pcpus\":2},"
+		"{\"name\":\"three-on-two\",\"stop\":{\"max_ms\":3000},\"host\":{\"activity\":\"off\",\"pcpus\":2},"
 		"\"vms\":[{\"name\":\"v\",\"count\":3,\"workload\":{\"kind\":\"cpu_bound\"}}]}");
 	struct sim *s = t_run(sc);
 	for (int i = 0; i < 3; i++) {
@@ -54,9 +54,9 @@ static void cap_half(void)
 	 * A capped vCPU runs and is parked in turns (60 ms each here), so only windows
 	 * made of whole cycles are meaningful: vCPUs start at time 0. */
 	const char *json[] = {
-		"{\"name\":\"cap\",\"stop\":{\"max_ms\":3000},\"host\":{\"pcpus\":1},\"start_spread_ms\":0,"
+		"{\"name\":\"cap\",\"stop\":{\"max_ms\":3000},\"host\":{\"activity\":\"off\",\"pcpus\":1},\"start_spread_ms\":0,"
 		"\"vms\":[{\"name\":\"c\",\"cap\":50,\"workload\":{\"kind\":\"cpu_bound\"}}]}",
-		"{\"name\":\"cap2\",\"stop\":{\"max_ms\":3000},\"host\":{\"pcpus\":2},\"start_spread_ms\":0,"
+		"{\"name\":\"cap2\",\"stop\":{\"max_ms\":3000},\"host\":{\"activity\":\"off\",\"pcpus\":2},\"start_spread_ms\":0,"
 		"\"vms\":[{\"name\":\"c\",\"cap\":50,\"workload\":{\"kind\":\"cpu_bound\"}},"
 		"{\"name\":\"d\",\"workload\":{\"kind\":\"io\"}}]}",
 	};
@@ -74,7 +74,7 @@ static double io_p99_us(int boost)
 {
 	char json[512];
 	snprintf(json, sizeof json,
-		 "{\"name\":\"boost\",\"stop\":{\"max_ms\":5000},\"host\":{\"pcpus\":1},"
+		 "{\"name\":\"boost\",\"stop\":{\"max_ms\":5000},\"host\":{\"activity\":\"off\",\"pcpus\":1},"
 		 "\"scheduler\":{\"policy\":\"credit\",\"boost\":%s},"
 		 "\"vms\":[{\"name\":\"io\",\"workload\":{\"kind\":\"io\",\"think_us\":10000,\"service_us\":200}},"
 		 "{\"name\":\"hog\",\"workload\":{\"kind\":\"cpu_bound\"}}]}",

@@ -117,7 +117,7 @@ static void shares(void)
 {
 	/* two 4-vCPU gangs, weights 1:2 */
 	struct scenario *sc = t_scenario(
-		"{\"name\":\"gang-weights\",\"stop\":{\"max_ms\":6000},\"host\":{\"pcpus\":4},"
+		"{\"name\":\"gang-weights\",\"stop\":{\"max_ms\":6000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 		"\"scheduler\":{\"policy\":\"gang\"},\"vms\":["
 		"{\"name\":\"a\",\"vcpus\":4,\"weight\":256,\"workload\":{\"kind\":\"cpu_bound\"}},"
 		"{\"name\":\"b\",\"vcpus\":4,\"weight\":512,\"workload\":{\"kind\":\"cpu_bound\"}}]}");
@@ -131,7 +131,7 @@ static void shares(void)
 
 	/* a 4-vCPU gang and four 1-vCPU VMs, equal weights: 4/5 of a pCPU each */
 	sc = t_scenario(
-		"{\"name\":\"gang-fill\",\"stop\":{\"max_ms\":6000},\"host\":{\"pcpus\":4},"
+		"{\"name\":\"gang-fill\",\"stop\":{\"max_ms\":6000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 		"\"scheduler\":{\"policy\":\"gang\"},\"vms\":["
 		"{\"name\":\"g\",\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}},"
 		"{\"name\":\"s\",\"count\":4,\"workload\":{\"kind\":\"cpu_bound\"}}]}");
@@ -155,8 +155,8 @@ static void fragmentation(void)
 	/* a barrier-heavy gang whose threads block at barriers beside a CPU hog gang:
 	 * the blocked members' pCPUs stay idle while the hog waits */
 	const char *json =
-		"{\"name\":\"frag\",\"stop\":{\"max_ms\":3000},\"host\":{\"pcpus\":4},"
-		"\"scheduler\":{\"policy\":\"%s\"},\"vms\":["
+		"{\"name\":\"frag\",\"stop\":{\"max_ms\":3000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
+		"\"scheduler\":{\"policy\":\"%s\"},\"guest\":{\"spin_iteration_cycles\":10},\"vms\":["
 		"{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":1000,"
 		"\"grain_us\":2000,\"imbalance\":0.5}},"
 		"{\"name\":\"hog\",\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}}]}";
@@ -194,7 +194,7 @@ static void hybrid_matches(void)
 {
 	/* a lock-heavy 4-vCPU VM among non-concurrent VMs on 8 pCPUs */
 	const char *json =
-		"{\"name\":\"hybrid\",\"seed\":1,\"stop\":{\"max_ms\":20000},\"host\":{\"pcpus\":8},"
+		"{\"name\":\"hybrid\",\"seed\":1,\"stop\":{\"max_ms\":20000},\"host\":{\"activity\":\"off\",\"pcpus\":8},"
 		"\"scheduler\":{\"policy\":\"%s\"},\"vms\":["
 		"{\"name\":\"par\",\"vcpus\":4,\"concurrent\":%s,\"workload\":{\"kind\":\"bsp\","
 		"\"iterations\":1000,\"grain_us\":500,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":1000}},"

@@ -39,7 +39,7 @@ static struct order run(const char *kind)
 {
 	char json[1024];
 	snprintf(json, sizeof json,
-		 "{\"name\":\"locks-%s\",\"seed\":3,\"stop\":{\"max_ms\":2000},\"host\":{\"pcpus\":4},"
+		 "{\"name\":\"locks-%s\",\"seed\":3,\"stop\":{\"max_ms\":2000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 		 "\"guest\":{\"spinlock\":\"%s\"},"
 		 "\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":2000,"
 		 "\"grain_us\":500,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":1000}},"

@@ -1,7 +1,7 @@
 /* test_npb.c: the NPB-like presets (workloads/npb.c) against issue 4.
  *
  * 1. Calibration: each class A kernel alone on P pCPUs with P vCPUs (start spread
- *    0) reproduces the profile (shared/data/npb-omp-sync-profile.md): sync points,
+ *    0) reproduces the profile (docs/npb-calibration.md): sync points,
  *    mean serial interval per sync point, and per-thread wall interval against
  *    interval / P, all within 10%; LU's hand-offs and UA's lock calls too.
  * 2. 2x overcommit under Credit, the kernel's VM beside an equal-size cpu_bound
@@ -79,7 +79,7 @@ static struct outcome alone(const char *kernel, const char *cls, int p, const ch
 	char json[1024];
 	snprintf(json, sizeof json,
 		 "{\"name\": \"alone\", \"seed\": 1, \"start_spread_ms\": 0, \"stop\": {\"max_ms\": 1e7},"
-		 " \"host\": {\"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
+		 " \"host\": {\"activity\": \"off\", \"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
 		 " \"vms\": [{\"name\": \"par\", \"vcpus\": %d, \"workload\": {\"kind\": \"npb\","
 		 " \"kernel\": \"%s\", \"class\": \"%s\"%s}}]}", p, p, kernel, cls, extra);
 	return run(json, 0);
@@ -91,7 +91,7 @@ static struct outcome overcommitted(const char *kernel, const char *cls, int p, 
 	char json[1024];
 	snprintf(json, sizeof json,
 		 "{\"name\": \"over\", \"seed\": %d, \"check\": %s, \"stop\": {\"max_ms\": 1e7},"
-		 " \"host\": {\"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
+		 " \"host\": {\"activity\": \"off\", \"pcpus\": %d}, \"scheduler\": {\"policy\": \"credit\"},"
 		 " \"vms\": [{\"name\": \"par\", \"vcpus\": %d, \"workload\": {\"kind\": \"npb\","
 		 " \"kernel\": \"%s\", \"class\": \"%s\"}},"
 		 " {\"name\": \"hog\", \"vcpus\": %d, \"workload\": {\"kind\": \"cpu_bound\"}}]}",

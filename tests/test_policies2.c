@@ -133,8 +133,8 @@ static uint64_t convoy(const char *sched, const char *lock, double *completion, 
 {
 	char json[1024];
 	snprintf(json, sizeof json,
-		 "{\"name\":\"convoy\",\"stop\":{\"max_ms\":4000},\"host\":{\"pcpus\":4},"
-		 "\"scheduler\":%s,\"guest\":{\"spinlock\":\"%s\"},"
+		 "{\"name\":\"convoy\",\"stop\":{\"max_ms\":4000},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
+		 "\"scheduler\":%s,\"guest\":{\"spinlock\":\"%s\",\"spin_iteration_cycles\":10},"
 		 "\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":2000,"
 		 "\"grain_us\":500,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":2000}},"
 		 "{\"name\":\"hog\",\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}}]}",

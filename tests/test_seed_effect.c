@@ -1,11 +1,11 @@
-/* test_seed_effect.c: the seed paper's observation (shared/seed, model.md): a
+/* test_seed_effect.c: the paper's observation (Weng et al., HPDC 2011; docs/model.md): a
  * lock-heavy parallel VM alone on as many pCPUs as vCPUs has no long spinlock
  * waits; time-shared with a CPU-bound VM under Credit it suffers many long waits
  * (lock-holder and lock-waiter preemption) and a much longer completion. */
 #include "testlib.h"
 
 static const char *scen =
-	"{\"name\":\"seed-effect\",\"seed\":%d,\"stop\":{\"max_ms\":%d},\"host\":{\"pcpus\":4},"
+	"{\"name\":\"seed-effect\",\"seed\":%d,\"stop\":{\"max_ms\":%d},\"host\":{\"activity\":\"off\",\"pcpus\":4},"
 	"\"vms\":[{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":4000,"
 	"\"grain_us\":500,\"barrier\":%s,\"locks_per_phase\":10,\"cs_ns\":4000}}%s]}";
 

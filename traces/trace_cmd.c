@@ -220,7 +220,8 @@ static void capture_usage(FILE *f)
 		"(for more threads than cores: time a thread was descheduled is not its work);\n"
 		"--clock wall (default) in wall-clock time.\n"
 		"The library is " CAPTURE_LIB ", found by --lib, else $VCPUSIM_CAPTURE_LIB,\n"
-		"else next to the vcpusim binary. See docs/traces.md.\n");
+		"else next to the vcpusim binary, else in the installed tree's lib/vcpusim/.\n"
+		"See docs/traces.md.\n");
 }
 
 static int find_lib(const char *opt, char *out, size_t n)
@@ -235,8 +236,17 @@ static int find_lib(const char *opt, char *out, size_t n)
 	if (len <= 0)
 		return -1;
 	exe[len] = 0;
-	snprintf(out, n, "%s/" CAPTURE_LIB, dirname(exe));
-	return access(out, R_OK) == 0 ? 0 : -1;
+	const char *dir = dirname(exe);
+	snprintf(out, n, "%s/" CAPTURE_LIB, dir);   /* a build tree */
+	if (access(out, R_OK) == 0)
+		return 0;
+#ifdef VCPUSIM_CAPTURE_RELDIR
+	/* an installed tree: PREFIX/bin/vcpusim, PREFIX/lib/vcpusim/ (CMakeLists.txt) */
+	int len2 = snprintf(out, n, "%s/" VCPUSIM_CAPTURE_RELDIR "/" CAPTURE_LIB, dir);
+	if (len2 > 0 && (size_t)len2 < n && access(out, R_OK) == 0)
+		return 0;
+#endif
+	return -1;
 }
 
 /* SIGINT/SIGTERM/SIGHUP to `vcpusim capture` (e.g. from timeout(1)) are passed on

@@ -1,5 +1,5 @@
 /* npb.c: NPB-like OpenMP kernels (EP, IS, FT, BT, LU, SP, MG, CG, UA; classes S, W,
- * A, B, C) calibrated to shared/data/npb-omp-sync-profile.md (NPB 3.4-OMP, class A,
+ * A, B, C) calibrated to docs/npb-calibration.md (NPB 3.4-OMP, class A,
  * one thread, libgomp calls counted). docs/workloads.md has the table of presets,
  * their parameters and the measured figures each reproduces.
  *

@@ -1,6 +1,6 @@
 /* asman.c: the `asman` policy: adaptive dynamic coscheduling on top of Xen Credit
  * (Weng et al., "Dynamic adaptive scheduling for virtual machines", HPDC 2011;
- * shared/spec/model.md, "Policies"). A VM enters coscheduled mode when its guest
+ * docs/model.md, "Policies"). A VM enters coscheduled mode when its guest
  * reports long spinlock waits, stays there for a hold chosen by a Roth-Erev
  * learner, and while there its runnable vCPUs are dispatched together by IPIs.
  * The mechanism, its invariants and what is our interpretation are in cosched.c
@@ -16,7 +16,7 @@ static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 const struct sched_ops sched_asman = {
 	.name = "asman",
 	.summary = "ASMan: Credit + coscheduling engaged by long spinlock waits, held for Roth-Erev-learnt windows",
-	.source = "Weng et al., HPDC 2011 (abstract: shared/seed); model.md; our interpretation in docs/policies.md",
+	.source = "Weng et al., HPDC 2011; docs/model.md; our interpretation in docs/policies.md",
 	.parse = parse,
 	.free_params = free,
 	.init = cosched_init,

@@ -11,7 +11,7 @@
  *
  * Source: Xen 4.13+ "sched-gran=core" (xen/common/sched/core.c: sched_unit,
  * sched_resource and the rendezvous in schedule()), docs/misc/xen-command-line
- * ("sched-gran"); shared/spec/xen-credit.md, "Later schedulers". Core scheduling
+ * ("sched-gran"); docs/xen-credit.md, "Later schedulers". Core scheduling
  * in Linux (core_sched, 5.14+) enforces the same property with cookies.
  *
  * Invariants kept (check, under --check, after every event): Credit2's
@@ -56,7 +56,7 @@ static void check(struct sim *s)
 		const struct vm *owner = NULL;
 		for (int i = core * t; i < core * t + t; i++) {
 			const struct pcpu *p = &s->host.pcpus[i];
-			if (!p->curr || (event_pending(&p->sched_ev) && p->sched_ev.when == s->now))
+			if (!p->curr || (sim_resched_due(s, p)))
 				continue;
 			if (owner && p->curr->vm != owner)
 				sim_invariant_failed(s, "coresched: core of pCPU %d runs vCPUs of %s and %s",

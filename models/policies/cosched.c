@@ -1,5 +1,5 @@
 /* cosched.c: coscheduling executed by IPIs on top of Xen Credit: the `asman`
- * policy (adaptive dynamic coscheduling, HPDC 2011; shared/spec/model.md,
+ * policy (adaptive dynamic coscheduling, HPDC 2011; docs/model.md,
  * "Policies", asman 1-3; Weng, Liu, Yu and Li) and the `hybrid-ipi` variant
  * (the static "concurrent" flag of Weng et al., VEE 2009, executed with this
  * mechanism; the `hybrid` policy proper is gang-based, gang.c), which differ

@@ -1,5 +1,5 @@
-/* credit.c: the Xen 4.0 Credit scheduler (shared/spec/xen-credit.md, read off
- * xen/common/sched_credit.c and schedule.c at RELEASE-4.0.0).
+/* credit.c: the Xen 4.0 Credit scheduler (docs/xen-credit.md, read off
+ * xen/common/sched_credit.c, schedule.c and timer.c at RELEASE-4.0.0).
  *
  * What it does: proportional share by weight with optional caps. Credits (1 credit
  * = 0.1 ms of CPU) are handed out every accounting period (30 ms) to the vCPUs that
@@ -344,7 +344,11 @@ static void acct_event(struct sim *s, struct event *e)
 	struct credit *c = credit_of(s);
 	int64_t weight_total = c->weight_total;
 	int64_t credit_total = (int64_t)c->credits_per_acct * s->host.npcpus;
-	sim_at(s, &c->acct, s->now + c->tslice_ns);
+	/* csched_acct re-arms the master ticker from NOW() (sched_credit.c, 4.0:
+	 * set_timer(&master_ticker, NOW() + 30 ms)), and the timer fires late by the
+	 * host's timer lateness: the phase between accounting, ticks and slice ends
+	 * drifts as on a real host instead of staying frozen */
+	sim_at(s, &c->acct, s->now + c->tslice_ns + sim_timer_late(s, &s->host.pcpus[0]));
 	if (c->credit_balance < 0)
 		credit_total -= c->credit_balance;
 	if (weight_total == 0) {
@@ -422,7 +426,9 @@ static void tick_event(struct sim *s, struct event *e)
 {
 	struct credit *c = credit_of(s);
 	struct pcpu *p = e->owner;
-	sim_at(s, e, s->now + c->tick_ns);
+	/* csched_tick: set_timer(&spc->ticker, NOW() + 10 ms), late by the host's
+	 * timer lateness (see acct_event) */
+	sim_at(s, e, s->now + c->tick_ns + sim_timer_late(s, p));
 	struct vcpu *v = p->curr;
 	if (v && v->state == VCPU_RUNNING && !cv_of(c, v)->foreign) {
 		struct credit_vcpu *cv = cv_of(c, v);
@@ -561,12 +567,16 @@ void credit_init_with(struct sim *s, const struct credit_params *prm)
 	}
 	for (int i = 0; i < s->nvms; i++)
 		c->d[i].vm = &s->vms[i];
-	/* accounting first, so that at a shared instant it runs before the ticks */
+	/* csched_start_tickers: every pCPU's ticker and the master's accounting timer
+	 * armed at NOW() + one period. With host.activity "off" they stay on one grid
+	 * forever and, at a shared instant, accounting runs before the ticks (the
+	 * order they were armed in); with a real host's timer lateness they drift
+	 * apart, as in Xen, and no instant is shared */
 	event_init(&c->acct, acct_event, c, EV_POLICY);
-	sim_at(s, &c->acct, c->tslice_ns);
+	sim_at(s, &c->acct, c->tslice_ns + sim_timer_late(s, &s->host.pcpus[0]));
 	for (int i = 0; i < n; i++) {
 		event_init(&c->p[i].tick, tick_event, &s->host.pcpus[i], EV_POLICY);
-		sim_at(s, &c->p[i].tick, c->tick_ns);
+		sim_at(s, &c->p[i].tick, c->tick_ns + sim_timer_late(s, &s->host.pcpus[i]));
 	}
 }
 
@@ -642,7 +652,7 @@ void credit_check(struct sim *s)
 const struct sched_ops sched_credit = {
 	.name = "credit",
 	.summary = "Xen 4.0 Credit: weights, caps, BOOST on wake, 30 ms slices, stealing",
-	.source = "xen/common/sched_credit.c (RELEASE-4.0.0); shared/spec/xen-credit.md",
+	.source = "xen/common/sched_credit.c (RELEASE-4.0.0); docs/xen-credit.md",
 	.parse = parse,
 	.free_params = free,
 	.init = init,

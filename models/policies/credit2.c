@@ -1,5 +1,5 @@
 /* credit2.c: Xen's Credit2 scheduler (the default since Xen 4.12), as summarised in
- * shared/spec/xen-credit.md ("Later schedulers"), after xen/common/sched/credit2.c
+ * docs/xen-credit.md ("Later schedulers"), after xen/common/sched/credit2.c
  * (Xen 4.12 to 4.19). Also the engine of core scheduling (coresched.c).
  *
  * What it does: every unit (a vCPU; for core scheduling a group of sibling vCPUs)
@@ -541,7 +541,7 @@ void c2_check(struct sim *s)
 		struct pcpu *p = &s->host.pcpus[i];
 		if (!p->curr)
 			continue;
-		if (event_pending(&p->sched_ev) && p->sched_ev.when == s->now)
+		if (sim_resched_due(s, p))
 			continue;
 		struct c2_res *r = &c->r[res_of_pcpu(c, i)];
 		int t = i - r->first;
@@ -566,7 +566,7 @@ static void init(struct sim *s)
 const struct sched_ops sched_credit2 = {
 	.name = "credit2",
 	.summary = "Xen Credit2: credits in ns burnt by weight, per-socket runqueues, reset at 0, no BOOST",
-	.source = "xen/common/sched/credit2.c (Xen 4.12+ default); shared/spec/xen-credit.md",
+	.source = "xen/common/sched/credit2.c (Xen 4.12+ default); docs/xen-credit.md",
 	.parse = parse,
 	.free_params = free,
 	.validate = c2_validate,

@@ -1,5 +1,5 @@
 /* gang.c: strict coscheduling. Two policies share this planner:
- *  - `gang` (Ousterhout 1982, without fragments; shared/spec/model.md,
+ *  - `gang` (Ousterhout 1982, without fragments; docs/model.md,
  *    "Policies"): every VM is a gang whose width is its vCPU count;
  *  - `hybrid` (Weng, Wang, Li and Lu, "The hybrid scheduling framework for
  *    virtual machine systems", VEE 2009): only VMs flagged "concurrent": true
@@ -753,7 +753,7 @@ static void check(struct sim *s)
 		credit_check(s);
 	for (int q = 0; q < n; q++) {
 		struct pcpu *p = &s->host.pcpus[q];
-		settled &= !(event_pending(&p->sched_ev) && p->sched_ev.when == s->now);
+		settled &= !(sim_resched_due(s, p));
 		nfree += G->owner[q] < 0;
 		if (bitmap_test(G->avail, q) != (G->owner[q] < 0))
 			sim_invariant_failed(s, "%s: free-pCPU map disagrees with the plan at pCPU %d", s->ops->name, q);

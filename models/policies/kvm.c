@@ -52,7 +52,7 @@
  * check_preempt_tick, wakeup_preempt_entity, pick_next_entity, place_entity), virt/kvm/kvm_main.c
  * (kvm_vcpu_on_spin, kvm_vcpu_eligible_for_directed_yield), arch/x86/kvm/vmx/vmx.c
  * (grow_ple_window / shrink_ple_window, defaults ple_gap 128, ple_window 4096,
- * grow 2, shrink 0, max UINT_MAX); shared/spec/kvm-ground-truth.md (250 Hz, EEVDF).
+ * grow 2, shrink 0, max UINT_MAX); docs/kvm-harness.md (250 Hz, EEVDF).
  *
  * Invariants kept (kvm_check, under --check, after every event): a runnable or
  * running vCPU is on exactly one runqueue (that of its pCPU), a blocked one on
@@ -118,6 +118,8 @@ struct krq {
 	int nr;
 	int64_t load, zero_v;
 	struct event tick;
+	simtime_t tick_grid;       /* the tick's current expiry on its grid */
+	int nr_balance_failed;     /* periodic balances that found nothing to pull */
 	simtime_t next_balance;
 };
 
@@ -218,10 +220,11 @@ static int update_curr(struct sim *s, struct krq *rq)
 	struct kent *c = rq->curr;
 	if (!c)
 		return 0;
-	simtime_t delta = s->now - c->exec_start;
+	simtime_t clock = sim_task_clock(s, &s->host.pcpus[c->cpu]);
+	simtime_t delta = clock - c->exec_start;
 	if (delta <= 0)
 		return 0;
-	c->exec_start = s->now;
+	c->exec_start = clock;
 	c->vruntime += vdelta(delta, c->weight);
 	int resched = 0;
 	if (!k->prm->cfs && c->vruntime - c->deadline >= 0) {
@@ -482,14 +485,19 @@ static void migrate(struct sim *s, struct kent *e, int to)
 	enqueue(s, &k->rq[to], e, to, 0);
 }
 
-/* The thread to pull from rq to cpu: waiting, allowed there, of weight <= max_w,
+/* The thread to pull from rq to cpu: waiting, allowed there, of weight <= max_w
+ * once shifted right by the balance failures so far (detach_tasks, migrate_load:
+ * shr_bound(load, nr_balance_failed) > imbalance skips a task, so that repeated
+ * failures let a heavier task move and a stuck placement does not stay stuck),
  * least recently run (the tail of Linux's cfs_tasks list). */
-static struct kent *pull_candidate(struct krq *rq, int cpu, int64_t max_w)
+static struct kent *pull_candidate(struct krq *rq, int cpu, int64_t max_w, int failed)
 {
 	struct kent *best = NULL;
+	if (failed > 62)
+		failed = 62;
 	for (struct kent *e = rq->head; e; e = e->next) {
 		if (e == rq->curr || e->v->running_on || e->v->state != VCPU_RUNNABLE ||
-		    !bitmap_test(e->v->affinity, cpu) || e->weight > max_w)
+		    !bitmap_test(e->v->affinity, cpu) || (e->weight >> failed) > max_w)
 			continue;
 		if (!best || e->last_ran < best->last_ran)
 			best = e;
@@ -498,7 +506,7 @@ static struct kent *pull_candidate(struct krq *rq, int cpu, int64_t max_w)
 }
 
 /* Pulls one thread to cpu if the balance rules allow it; returns it or NULL. */
-static struct kent *balance(struct sim *s, int cpu)
+static struct kent *balance(struct sim *s, int cpu, int periodic)
 {
 	struct kvm *k = kvm_of(s);
 	struct krq *me = &k->rq[cpu];
@@ -522,9 +530,13 @@ static struct kent *balance(struct sim *s, int cpu)
 		max_w = (b->load - me->load) / 2;   /* migrate_load: fits in the imbalance */
 	else
 		return NULL;
-	struct kent *e = pull_candidate(b, cpu, max_w);
-	if (e)
+	struct kent *e = pull_candidate(b, cpu, max_w, me->nr_balance_failed);
+	if (e) {
 		migrate(s, e, cpu);
+		me->nr_balance_failed = 0;
+	} else if (periodic) {
+		me->nr_balance_failed++;   /* load_balance: not for CPU_NEWLY_IDLE */
+	}
 	return e;
 }
 
@@ -545,12 +557,16 @@ static void tick_event(struct sim *s, struct event *ev)
 	struct kvm *k = kvm_of(s);
 	struct pcpu *p = ev->owner;
 	struct krq *rq = &k->rq[p->id];
-	sim_at(s, ev, s->now + k->tick_ns);
+	/* the tick is an hrtimer forwarded on a fixed grid (tick_sched_timer,
+	 * hrtimer_forward: kernel/time/tick-sched.c), the same on every CPU without
+	 * skew_tick; each expiry's handler runs late by the host's timer lateness */
+	rq->tick_grid += k->tick_ns;
+	sim_at(s, ev, rq->tick_grid + sim_timer_late(s, p));
 	if (update_curr(s, rq) || (k->prm->cfs && cfs_tick_preempt(s, rq)))
 		sim_raise_schedule(s, p);
 	if (s->now >= rq->next_balance) {
 		int idle = rq->nr == 0;
-		struct kent *e = balance(s, p->id);
+		struct kent *e = balance(s, p->id, 1);
 		if (e)
 			check_preempt(s, p->id, e, 0);
 		rq->next_balance = s->now + (idle ? k->balance_ns : 16 * k->balance_ns);
@@ -618,6 +634,11 @@ static void ple_event(struct sim *s, struct event *ev)
 	struct vcpu *v = me->v;
 	if (!v->running_on || v->state != VCPU_RUNNING || !spinning(v))
 		return;
+	if (v->running_on->host_busy) {
+		/* stalled by host activity: it spins again once resumed */
+		sim_at(s, ev, v->running_on->host_until + cycles_ns(s, me->ple_window));
+		return;
+	}
 	me->ple_exits++;
 	/* grow_ple_window */
 	int64_t g = k->prm->ple_window_grow, w = me->ple_window;
@@ -672,11 +693,12 @@ static int select_cpu(struct sim *s, struct vcpu *v)
 {
 	struct kvm *k = kvm_of(s);
 	int n = s->host.npcpus, prev = v->processor;
-	if (bitmap_test(v->affinity, prev) && k->rq[prev].nr == 0)
+	/* available_idle_cpu: nothing queued and no other (host) task running */
+	if (bitmap_test(v->affinity, prev) && k->rq[prev].nr == 0 && !s->host.pcpus[prev].host_busy)
 		return prev;
 	for (int i = 1; i < n; i++) {
 		int q = (prev + i) % n;
-		if (bitmap_test(v->affinity, q) && k->rq[q].nr == 0)
+		if (bitmap_test(v->affinity, q) && k->rq[q].nr == 0 && !s->host.pcpus[q].host_busy)
 			return q;
 	}
 	return bitmap_test(v->affinity, prev) ? prev : bitmap_cycle(v->affinity, n, prev);
@@ -717,8 +739,12 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	update_curr(s, rq);
 	if (pe && prev->state == VCPU_BLOCKED && pe->on_rq)
 		dequeue(s, rq, pe);
+	/* a host task ran (sim.c): the vCPU thread was put back as preempted
+	 * (put_prev_entity), so it no longer has RUN_TO_PARITY's protection */
+	if (pe && p->host_preempted)
+		pe->protect = 0;
 	struct kent *next = pick_next(s, rq);
-	if (!next && balance(s, p->id))
+	if (!next && balance(s, p->id, 0))
 		next = pick_next(s, rq);
 	if (rq->buddy == next)
 		rq->buddy = NULL;
@@ -734,7 +760,7 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	if (next) {
 		next->protect = 1;     /* set_next_entity: RUN_TO_PARITY */
 		if (next != pe) {
-			next->exec_start = s->now;
+			next->exec_start = sim_task_clock(s, p);
 			next->picked_at = s->now;
 			next->preempted = 0;
 			/* kvm_sched_in -> shrink_ple_window (shrink 0: back to the base) */
@@ -790,7 +816,8 @@ static void init(struct sim *s)
 	}
 	for (int i = 0; i < n; i++) {
 		event_init(&k->rq[i].tick, tick_event, &s->host.pcpus[i], EV_POLICY);
-		sim_at(s, &k->rq[i].tick, k->tick_ns);
+		k->rq[i].tick_grid = k->tick_ns;
+		sim_at(s, &k->rq[i].tick, k->tick_ns + sim_timer_late(s, &s->host.pcpus[i]));
 	}
 }
 
@@ -831,8 +858,7 @@ static void check(struct sim *s)
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct kent *e = &k->e[i];
 		struct vcpu *v = e->v;
-		int resched_now = v->running_on && event_pending(&v->running_on->sched_ev) &&
-				  v->running_on->sched_ev.when == s->now;
+		int resched_now = v->running_on && sim_resched_due(s, v->running_on);
 		if (v->state != VCPU_BLOCKED && !e->on_rq)
 			sim_invariant_failed(s, "kvm: runnable vCPU %s.%d is on no runqueue", v->vm->name, v->idx);
 		if (v->state == VCPU_BLOCKED && e->on_rq && !resched_now)

@@ -1,0 +1,195 @@
+/* host.c: reading host profiles (docs/host-profile.md) and drawing from their
+ * measured distributions. See host.h for what a profile describes. */
+#include "models/host.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sim/xalloc.h"
+
+#define MAX_BINS 4096
+
+static void hist_free(struct host_hist *h)
+{
+	free(h->lo);
+	free(h->hi);
+	free(h->cum);
+	memset(h, 0, sizeof *h);
+}
+
+/* {"hist": [[lo, hi, count], ...], ...} at path.key; absent: empty. */
+static void parse_hist(struct jp *jp, const cJSON *obj, const char *path, const char *key,
+		       struct host_hist *h)
+{
+	char p[JP_PATH_MAX], hp[JP_PATH_MAX];
+	const cJSON *d = jp_obj(jp, obj, path, key, 0);
+	if (!d || jp->failed)
+		return;
+	jp_join(p, path, key);
+	const cJSON *a = jp_array(jp, d, p, "hist", 1);
+	if (!a || jp->failed)
+		return;
+	jp_join(hp, p, "hist");
+	int n = cJSON_GetArraySize(a);
+	if (n > MAX_BINS) {
+		jp_fail(jp, hp, "expected at most %d bins, got %d", MAX_BINS, n);
+		return;
+	}
+	h->lo = xcalloc((size_t)n + 1, sizeof *h->lo);
+	h->hi = xcalloc((size_t)n + 1, sizeof *h->hi);
+	h->cum = xcalloc((size_t)n + 1, sizeof *h->cum);
+	double total = 0, prev_hi = 0;
+	for (int i = 0; i < n; i++) {
+		char bp[JP_PATH_MAX];
+		jp_index(bp, hp, i);
+		const cJSON *b = cJSON_GetArrayItem(a, i);
+		const cJSON *lo = cJSON_GetArrayItem(b, 0), *hi = cJSON_GetArrayItem(b, 1),
+			    *c = cJSON_GetArrayItem(b, 2);
+		if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 3 || !cJSON_IsNumber(lo) ||
+		    !cJSON_IsNumber(hi) || !cJSON_IsNumber(c) || !(lo->valuedouble >= 0) ||
+		    !(hi->valuedouble > lo->valuedouble) || hi->valuedouble > 1e12 ||
+		    !(c->valuedouble >= 0) || c->valuedouble > 1e15 || lo->valuedouble < prev_hi) {
+			jp_expected(jp, bp, b, "[lo, hi, count] with 0 <= lo < hi <= 1e12 ns, bins in increasing order, count >= 0");
+			hist_free(h);
+			return;
+		}
+		prev_hi = hi->valuedouble;
+		h->lo[i] = lo->valuedouble;
+		h->hi[i] = hi->valuedouble;
+		total += c->valuedouble;
+		h->cum[i] = total;
+	}
+	h->n = total > 0 ? n : 0;
+}
+
+double host_hist_draw(const struct host_hist *h, gsl_rng *r)
+{
+	if (h->n == 0)
+		return 0;
+	double u = gsl_rng_uniform(r) * h->cum[h->n - 1];
+	int lo = 0, hi = h->n - 1;
+	while (lo < hi) {   /* the first bin whose cumulative count exceeds u */
+		int mid = (lo + hi) / 2;
+		if (h->cum[mid] > u)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	double a = h->lo[lo], b = h->hi[lo], v = gsl_rng_uniform(r);
+	if (a <= 0)
+		return a + (b - a) * v;
+	return a * pow(b / a, v);   /* log-uniform within a log-spaced bin */
+}
+
+double host_hist_mean(const struct host_hist *h)
+{
+	double s = 0, prev = 0;
+	for (int i = 0; i < h->n; i++) {
+		double a = h->lo[i], b = h->hi[i];
+		double m = a > 0 ? (b - a) / log(b / a) : (a + b) / 2;   /* log-uniform mean */
+		s += (h->cum[i] - prev) * m;
+		prev = h->cum[i];
+	}
+	return h->n ? s / h->cum[h->n - 1] : 0;
+}
+
+struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, const char *source)
+{
+	static const char *const keys[] = { "vcpusim_host_profile", "name", "description", "machine",
+					    "tsc_ghz", "tick_hz", "spin_iteration_ns", "ipi_ns",
+					    "wake_to_run_ns", "timer_latency_ns", "activity", "stability",
+					    "per_cpu", NULL };
+	static const char *const akeys[] = { "irq", "task", NULL };
+	static const char *const ckeys[] = { "rate_hz", "mean_ns", "samples", "length_ns",
+					     "interarrival_ns", NULL };
+	if (!cJSON_IsObject(root)) {
+		jp_expected(jp, "", root, "a host profile (a JSON object)");
+		return NULL;
+	}
+	jp_only_keys(jp, root, "", keys);
+	int64_t version = jp_int(jp, root, "", "vcpusim_host_profile", 0, 1, 1);
+	if (!jp->failed && version != 1) {
+		jp_fail(jp, "vcpusim_host_profile", "missing: not a vcpusim host profile (`vcpusim calibrate` writes one)");
+		return NULL;
+	}
+	struct host_profile *p = xcalloc(1, sizeof *p);
+	p->name = xstrdup(jp_str(jp, root, "", "name", "unnamed"));
+	p->source = xstrdup(source);
+	p->tsc_ghz = jp_num(jp, root, "", "tsc_ghz", 2.4, 0.1, 100);
+	p->tick_hz = (int)jp_int(jp, root, "", "tick_hz", 250, 1, 100000);
+	p->spin_iteration_ns = jp_num(jp, root, "", "spin_iteration_ns", 4.2, 0.01, 1e6);
+	p->ipi_ns = jp_num(jp, root, "", "ipi_ns", 2000, 0, 1e9);
+	parse_hist(jp, root, "", "timer_latency_ns", &p->timer_late);
+	const cJSON *m = jp_obj(jp, root, "", "machine", 0);
+	char line[512];
+	const cJSON *cm = m ? cJSON_GetObjectItem(m, "cpu_model") : NULL,
+		    *nc = m ? cJSON_GetObjectItem(m, "cpus") : NULL,
+		    *kn = m ? cJSON_GetObjectItem(m, "kernel") : NULL,
+		    *dt = m ? cJSON_GetObjectItem(m, "measured") : NULL;
+	snprintf(line, sizeof line, "%s, %d CPUs, Linux %s, measured %s",
+		 cJSON_IsString(cm) ? cm->valuestring : "?", cJSON_IsNumber(nc) ? (int)nc->valuedouble : 0,
+		 cJSON_IsString(kn) ? kn->valuestring : "?", cJSON_IsString(dt) ? dt->valuestring : "?");
+	p->machine = xstrdup(line);
+	const cJSON *act = jp_obj(jp, root, "", "activity", 0);
+	jp_only_keys(jp, act, "activity", akeys);
+	for (int k = 0; k < HOST_CLASSES && act; k++) {
+		const char *cname = akeys[k];
+		char cp[JP_PATH_MAX];
+		jp_join(cp, "activity", cname);
+		const cJSON *c = jp_obj(jp, act, "activity", cname, 0);
+		if (!c)
+			continue;
+		jp_only_keys(jp, c, cp, ckeys);
+		p->cls[k].rate_hz = jp_num(jp, c, cp, "rate_hz", 0, 0, 1e6);
+		parse_hist(jp, c, cp, "length_ns", &p->cls[k].len);
+		parse_hist(jp, c, cp, "interarrival_ns", &p->cls[k].iat);
+		if (!jp->failed && p->cls[k].rate_hz > 0 && (!p->cls[k].len.n || !p->cls[k].iat.n))
+			jp_fail(jp, cp, "expected length_ns and interarrival_ns histograms for a rate above 0");
+	}
+	if (jp->failed) {
+		host_profile_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct host_profile *host_profile_load(struct jp *jp, const char *name, const char *relative_to,
+				       const char *path)
+{
+	struct jp pj;
+	cJSON *root;
+	char file[4096];
+	if (!strcmp(name, "reference")) {
+		jp_init(&pj, "(built-in host profile \"reference\")");
+		root = cJSON_Parse(host_profile_reference_json);
+		snprintf(file, sizeof file, "built-in");
+	} else {
+		const char *slash = relative_to ? strrchr(relative_to, '/') : NULL;
+		if (name[0] != '/' && slash)
+			snprintf(file, sizeof file, "%.*s/%s", (int)(slash - relative_to), relative_to, name);
+		else
+			snprintf(file, sizeof file, "%s", name);
+		jp_init(&pj, file);
+		root = jp_load_file(&pj, file);
+	}
+	struct host_profile *p = root ? host_profile_from_json(&pj, root, file) : NULL;
+	cJSON_Delete(root);
+	if (!p)
+		jp_fail(jp, path, "host profile %s", pj.msg);
+	return p;
+}
+
+void host_profile_free(struct host_profile *p)
+{
+	if (!p)
+		return;
+	hist_free(&p->timer_late);
+	for (int k = 0; k < HOST_CLASSES; k++) {
+		hist_free(&p->cls[k].len);
+		hist_free(&p->cls[k].iat);
+	}
+	free(p->name);
+	free(p->source);
+	free(p->machine);
+	free(p);
+}

@@ -1,0 +1,60 @@
+/* host.h: the host's own behaviour, from a host profile (docs/host-profile.md):
+ * what takes a pCPU away from the vCPU it runs (interrupts, the tick, kernel
+ * threads, the hypervisor's or dom0's own work), how late timers fire, and the
+ * guest-visible costs measured on that machine (a spin iteration, a wake-up IPI).
+ *
+ * A real host is not clockwork: each CPU is interrupted at its own irregular times,
+ * so the order in which a pCPU alternates its vCPUs flips now and then, independently
+ * per pCPU, and siblings of a VM drift in and out of running together. A profile is
+ * measured by `vcpusim calibrate` on a real machine; the built-in "reference" profile
+ * describes the machine named in scenarios/hosts/reference.json. */
+#ifndef VCPUSIM_HOST_H
+#define VCPUSIM_HOST_H
+#include <cjson/cJSON.h>
+#include <gsl/gsl_rng.h>
+#include "sim/jparse.h"
+#include "sim/simtime.h"
+
+/* Activity classes. irq: the CPU is taken (an interrupt, the hypervisor below) and
+ * given back to the same vCPU. task: another host task ran (a kernel thread, dom0),
+ * so when it is done the host scheduler picks again. */
+enum { HOST_IRQ, HOST_TASK, HOST_CLASSES };
+
+/* An empirical distribution: bins [lo, hi) with counts; drawn log-uniformly within
+ * the bin chosen in proportion to its count. */
+struct host_hist {
+	int n;
+	double *lo, *hi, *cum;   /* cum[i]: counts of bins 0..i */
+};
+
+struct host_class {
+	double rate_hz;          /* per CPU */
+	struct host_hist len, iat;   /* activity lengths; times between activities */
+};
+
+struct host_profile {
+	char *name;
+	char *source;            /* the file it was read from, or "built-in" */
+	char *machine;           /* one line: cpu model, cpus, kernel, date measured */
+	double tsc_ghz;
+	int tick_hz;
+	double spin_iteration_ns;    /* a load and a PAUSE */
+	double ipi_ns;               /* cross-CPU wake-to-run, median */
+	struct host_hist timer_late; /* timer lateness */
+	struct host_class cls[HOST_CLASSES];
+};
+
+/* Reads a profile from name ("reference": the built-in one) or a file path (relative
+ * paths are taken from the directory of relative_to, the file that names it, if
+ * given). On bad input: NULL, with jp failed at path. */
+struct host_profile *host_profile_load(struct jp *jp, const char *name, const char *relative_to,
+				       const char *path);
+struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, const char *source);
+void host_profile_free(struct host_profile *p);
+/* A draw in ns (>= 0) from h; 0 for an empty distribution. */
+double host_hist_draw(const struct host_hist *h, gsl_rng *r);
+double host_hist_mean(const struct host_hist *h);
+
+extern const char host_profile_reference_json[];   /* generated from scenarios/hosts/reference.json */
+
+#endif

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# validate-omp.sh: the real-OpenMP rows of `make validate` (docs/validation.md): a
+# real OpenMP program (traces/programs/stencil.c: a barrier after every ~15 us step,
+# 2 threads, libgomp with its default wait policy) run natively on this host, alone
+# and beside two busy loops pinned one per CPU, against the simulator replaying the
+# program's own captured trace (vcpusim capture) on the same host: a 2-vCPU VM
+# (unpinned, like the program's threads) alone, and beside two 1-vCPU cpu_bound VMs
+# pinned one per pCPU, under the kvm policy without pause-loop exiting (native
+# threads spin in user space; nothing exits). Prints rows in the format of
+# `vcpusim compare`'s table (docs/validation.md).
+# usage: validate-omp.sh VCPUSIM PROGRAMS_DIR OUTDIR REPS [SIM_BIN] [EXTRA --set ARGS...]
+set -eu
+bin=$1 progs=$2 out=$3 reps=$4 sim=${5:-$1}
+shift 5 2>/dev/null || shift $#
+extra=("$@")
+prog="$progs/stencil"
+args=(60000 2000)
+mkdir -p "$out"
+[ -x "$prog" ] || { echo "validate-omp: $prog missing (build the trace programs)" >&2; exit 1; }
+hogs=()
+stop_hogs() { for h in "${hogs[@]}"; do kill "$h" 2>/dev/null || true; done; hogs=(); }
+trap stop_hogs EXIT
+ms_of() {   # runs the program once; prints its wall time in ms
+	local t0 t1
+	t0=$(date +%s%N)
+	OMP_NUM_THREADS=2 timeout 120 "$prog" "${args[@]}" >/dev/null
+	t1=$(date +%s%N)
+	echo $(( (t1 - t0) / 1000 ))e-3
+}
+if [ -n "${REAL_FROM:-}" ] && [ -e "$REAL_FROM/omp/real-hogs.txt" ]; then
+	# the real runs and trace of an earlier validate ($REAL_FROM/omp)
+	for f in stencil.vtr real-alone.txt real-hogs.txt; do
+		[ "$REAL_FROM/omp/$f" -ef "$out/$f" ] || cp "$REAL_FROM/omp/$f" "$out/$f"
+	done
+	reuse=1
+else
+	reuse=0
+fi
+# the trace: captured alone, the median-length of 3 captures
+[ "$reuse" = 1 ] || for i in 1 2 3; do
+	"$bin" capture -o "$out/stencil-$i.vtr" --threads 2 -- "$prog" "${args[@]}" >/dev/null 2>"$out/capture-$i.log"
+	echo "$(grep -o '[0-9.]* ms traced' "$out/capture-$i.log" | cut -d' ' -f1) $i"
+done | sort -n | sed -n 2p | { read -r _ i; cp "$out/stencil-$i.vtr" "$out/stencil.vtr"; }
+if [ "$reuse" = 0 ]; then
+	: > "$out/real-alone.txt"
+	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-alone.txt"; done
+	for c in 0 1; do
+		taskset -c "$c" bash -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
+		hogs+=($!)
+	done
+	sleep 0.2
+	: > "$out/real-hogs.txt"
+	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-hogs.txt"; done
+	stop_hogs
+fi
+cat > "$out/omp-alone.json" <<EOF
+{"name": "omp-alone", "start_spread_ms": 0, "host": {"pcpus": 2, "ghz": 2.6},
+ "scheduler": {"policy": "kvm", "ple": false},
+ "vms": [{"name": "omp", "vcpus": 2, "workload": {"kind": "trace", "file": "stencil.vtr"}}]}
+EOF
+cat > "$out/omp-hogs.json" <<EOF
+{"name": "omp-hogs", "start_spread_ms": 0, "host": {"pcpus": 2, "ghz": 2.6},
+ "scheduler": {"policy": "kvm", "ple": false},
+ "vms": [{"name": "omp", "vcpus": 2, "workload": {"kind": "trace", "file": "stencil.vtr"}},
+         {"name": "hog", "affinity": [0], "workload": {"kind": "cpu_bound"}},
+         {"name": "hog1", "affinity": [1], "workload": {"kind": "cpu_bound"}}]}
+EOF
+for case in alone hogs; do
+	: > "$out/sim-$case.txt"
+	for r in $(seq 1 "$reps"); do
+		"$sim" run "$out/omp-$case.json" --quiet --set "seed=$r" "${extra[@]}" -o "$out/sim-$case-$r.json"
+		python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=[x for x in r["vms"] if x["name"]=="omp"][0]; print(v["completion_ms"] if v["completion_ms"] is not None else "nan")' "$out/sim-$case-$r.json" >> "$out/sim-$case.txt"
+	done
+	python3 - "$out/real-$case.txt" "$out/sim-$case.txt" "omp-$case" <<'PY'
+import statistics, sys
+real = [float(x) for x in open(sys.argv[1]).read().split()]
+sim = [float(x) for x in open(sys.argv[2]).read().split()]
+def fmt(v):
+    return "%.1f [%.0f..%.0f]" % (statistics.median(v), min(v), max(v))
+ratio = statistics.median(sim) / statistics.median(real)
+print("%-26s %-12s %-22s %-22s %8.2f%s" % (sys.argv[3], "omp", fmt(real), fmt(sim), ratio,
+      "!" if abs(ratio - 1) > 0.25 else " "))
+PY
+done
