@@ -44,7 +44,8 @@ reproduce: build
 test: test-release test-asan
 
 test-release: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS); rc=$$?; \
+	  grep -h '^SKIPPED: ' Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  skipped test: /'; exit $$rc
 
 test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

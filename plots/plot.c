@@ -1,5 +1,5 @@
 /* plot.c: `vcpusim plot DIR`: gnuplot figures (PNG and SVG) from a sweep's output
- * directory (sim/sweep.c): grouped bars with 95% CI error bars, lines of a metric
+ * directory (sweep/): grouped bars with 95% CI error bars, lines of a metric
  * against a numeric varied key (or the overcommit ratio), and the spinlock wait
  * histogram per group. Reads DIR/results.csv and, for the histogram and the
  * overcommit ratio, the runs' JSON in DIR/runs/. Writes PLOTDIR/KIND.{png,svg}
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include "sim/cli.h"
 #include "sim/jparse.h"
-#include "sim/sweep.h"
+#include "sweep/sweep.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -829,16 +829,29 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 					"value with --where %s=VALUE\n", lines ? "lines" : "bars",
 				r->c.head[k], r->c.head[k]);
 	}
-	int empty = 0, used = 0;
+	int empty = 0, used = 0, ncens = 0;
+	/* censored runs (issue 14 item 10): cut at stop.max_ms (results.csv's
+	 * stopped_at_max) without a value of y; per group, for the legend */
+	int c_stop = col_index(&r->c, "stopped_at_max");
+	int *cens = calloc((size_t)a.ng + 1, sizeof *cens);
 	for (int i = 0; i < r->c.nrows; i++)
 		if (use[i]) {
 			used++;
 			empty += !r->c.rows[i][ycol][0];
+			if (cens && c_stop >= r->c_first_metric && !r->c.rows[i][ycol][0] &&
+			    !strcmp(r->c.rows[i][c_stop], "1")) {
+				const char *g = gcol < 0 ? "" : r->c.rows[i][gcol];
+				for (int j = 0; j < a.ng; j++)
+					if (!strcmp(a.gs[j], g))
+						cens[j]++;
+				ncens++;
+			}
 		}
 	if (empty)
 		fprintf(stderr, "vcpusim plot: note: %s: %d of %d runs have no %s (a VM that did not "
-				"finish has no completion time); means are over the runs that have one\n",
-			lines ? "lines" : "bars", empty, used, r->c.head[ycol]);
+				"finish has no completion time; %d of them censored: cut at "
+				"stop.max_ms); means are over the runs that have one\n",
+			lines ? "lines" : "bars", empty, used, r->c.head[ycol], ncens);
 	int nref = -1;
 	if (norm) {
 		for (int g = 0; g < a.ng; g++)
@@ -848,6 +861,7 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 			fprintf(stderr, "vcpusim plot: --normalise-to %s: no such value of %s in %s\n",
 				norm, gcol >= 0 ? r->c.head[gcol] : "the group (none)", r->path);
 			agg_free(&a);
+			free(cens);
 			return 2;
 		}
 	}
@@ -855,6 +869,7 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 	int *ord = calloc((size_t)a.nx + 1, sizeof *ord);
 	if (!ord) {
 		agg_free(&a);
+		free(cens);
 		return 1;
 	}
 	for (int x = 0; x < a.nx; x++) {
@@ -876,6 +891,10 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 	for (int g = 0; g < a.ng; g++) {
 		sb_puts(&d, "\t");
 		sfmt(gname, sizeof gname, "%s", gcol < 0 ? ylab : a.gs[g]);
+		if (cens && cens[g]) {
+			size_t l = strlen(gname);
+			sfmt(gname + l, sizeof gname - l, " (%d censored)", cens[g]);
+		}
 		dat_field(&d, gname);
 		sb_puts(&d, "\t");
 		dat_field(&d, gname);
@@ -935,6 +954,12 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 		if (w == o->nwhere - 1 && strlen(title) + 2 < sizeof title)
 			strcat(title, ")");
 	}
+	if (ncens) {
+		size_t l = strlen(title);
+		sfmt(title + l, sizeof title - l, "; %d censored: runs cut at stop.max_ms, left "
+			"out; their means are lower bounds", ncens);
+	}
+	free(cens);
 	int rc = render(plotdir, lines ? "lines" : "bars", &d, title, xlab, ylabel,
 			gcol >= 0 ? r->c.head[gcol] : "", a.ng, norm ? 1.0 : 0.0, NULL);
 	sb_free(&d);

@@ -15,12 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "workloads/workload.h"
 #include "traces/replay.h"
 
+struct cache_entry;
 struct workload_params {
 	struct trace_program prog;
 	int64_t repeat;
+	struct cache_entry *cached;   /* prog is borrowed from the cache (below) */
 };
 
 struct trace_state {
@@ -44,6 +47,75 @@ static char *resolve(const char *scenario, const char *file)
 	}
 	return strdup(file);
 }
+
+/* Sweep workers run run after run in one process (sweep/pool.c): a trace that many
+ * runs replay is loaded once per worker, not once per run. Off unless
+ * trace_workload_cache(1); an entry is used again only while the file is the same
+ * (device, inode, size, modification time) and with the same time_scale. A loaded
+ * program is read-only while replayed, so runs share it; an entry is reference
+ * counted and only an unused one is replaced. */
+static int trace_cache_on;
+enum { TRACE_CACHE = 8 };
+static struct cache_entry {
+	char *path;
+	struct stat st;
+	double scale;
+	struct trace_program prog;
+	int used, refs;
+} trace_cache[TRACE_CACHE];
+
+void trace_workload_cache(int on)
+{
+	trace_cache_on = on;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Loads path into *prog, from or into the cache; returns the cache entry it borrows
+ * (NULL: *prog is the caller's own), or sets *failed with a message in err. */
+static struct cache_entry *cached_load(const char *path, double scale, struct trace_program *prog,
+				       char *err, size_t errlen, int *failed)
+{
+	struct stat st;
+	*failed = 0;
+	if (!trace_cache_on || stat(path, &st) < 0) {
+		*failed = trace_program_load(path, scale, prog, err, errlen) < 0;
+		return NULL;
+	}
+	struct cache_entry *free_slot = NULL;
+	for (int i = 0; i < TRACE_CACHE; i++) {
+		struct cache_entry *e = &trace_cache[i];
+		if (e->used && e->scale == scale && !strcmp(e->path, path) && same_file(&e->st, &st)) {
+			e->refs++;
+			*prog = e->prog;
+			return e;
+		}
+		if (!free_slot && (!e->used || e->refs == 0))
+			free_slot = e;
+	}
+	if (trace_program_load(path, scale, prog, err, errlen) < 0) {
+		*failed = 1;
+		return NULL;
+	}
+	char *p = strdup(path);
+	if (!free_slot || !p) {
+		free(p);
+		return NULL;   /* every entry is in use: the caller owns this one */
+	}
+	if (free_slot->used) {
+		trace_program_free(&free_slot->prog);
+		free(free_slot->path);
+	}
+	*free_slot = (struct cache_entry){ .path = p, .st = st, .scale = scale, .prog = *prog,
+					   .used = 1, .refs = 1 };
+	return free_slot;
+}
+
+static void trace_free_params(struct workload_params *p);
 
 static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const char *path,
 					   int vcpus)
@@ -75,18 +147,18 @@ static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const 
 		return NULL;
 	}
 	/* checked and kept encoded: nothing per event is allocated (traces/replay.h) */
-	if (trace_program_load(real, scale, &p->prog, err, sizeof err) < 0) {
-		free(real);
+	int failed;
+	p->cached = cached_load(real, scale, &p->prog, err, sizeof err, &failed);
+	free(real);
+	if (failed) {
 		free(p);
 		jp_fail(jp, fpath, "%s", err);
 		return NULL;
 	}
-	free(real);
 	if (p->prog.nthreads != vcpus) {
 		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", p->prog.nthreads,
 			p->prog.nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
-		trace_program_free(&p->prog);
-		free(p);
+		trace_free_params(p);
 		return NULL;
 	}
 	p->repeat = repeat;
@@ -97,7 +169,10 @@ static void trace_free_params(struct workload_params *p)
 {
 	if (!p)
 		return;
-	trace_program_free(&p->prog);
+	if (p->cached)
+		p->cached->refs--;   /* the cache keeps it for the next run */
+	else
+		trace_program_free(&p->prog);
 	free(p);
 }
 
