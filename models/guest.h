@@ -6,7 +6,8 @@
 #include "sim/simtime.h"
 #include "models/model.h"
 
-enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_KINDS };
+enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_QSPIN, LOCK_PVQSPIN,
+		 LOCK_KINDS };
 extern const char *const lock_kind_names[];
 
 struct guest_config {

@@ -63,6 +63,10 @@ struct guest_thread {
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
 	simtime_t barrier_arrival; /* when it arrived at that barrier */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
+	/* pvqspinlock (models/guest.c): role in the lock (an unfair spinner outside the
+	 * MCS queue, a queue node, the queue head), the head has halted once (is
+	 * hashed: it never halts again for this acquisition), the unlocker kicked it */
+	int pvq_role, pvq_hashed, pvq_kicked;
 };
 
 struct vcpu_stats {
@@ -101,6 +105,7 @@ struct glock {
 	uint64_t next_ticket, owner_ticket;  /* ticket kinds */
 	struct vcpu *waiters, *waiters_tail; /* FIFO by request */
 	int nwaiters;
+	int pending;             /* pvqspinlock: the queue head spins actively (no stealing) */
 };
 
 struct gbarrier {
@@ -117,6 +122,7 @@ struct vm_stats {
 	uint64_t wait_hist[WAIT_HIST_BUCKETS];
 	uint64_t barriers, futex_sleeps, ipis_sent, requests;
 	uint64_t lock_calls;        /* real acquisitions the OP_LOCKs stand for */
+	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
 	uint64_t p2p_waits, p2p_spun, p2p_long_waits;  /* OP_WAITs; those that spun */
 	simtime_t p2p_wait_max;
 	uint64_t wake_lat[LAT_BUCKETS];

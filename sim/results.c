@@ -87,6 +87,9 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddNumberToObject(sp, "max_wait_cycles", (double)vm->st.max_wait_cycles);
 	/* real acquisitions the modelled ones stand for (npb UA aggregates them) */
 	cJSON_AddNumberToObject(sp, "lock_calls", (double)vm->st.lock_calls);
+	/* paravirt locks (pvticket, pvqspinlock): waiters that halted, unlockers' kicks */
+	cJSON_AddNumberToObject(sp, "pv_halts", (double)vm->st.pv_halts);
+	cJSON_AddNumberToObject(sp, "pv_kicks", (double)vm->st.pv_kicks);
 	int last = 0;
 	for (int b = 0; b < WAIT_HIST_BUCKETS; b++)
 		if (vm->st.wait_hist[b])
