@@ -97,6 +97,10 @@ static void charge(struct sim *s, struct vcpu *v)
 		v->st.spin_ns += dt;
 		v->st.p2p_spin_ns += dt;
 		break;
+	case G_TLB_SPIN:
+		v->st.spin_ns += dt;
+		v->st.tlb_spin_ns += dt;
+		break;
 	default:
 		break;
 	}
@@ -130,6 +134,11 @@ static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t 
 static void next_op(struct sim *s, struct vcpu *v);
 static void continue_after(struct sim *s, struct vcpu *v);
 static void pvq_request(struct sim *s, struct vcpu *v, struct glock *l);
+static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w);
+static void tlb_shootdown(struct sim *s, struct vcpu *v);
+static void tlb_done(struct sim *s, struct vcpu *v);
+static void tlb_ipi_event(struct sim *s, struct event *e);
+static const char *tlb_check(const struct vm *vm);
 static void pvq_acquired(struct sim *s, struct glock *l, struct vcpu *v);
 static void pvq_release(struct sim *s, struct glock *l, struct vcpu *releaser);
 static void pvq_spin_timer(struct sim *s, struct vcpu *v);
@@ -181,7 +190,8 @@ static int grantable(const struct glock *l, const struct vcpu *v)
 static void spin_started(struct sim *s, struct vcpu *v)
 {
 	if (s->ops->spin && running(v) &&
-	    (v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN))
+	    (v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN ||
+	     v->g.st == G_TLB_SPIN))
 		s->ops->spin(s, v);
 }
 
@@ -192,6 +202,7 @@ static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
 	int b = cycles < 2 ? 0 : 63 - __builtin_clzll(cycles);
 	st->acquisitions++;
 	st->wait_hist[b]++;
+	kwait_add(s, v->vm, KW_SPINLOCK, wait);
 	if (cycles > st->max_wait_cycles)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
@@ -738,6 +749,136 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 	}
 }
 
+/* ---- guest kernel IPIs: TLB shootdowns, reschedule IPIs
+ *
+ * TLB shootdown (Linux 6.1 arch/x86/mm/tlb.c flush_tlb_mm_range ->
+ * native_flush_tlb_multi -> on_each_cpu_cond_mask(tlb_is_not_lazy, ...),
+ * kernel/smp.c smp_call_function_many_cond): the initiator sends a flush IPI to
+ * every other CPU of the process that is not idle in lazy TLB mode, then spins
+ * (csd_lock_wait, a cpu_relax loop: PAUSE, so pause-loop exiting sees it) until
+ * each has run flush_tlb_func and released its csd. A target handles the IPI when
+ * its vCPU executes: ipi_ns after the send if it executes then, otherwise when it
+ * next enters the guest, so one preempted target stalls the initiator for as long
+ * as it waits for a pCPU. In the model the targets are the VM's other vCPUs except
+ * those whose thread sleeps (futex, OP_SLEEP: idle, lazy TLB) or has ended; a
+ * halted target (pv lock wait) is woken by the interrupt and acknowledges at
+ * arrival (interpretation: the wake-up's own delay is not modelled). The target's
+ * flush costs no modelled CPU time. The initiator's wait is a guest kernel wait:
+ * recorded per VM (kernel_waits.tlb_shootdown) and, when at least long_wait_cycles,
+ * reported to the policy's long_wait hook like a long spinlock wait (the paper's
+ * guest monitor sees kernel busy-waits).
+ * PV TLB flush (guest.pv_tlb_flush; KVM, Linux 4.16+, arch/x86/kernel/kvm.c
+ * kvm_flush_tlb_multi): a target whose steal-time `preempted` flag is set is not
+ * sent an IPI; KVM_VCPU_FLUSH_TLB is set instead and the host flushes at its next
+ * entry (record_steal_time), so the initiator does not wait for it.
+ * Reschedule IPIs: the futex wake-ups of a barrier's sleepers (above) are Linux's
+ * try_to_wake_up on a remote CPU: an IPI that the waker does not wait for
+ * (ttwu_queue_wakelist, asynchronous); the woken thread's wait from the send to
+ * its vCPU running is recorded as kernel_waits.resched_ipi (not reported to the
+ * policy: nobody spins for it). */
+
+static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w)
+{
+	struct kwait *k = &vm->st.kwait[c];
+	k->n++;
+	k->total += w;
+	if (w > k->max)
+		k->max = w;
+	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+		k->long_n++;
+}
+
+/* The initiator has every acknowledgement: its wait ends. */
+static void tlb_done(struct sim *s, struct vcpu *v)
+{
+	simtime_t w = s->now - v->g.wait_start;
+	kwait_add(s, v->vm, KW_TLB, w);
+	uint64_t cycles = (uint64_t)ns_to_cycles(&s->host, w);
+	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
+		if (s->trace)
+			trace_long_wait(s->trace, s, v, (unsigned long long)cycles);
+		if (s->ops->long_wait)
+			s->ops->long_wait(s, v, cycles);
+	}
+	if (running(v))
+		charge(s, v);
+	next_op(s, v);
+}
+
+/* Target t runs flush_tlb_func for every initiator that asked it. */
+static void tlb_handle(struct sim *s, struct vcpu *t)
+{
+	struct vm *vm = t->vm;
+	unsigned char *req = &vm->tlb_req[(size_t)t->idx * (size_t)vm->nvcpus];
+	for (int i = 0; i < vm->nvcpus; i++) {
+		if (!req[i])
+			continue;
+		req[i] = 0;
+		struct vcpu *in = &vm->vcpus[i];
+		if (--in->g.tlb_wait == 0 && in->g.st == G_TLB_SPIN && running(in))
+			tlb_done(s, in);
+		/* a preempted initiator sees it when it runs again */
+	}
+}
+
+/* A flush IPI reaches its target. */
+static void tlb_ipi_event(struct sim *s, struct event *e)
+{
+	struct vcpu *t = e->owner;
+	if (running(t) || t->state == VCPU_BLOCKED)
+		tlb_handle(s, t);
+	else
+		t->g.tlb_irq = 1;   /* delivered at its next entry */
+}
+
+static void tlb_shootdown(struct sim *s, struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct guest_thread *g = &v->g;
+	g->wait_start = s->now;
+	g->tlb_wait = 0;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *t = &vm->vcpus[i];
+		if (t == v || t->g.st == G_FUTEX_SLEEP || t->g.st == G_SLEEP || t->g.st == G_DONE ||
+		    t->g.st == G_START)
+			continue;   /* idle (lazy TLB) or not running the program */
+		if (s->guest.pv_tlb_flush && pvq_vcpu_preempted(t)) {
+			vm->st.tlb_deferred++;   /* KVM_VCPU_FLUSH_TLB: flushed at entry */
+			continue;
+		}
+		unsigned char *r = &vm->tlb_req[(size_t)t->idx * (size_t)vm->nvcpus + (size_t)v->idx];
+		if (*r)
+			continue;
+		*r = 1;
+		g->tlb_wait++;
+		vm->st.tlb_ipis++;
+		if (!event_pending(&t->tlb_ev) && !t->g.tlb_irq)
+			evq_schedule(&s->q, &t->tlb_ev, s->now + s->guest.ipi_ns);
+	}
+	if (g->tlb_wait == 0) {
+		kwait_add(s, vm, KW_TLB, 0);
+		next_op(s, v);
+		return;
+	}
+	enter(s, v, G_TLB_SPIN, SIMTIME_NEVER);
+	spin_started(s, v);
+}
+
+/* Consistency of the shootdown bookkeeping (guest_check_vm). */
+static const char *tlb_check(const struct vm *vm)
+{
+	for (int i = 0; i < vm->nvcpus; i++) {
+		int n = 0;
+		for (int t = 0; t < vm->nvcpus; t++)
+			n += vm->tlb_req[(size_t)t * (size_t)vm->nvcpus + (size_t)i];
+		if (n != vm->vcpus[i].g.tlb_wait)
+			return "TLB shootdown: acknowledgements awaited do not match the requests";
+		if (n && vm->vcpus[i].g.st != G_TLB_SPIN)
+			return "TLB shootdown: requests pending but the initiator is not waiting";
+	}
+	return NULL;
+}
+
 /* ---- continuations */
 
 static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum guest_next after)
@@ -805,6 +946,7 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		lock_release(s, v);
 		for (int i = 0; i < b->nto_wake; i++) {
 			vm->st.ipis_sent++;
+			b->to_wake[i]->g.ipi_sent_at = s->now;
 			vcpu_send_wake_ipi(s, b->to_wake[i], s->guest.ipi_ns);
 		}
 		b->nto_wake = 0;
@@ -855,6 +997,9 @@ static void next_op(struct sim *s, struct vcpu *v)
 			return;
 		case OP_BARRIER:
 			barrier_arrive(s, v);
+			return;
+		case OP_TLB_SHOOTDOWN:
+			tlb_shootdown(s, v);
 			return;
 		case OP_SLEEP:
 			enter(s, v, G_SLEEP, SIMTIME_NEVER);
@@ -924,6 +1069,11 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
 	g->seg_start = s->now;
+	if (g->tlb_irq) {
+		/* a flush IPI that waited for this entry: delivered now, as an event */
+		g->tlb_irq = 0;
+		evq_schedule(&s->q, &v->tlb_ev, s->now);
+	}
 	switch (g->st) {
 	case G_START:
 		next_op(s, v);
@@ -966,7 +1116,16 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 			spin_started(s, v);
 		}
 		return;
+	case G_TLB_SPIN:
+		if (g->tlb_wait == 0)
+			tlb_done(s, v);
+		else
+			spin_started(s, v);
+		return;
 	case G_FUTEX_SLEEP:
+		kwait_add(s, vm, KW_RESCHED, s->now - g->ipi_sent_at);
+		next_op(s, v);
+		return;
 	case G_SLEEP:
 		next_op(s, v);
 		return;
@@ -1009,7 +1168,9 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 	vm->wstate = vm->wk->start(vm->wp, vm->nvcpus);
 	vm->nflags = vm->wk->flags ? vm->wk->flags(vm->wp, vm->nvcpus) : 0;
 	vm->flags = calloc(vm->nflags > 0 ? (size_t)vm->nflags : 1, sizeof *vm->flags);
-	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake || !vm->flags) {
+	vm->tlb_req = calloc((size_t)vm->nvcpus * (size_t)vm->nvcpus, 1);
+	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake || !vm->flags ||
+	    !vm->tlb_req) {
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
@@ -1023,6 +1184,7 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		event_init(&v->ev, guest_event, v, EV_GUEST);
+		event_init(&v->tlb_ev, tlb_ipi_event, v, EV_GUEST);
 		v->g.st = G_START;
 		v->g.after = GN_OP_DONE;
 	}
@@ -1036,10 +1198,14 @@ void guest_free_vm(struct vm *vm)
 	free(vm->barrier.sleepers);
 	free(vm->barrier.to_wake);
 	free(vm->flags);
+	free(vm->tlb_req);
 }
 
 const char *guest_check_vm(const struct vm *vm)
 {
+	const char *te = tlb_check(vm);
+	if (te)
+		return te;
 	for (int i = 0; i < vm->nlocks; i++) {
 		const struct glock *l = &vm->locks[i];
 		int n = 0;

@@ -22,6 +22,8 @@ struct guest_config {
 	simtime_t kick_ns;          /* paravirt kick hypercall, releaser's CPU */
 	int monitor_user;           /* guest.monitor "all": long barrier and hand-off
 	                               waits reach the policy's long_wait hook too */
+	int pv_tlb_flush;           /* KVM PV TLB flush: a preempted target is not
+	                               waited for, it flushes at its next entry */
 };
 
 struct sim;
