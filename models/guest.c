@@ -135,6 +135,12 @@ static void next_op(struct sim *s, struct vcpu *v);
 static void continue_after(struct sim *s, struct vcpu *v);
 static void pvq_request(struct sim *s, struct vcpu *v, struct glock *l);
 static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w);
+/* The policy sees the guest's IPIs at the send (sched_ops.ipi, used by dcs). */
+static void notify_ipi(struct sim *s, struct vcpu *from, struct vcpu *to)
+{
+	if (s->ops->ipi)
+		s->ops->ipi(s, from, to);
+}
 static void tlb_shootdown(struct sim *s, struct vcpu *v);
 static void tlb_done(struct sim *s, struct vcpu *v);
 static void tlb_ipi_event(struct sim *s, struct event *e);
@@ -329,6 +335,7 @@ static void lock_release(struct sim *s, struct vcpu *v)
 		v->vm->st.ipis_sent++;
 		v->vm->st.pv_kicks++;
 		vcpu_send_wake_ipi(s, next, s->guest.ipi_ns);
+		notify_ipi(s, v, next);
 	}
 	/* else: the next ticket's vCPU is preempted; the lock waits for it */
 }
@@ -554,6 +561,7 @@ static void pvq_release(struct sim *s, struct glock *l, struct vcpu *releaser)
 		releaser->vm->st.ipis_sent++;
 		releaser->vm->st.pv_kicks++;
 		vcpu_send_wake_ipi(s, h, s->guest.ipi_ns);
+		notify_ipi(s, releaser, h);
 	}
 	if (l->pending) {
 		if (h && running(h) && h->g.st == G_LOCK_SPIN)
@@ -854,6 +862,7 @@ static void tlb_shootdown(struct sim *s, struct vcpu *v)
 		vm->st.tlb_ipis++;
 		if (!event_pending(&t->tlb_ev) && !t->g.tlb_irq)
 			evq_schedule(&s->q, &t->tlb_ev, s->now + s->guest.ipi_ns);
+		notify_ipi(s, v, t);
 	}
 	if (g->tlb_wait == 0) {
 		kwait_add(s, vm, KW_TLB, 0);
@@ -948,6 +957,7 @@ static void continue_after(struct sim *s, struct vcpu *v)
 			vm->st.ipis_sent++;
 			b->to_wake[i]->g.ipi_sent_at = s->now;
 			vcpu_send_wake_ipi(s, b->to_wake[i], s->guest.ipi_ns);
+			notify_ipi(s, v, b->to_wake[i]);
 		}
 		b->nto_wake = 0;
 		g->after = GN_OP_DONE;
