@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # modern_guests_tables.sh: the tables of docs/policies.md, "Modern guests" (issue 16):
 #  locks: scenarios/examples/lock-convoy.json (a lock-heavy 4-vCPU VM beside a 4-vCPU
-#         hog on 4 pCPUs, 2x) under credit, asman and kvm (EEVDF with PLE) for every
+#         hog on 4 pCPUs, 2x) under credit, asman, kvm (EEVDF with PLE), credit-ple
+#         (Xen 4.0 PLE yield) and dcs for every
 #         guest spinlock kind, seeds 1-3: completion, long waits, pv halts/kicks;
 #  npb:   scenarios/asman/npb.json at 2x (12 vCPUs on 6 pCPUs) under credit and
 #         asman with the default monitor, every NPB-like kernel: what the paper's
@@ -15,7 +16,7 @@ case $what in
 locks)
 	echo "| policy | spinlock | completion ms (seeds 1/2/3) | long waits | pv halts/kicks |"
 	echo "|---|---|---|---|---|"
-	for pol in credit asman kvm; do
+	for pol in credit asman kvm credit-ple dcs; do
 		for lock in ticket qspinlock tas pvticket pvqspinlock; do
 			for seed in 1 2 3; do
 				"$bin" run "$here/scenarios/examples/lock-convoy.json" --quiet \
