@@ -138,6 +138,7 @@ void bsp_describe(const struct workload_params *p, struct bsp_desc *d)
 	d->grain_ns = p->grain_ns;
 	d->imbalance = p->imbalance;
 	d->locks_per_phase = p->locks_per_phase;
+	d->tlb_per_phase = p->tlb_per_phase;
 	d->nlocks = p->nlocks;
 	d->cs_ns = p->cs_ns;
 	d->barrier = p->barrier;
