@@ -11,13 +11,27 @@ all: build
 deps:
 	@scripts/deps.sh
 
+# Quiet builds: no per-file or per-target progress (CMAKE_RULE_MESSAGES,
+# CMAKE_TARGET_MESSAGES) and no recursive
+# make's directory lines; compiler warnings and errors still show.
+# V=1 shows everything.
+ifeq ($(V),1)
+QUIET_CMAKE  := -DCMAKE_RULE_MESSAGES=ON -DCMAKE_TARGET_MESSAGES=ON
+QUIET_MAKE   :=
+else
+QUIET_CMAKE  := -DCMAKE_RULE_MESSAGES=OFF -DCMAKE_TARGET_MESSAGES=OFF
+QUIET_MAKE   := -- --no-print-directory -s
+endif
+
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(QUIET_CMAKE) >/dev/null
+	@echo "building $(BUILD)/vcpusim (make V=1 shows each step)"
+	@cmake --build $(BUILD) -j $(JOBS) $(QUIET_MAKE)
 
 build-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVCPUSIM_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVCPUSIM_SANITIZE=ON $(QUIET_CMAKE) >/dev/null
+	@echo "building $(ASAN_BUILD) (sanitizers)"
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) $(QUIET_MAKE)
 
 demo: build
 	@scripts/demo.sh $(BUILD)/vcpusim out/demo
@@ -30,7 +44,8 @@ reproduce: build
 test: test-release test-asan
 
 test-release: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS); rc=$$?; \
+	  grep -h '^SKIPPED: ' Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/  skipped test: /'; exit $$rc
 
 test-asan: build-asan
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

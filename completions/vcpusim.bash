@@ -40,7 +40,7 @@ _vcpusim()
 	validate) opts="--set --help" ;;
 	list) COMPREPLY=($(compgen -W "policies workloads" -- "$cur")); return ;;
 	sweep) opts="-o -j --shard --timeout --merge -n --dry-run --help" ;;
-	plot) opts="-o --kind --x --group --y --normalise-to --where --vm --timeline --from --to --help" ;;
+	plot) opts="-o --kind --x --group --y --normalise-to --where --vm --logy --pdf --title --xlabel --ylabel --timeline --from --to --help" ;;
 	capture) opts="-o --threads --clock --lib -- --help" ;;
 	trace)
 		if [[ $COMP_CWORD -eq $((i + 1)) ]]; then
@@ -55,7 +55,7 @@ _vcpusim()
 	case $prev in
 	--kind) COMPREPLY=($(compgen -W "bars lines hist all" -- "$cur")); return ;;
 	--clock) COMPREPLY=($(compgen -W "wall cpu" -- "$cur")); return ;;
-	-j|--threads|--timeout|--trace-from|--trace-to|--shard|--nice|--from|--to|--floor|--seconds|--repetitions|--threshold-ns|--name|--label-a|--label-b|--x|--y|--group|--where|--vm|--normalise-to|--sim-noise)
+	-j|--threads|--timeout|--trace-from|--trace-to|--shard|--nice|--from|--to|--floor|--seconds|--repetitions|--threshold-ns|--name|--label-a|--label-b|--x|--y|--group|--where|--vm|--normalise-to|--title|--xlabel|--ylabel|--sim-noise)
 		return ;;
 	--set)
 		COMPREPLY=($(compgen -W "scheduler.policy= seed= host.pcpus= stop.max_ms= guest.spinlock=" -- "$cur"))

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include "kvm/monitor.h"
 #include "models/guest.h"
+#include "sim/trace.h"
 #include "sim/cli.h"
 #include "sim/provenance.h"
 #include "sim/scenario.h"
@@ -632,9 +633,12 @@ static int write_trace(const char *path, const struct kvm_run_spec *spec,
 	}
 	double per_us = res->tsc_khz / 1e3;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
-	fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"host (real KVM)\"}}");
+	/* pid 1 and tids from TRACE_TID_BASE, as `run --trace` (sim/trace.c: Perfetto
+	 * reserves pid 0); args.pcpu is the plot's row */
+	fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"host (real KVM)\"}}");
 	for (int i = 0; i < spec->ncpus; i++)
-		fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,\"args\":{\"name\":\"pCPU %d\"}}", i, i);
+		fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"pCPU %d\"}}",
+			TRACE_TID_BASE + i, i);
 	int extra = 0, truncated = 0;
 	for (int i = 0; i < spec->nvms; i++) {
 		const struct kvm_vm_spec *vs = &spec->vms[i];
@@ -662,8 +666,12 @@ static int write_trace(const char *path, const struct kvm_run_spec *spec,
 				}
 			if (count != 1) {
 				tid = spec->ncpus + extra++;
-				fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":%d,\"args\":{\"name\":\"%s.%d (not pinned)\"}}",
-					tid, vs->name, v);
+				char tname[300];
+				snprintf(tname, sizeof tname, "%s.%d (not pinned)", vs->name, v);
+				fprintf(f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":",
+					TRACE_TID_BASE + tid);
+				trace_put_jstr(f, tname);
+				fputs("}}", f);
 			}
 			uint64_t ng = g->ngaps < KGUEST_GAPLOG_N ? g->ngaps : KGUEST_GAPLOG_N;
 			truncated |= g->ngaps > KGUEST_GAPLOG_N;
@@ -676,16 +684,25 @@ static int write_trace(const char *path, const struct kvm_run_spec *spec,
 				uint64_t to = k < ng ? vr->gaplog[v][k].from : end;
 				if (k == ng && g->ngaps > KGUEST_GAPLOG_N)
 					break;
-				if (to > from)
-					fprintf(f, ",\n{\"name\":\"%s.%d\",\"cat\":\"vcpu\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"vm\":\"%s\",\"vcpu\":%d}}",
-						vs->name, v, tid, (double)(from - origin) / per_us,
-						(double)(to - from) / per_us, vs->name, v);
+				if (to > from) {
+					char sname[300];
+					snprintf(sname, sizeof sname, "%s.%d", vs->name, v);
+					fputs(",\n{\"name\":", f);
+					trace_put_jstr(f, sname);
+					fprintf(f, ",\"cat\":\"vcpu\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"vm\":",
+						TRACE_TID_BASE + tid, (double)(from - origin) / per_us,
+						(double)(to - from) / per_us);
+					trace_put_jstr(f, vs->name);
+					fprintf(f, ",\"vcpu\":%d,\"pcpu\":%d}}", v, tid);
+				}
 				if (k < ng)
 					from = vr->gaplog[v][k].to;
 			}
 		}
 	}
-	fputs("\n]}\n", f);
+	/* real time, not simulated: `plot --timeline` labels its axis "time" */
+	fprintf(f, "\n],\"metadata\":{\"clock\":\"real\",\"source\":\"vcpusim kvm\",\"version\":\"%s\"}}\n",
+		VCPUSIM_VERSION);
 	int err = ferror(f);
 	err |= fclose(f) != 0;
 	if (!err)

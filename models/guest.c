@@ -125,6 +125,8 @@ static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t 
 		charge(s, v);
 	v->g.st = st;
 	v->g.remaining = remaining;
+	if (s->trace)   /* spinning or not: the vCPU's state track */
+		trace_vcpu_state(s->trace, s, v);
 	if (running(v) && is_timed(st) && remaining != SIMTIME_NEVER)
 		evq_schedule(&s->q, &v->ev, s->now + remaining);   /* re-arms if pending */
 	else

@@ -6,7 +6,12 @@ set style data histograms
 set style histogram errorbars gap 1.5 lw 1.5
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set yrange [0:*]
+if (logy) {
+	set logscale y
+	set format y "%g"
+} else {
+	set yrange [0:*]
+}
 set xtics noenhanced
 if (refline > 0) {
 	set arrow 1 from graph 0, first refline to graph 1, first refline nohead dt 2 lw 1.5 lc rgb "#404040" front
@@ -23,3 +28,9 @@ set terminal svg size 1000,600 font "sans,13" noenhanced background "white"
 set output out.".svg.part"
 replot
 set output
+if (pdf) {
+	set terminal pdfcairo size 10in,6in font "sans,10" noenhanced
+	set output out.".pdf.part"
+	replot
+	set output
+}

@@ -1,5 +1,6 @@
 # common.gp: shared start of every `vcpusim plot` figure (prepended by plots/plot.c
-# after the variables it sets: out, title, xlabel, ylabel, keytitle, data, ngroups).
+# after the variables it sets: out, title, xlabel, ylabel, keytitle, data, ngroups,
+# logy and pdf: the body draws a log y axis when logy is 1 and adds OUT.pdf when pdf is).
 # PNG through cairo when this gnuplot has it (crisper), else libgd's png; then SVG.
 set datafile separator "\t"
 set datafile missing "?"

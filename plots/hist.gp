@@ -20,3 +20,9 @@ set terminal svg size 1000,600 font "sans,13" noenhanced background "white"
 set output out.".svg.part"
 replot
 set output
+if (pdf) {
+	set terminal pdfcairo size 10in,6in font "sans,10" noenhanced
+	set output out.".pdf.part"
+	replot
+	set output
+}

@@ -1,5 +1,5 @@
 /* plot.c: `vcpusim plot DIR`: gnuplot figures (PNG and SVG) from a sweep's output
- * directory (sim/sweep.c): grouped bars with 95% CI error bars, lines of a metric
+ * directory (sweep/): grouped bars with 95% CI error bars, lines of a metric
  * against a numeric varied key (or the overcommit ratio), and the spinlock wait
  * histogram per group. Reads DIR/results.csv and, for the histogram and the
  * overcommit ratio, the runs' JSON in DIR/runs/. Writes PLOTDIR/KIND.{png,svg}
@@ -8,8 +8,9 @@
 #include <stddef.h>
 #include "sim/cli.h"
 #include "sim/jparse.h"
-#include "sim/sweep.h"
+#include "sweep/sweep.h"
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -239,6 +240,8 @@ static int parse_num(const char *s, double *out)
 
 struct opts {
 	const char *dir, *out, *kind, *x, *group, *y, *norm, *vm;
+	const char *title, *xlabel, *ylabel;   /* the user's, instead of the derived ones */
+	int logy, pdf;          /* --logy: log y axis; --pdf: also KIND.pdf (pdfcairo) */
 	int nwhere;
 	char **where;           /* KEY=VALUE */
 };
@@ -544,6 +547,9 @@ static void dat_num(struct sbuf *b, double v)
 	}
 }
 
+/* The figure options of this `vcpusim plot` (set by cmd_plot), or NULL. */
+static const struct opts *style;
+
 /* Writes PLOTDIR/KIND.dat and KIND.gp, runs gnuplot there, renames the outputs. */
 static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 		  const char *title, const char *xlabel, const char *ylabel, const char *keytitle,
@@ -551,8 +557,17 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 {
 	char path[PATH_MAX];
 	struct sbuf gp = { 0 };
+	int logy = 0, pdf = 0;
+	if (style) {   /* --title, --xlabel, --ylabel, --logy, --pdf */
+		title = style->title ? style->title : title;
+		xlabel = style->xlabel ? style->xlabel : xlabel;
+		ylabel = style->ylabel ? style->ylabel : ylabel;
+		logy = style->logy;
+		pdf = style->pdf;
+	}
 	sb_printf(&gp, "# %s.gp: written by `vcpusim plot`; run `gnuplot %s.gp` here to redraw\n",
 		  kind, kind);
+	sb_printf(&gp, "logy = %d\npdf = %d\n", logy, pdf);
 	sb_printf(&gp, "out = '%s'\ndata = '%s.dat'\nngroups = %d\nrefline = %g\ntitle = ", kind,
 		  kind, ngroups, refline);
 	gp_str(&gp, title);
@@ -619,30 +634,43 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	char *err = sweep_read_file(errpath, NULL);
 	unlink(errpath);
 	int good = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	char png[PATH_MAX], svg[PATH_MAX], part[PATH_MAX];
+	char png[PATH_MAX], svg[PATH_MAX], pdfp[PATH_MAX], part[PATH_MAX];
 	sfmt(png, sizeof png, "%s/%s.png", plotdir, kind);
 	sfmt(svg, sizeof svg, "%s/%s.svg", plotdir, kind);
-	for (int i = 0; i < 2 && good; i++) {
-		const char *f = i ? svg : png;
+	sfmt(pdfp, sizeof pdfp, "%s/%s.pdf", plotdir, kind);
+	int nout = pdf ? 3 : 2;
+	for (int i = 0; i < nout && good; i++) {
+		const char *f = i == 2 ? pdfp : i ? svg : png;
 		struct stat sb;
 		sfmt(part, sizeof part, "%s.part", f);
 		if (stat(part, &sb) < 0 || sb.st_size == 0 || rename(part, f) < 0)
 			good = 0;
 	}
 	if (!good) {
-		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s", plotdir, script,
-			err && *err ? err : "(no message)\n");
+		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s%s", plotdir, script,
+			err && *err ? err : "(no message)\n",
+			logy ? "vcpusim plot: (--logy: a log axis shows only values above 0)\n" : "");
 		free(err);
-		for (int i = 0; i < 2; i++) {
-			sfmt(part, sizeof part, "%s.part", i ? svg : png);
+		for (int i = 0; i < nout; i++) {
+			sfmt(part, sizeof part, "%s.part", i == 2 ? pdfp : i ? svg : png);
 			unlink(part);
 		}
 		return 1;
 	}
-	if (err && *err)
-		fprintf(stderr, "vcpusim plot: gnuplot (%s):\n%s", script, err);
+	/* gnuplot's warnings on a figure it drew are kept beside it, not passed
+	 * through: one line says where (the templates avoid the known ones) */
+	char logp[PATH_MAX];
+	sfmt(logp, sizeof logp, "%s/%s.gnuplot.log", plotdir, kind);
+	if (err && *err) {
+		if (sweep_write_file(logp, err, strlen(err)) == 0)
+			fprintf(stderr, "vcpusim plot: note: gnuplot warned while drawing %s: %s\n",
+				kind, logp);
+	} else
+		unlink(logp);
 	free(err);
 	printf("%s\n%s\n", png, svg);
+	if (pdf)
+		printf("%s\n", pdfp);
 	return 0;
 }
 
@@ -801,16 +829,29 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 					"value with --where %s=VALUE\n", lines ? "lines" : "bars",
 				r->c.head[k], r->c.head[k]);
 	}
-	int empty = 0, used = 0;
+	int empty = 0, used = 0, ncens = 0;
+	/* censored runs (issue 14 item 10): cut at stop.max_ms (results.csv's
+	 * stopped_at_max) without a value of y; per group, for the legend */
+	int c_stop = col_index(&r->c, "stopped_at_max");
+	int *cens = calloc((size_t)a.ng + 1, sizeof *cens);
 	for (int i = 0; i < r->c.nrows; i++)
 		if (use[i]) {
 			used++;
 			empty += !r->c.rows[i][ycol][0];
+			if (cens && c_stop >= r->c_first_metric && !r->c.rows[i][ycol][0] &&
+			    !strcmp(r->c.rows[i][c_stop], "1")) {
+				const char *g = gcol < 0 ? "" : r->c.rows[i][gcol];
+				for (int j = 0; j < a.ng; j++)
+					if (!strcmp(a.gs[j], g))
+						cens[j]++;
+				ncens++;
+			}
 		}
 	if (empty)
 		fprintf(stderr, "vcpusim plot: note: %s: %d of %d runs have no %s (a VM that did not "
-				"finish has no completion time); means are over the runs that have one\n",
-			lines ? "lines" : "bars", empty, used, r->c.head[ycol]);
+				"finish has no completion time; %d of them censored: cut at "
+				"stop.max_ms); means are over the runs that have one\n",
+			lines ? "lines" : "bars", empty, used, r->c.head[ycol], ncens);
 	int nref = -1;
 	if (norm) {
 		for (int g = 0; g < a.ng; g++)
@@ -820,6 +861,7 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 			fprintf(stderr, "vcpusim plot: --normalise-to %s: no such value of %s in %s\n",
 				norm, gcol >= 0 ? r->c.head[gcol] : "the group (none)", r->path);
 			agg_free(&a);
+			free(cens);
 			return 2;
 		}
 	}
@@ -827,6 +869,7 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 	int *ord = calloc((size_t)a.nx + 1, sizeof *ord);
 	if (!ord) {
 		agg_free(&a);
+		free(cens);
 		return 1;
 	}
 	for (int x = 0; x < a.nx; x++) {
@@ -848,6 +891,10 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 	for (int g = 0; g < a.ng; g++) {
 		sb_puts(&d, "\t");
 		sfmt(gname, sizeof gname, "%s", gcol < 0 ? ylab : a.gs[g]);
+		if (cens && cens[g]) {
+			size_t l = strlen(gname);
+			sfmt(gname + l, sizeof gname - l, " (%d censored)", cens[g]);
+		}
 		dat_field(&d, gname);
 		sb_puts(&d, "\t");
 		dat_field(&d, gname);
@@ -907,6 +954,12 @@ static int plot_stats(struct results *r, const struct opts *o, const char *plotd
 		if (w == o->nwhere - 1 && strlen(title) + 2 < sizeof title)
 			strcat(title, ")");
 	}
+	if (ncens) {
+		size_t l = strlen(title);
+		sfmt(title + l, sizeof title - l, "; %d censored: runs cut at stop.max_ms, left "
+			"out; their means are lower bounds", ncens);
+	}
+	free(cens);
 	int rc = render(plotdir, lines ? "lines" : "bars", &d, title, xlab, ylabel,
 			gcol >= 0 ? r->c.head[gcol] : "", a.ng, norm ? 1.0 : 0.0, NULL);
 	sb_free(&d);
@@ -1044,7 +1097,8 @@ static void plot_usage(FILE *f)
 	fprintf(f,
 		"usage: vcpusim plot DIR [-o PLOTDIR] [--kind bars|lines|hist|all] [--x KEY]\n"
 		"                    [--group KEY] [--y METRIC] [--normalise-to VALUE|none]\n"
-		"                    [--where KEY=VALUE]... [--vm NAME]\n"
+		"                    [--where KEY=VALUE]... [--vm NAME] [--logy] [--pdf]\n"
+		"                    [--title TEXT] [--xlabel TEXT] [--ylabel TEXT]\n"
 		"       vcpusim plot --timeline TRACE.json [--from MS] [--to MS] [-o PLOTDIR]\n\n"
 		"Draws figures from a sweep's output directory DIR (results.csv, runs/) with\n"
 		"gnuplot, as PNG and SVG in PLOTDIR (default DIR/plots), with the .dat and .gp\n"
@@ -1068,7 +1122,10 @@ static void plot_usage(FILE *f)
 		"             default for bars of completion times grouped by policy: credit\n"
 		"  --where KEY=VALUE  only runs with that value of a varied key (repeatable);\n"
 		"             runs are pooled over varied keys that are neither x nor group\n"
-		"  --vm NAME  the histogram of one VM only (default: all VMs)\n\n"
+		"  --vm NAME  the histogram of one VM only (default: all VMs)\n"
+		"  --logy     a logarithmic y axis (bars, lines; hist always has one)\n"
+		"  --pdf      also KIND.pdf (gnuplot's pdfcairo terminal)\n"
+		"  --title TEXT, --xlabel TEXT, --ylabel TEXT  instead of the derived ones\n\n"
 		"  --timeline TRACE.json  instead: a Gantt chart (timeline.png/.svg) of which\n"
 		"             VM's vCPU ran on each pCPU between --from and --to ms (default 0\n"
 		"             to 300) of a `vcpusim run --trace` file; PLOTDIR defaults to the\n"
@@ -1082,6 +1139,32 @@ static void plot_usage(FILE *f)
  * chart of the window [from, to) of a `run --trace` file: a row per pCPU, bars
  * coloured by VM. Default window: the first 300 ms; default PLOTDIR: the trace's
  * directory. */
+/* A stretch of a vCPU on a pCPU: a complete event of category "vcpu" (`run
+ * --trace`, `kvm --trace`), or any complete event of pid 0 (files written before
+ * the tracks moved off Perfetto's reserved pid 0). */
+static int is_pcpu_slice(const cJSON *e)
+{
+	const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
+	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
+	const cJSON *cat = cJSON_GetObjectItemCaseSensitive(e, "cat");
+	if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X"))
+		return 0;
+	return (cJSON_IsString(cat) && !strcmp(cat->valuestring, "vcpu")) ||
+	       (cJSON_IsNumber(pid) && pid->valuedouble == 0);
+}
+
+/* Its row: args.pcpu, else (older files) its tid; -1 if neither is a number. */
+static int slice_row(const cJSON *e)
+{
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
+	const cJSON *pc = args ? cJSON_GetObjectItemCaseSensitive(args, "pcpu") : NULL;
+	if (!cJSON_IsNumber(pc))
+		pc = cJSON_GetObjectItemCaseSensitive(e, "tid");
+	if (!cJSON_IsNumber(pc) || !(pc->valuedouble >= 0 && pc->valuedouble < 1e6))
+		return -1;
+	return (int)pc->valuedouble;
+}
+
 static int plot_timeline(const char *trace, const char *out, double from, double to)
 {
 	struct jp jp;
@@ -1101,22 +1184,20 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	int nnames = 0, bad = 0, slices = 0, npcpus = 0;
 	const cJSON *e;
 	cJSON_ArrayForEach(e, evs) {
-		const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
-		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
-		if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
-		    pid->valuedouble != 0)
+		if (!is_pcpu_slice(e))
 			continue;
 		const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
 		const cJSON *vm = args ? cJSON_GetObjectItemCaseSensitive(args, "vm") : NULL;
 		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
 		const cJSON *dur = cJSON_GetObjectItemCaseSensitive(e, "dur");
-		const cJSON *tid = cJSON_GetObjectItemCaseSensitive(e, "tid");
-		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || !cJSON_IsNumber(tid)) {
+		int row = slice_row(e);
+		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || row < 0 ||
+		    row > 4095) {
 			bad++;
 			continue;
 		}
-		if (tid->valuedouble + 1 > npcpus)
-			npcpus = (int)tid->valuedouble + 1;
+		if (row + 1 > npcpus)
+			npcpus = row + 1;
 		int k = 0;
 		while (k < nnames && strcmp(names[k], vm->valuestring))
 			k++;
@@ -1133,20 +1214,22 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	}
 	struct sbuf d = { 0 }, vars = { 0 };
 	int drawn = 0;
-	sb_puts(&vars, "names = \"");
+	/* The names come from the trace file, untrusted: one word each (word() splits
+	 * on blanks), into a single-quoted gnuplot string (gp_str), where gnuplot
+	 * neither runs `...` nor reads escapes; in the data, a comment on one line. */
+	struct sbuf words = { 0 };
 	for (int k = 0; k < nnames; k++) {
 		if (k)
 			sb_puts(&d, "\n\n");
-		sb_printf(&d, "# %s\n", names[k]);
-		sb_puts(&vars, k ? " " : "");
+		sb_puts(&d, "# ");
+		dat_field(&d, names[k]);
+		sb_puts(&d, "\n");
+		sb_puts(&words, k ? " " : "");
 		for (const char *c = names[k]; *c; c++)
-			sb_add(&vars, *c == ' ' || *c == '"' || *c == '\\' ? "_" : c, 1);
+			sb_add(&words, isspace((unsigned char)*c) || *c == '"' ? "_" : c, 1);
 		int any = 0;
 		cJSON_ArrayForEach(e, evs) {
-			const cJSON *ph = cJSON_GetObjectItemCaseSensitive(e, "ph");
-			const cJSON *pid = cJSON_GetObjectItemCaseSensitive(e, "pid");
-			if (!cJSON_IsString(ph) || strcmp(ph->valuestring, "X") || !cJSON_IsNumber(pid) ||
-			    pid->valuedouble != 0)
+			if (!is_pcpu_slice(e))
 				continue;
 			const cJSON *args = cJSON_GetObjectItemCaseSensitive(e, "args");
 			const char *vm = cJSON_GetObjectItemCaseSensitive(args, "vm")->valuestring;
@@ -1156,8 +1239,7 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 			double b = a + cJSON_GetObjectItemCaseSensitive(e, "dur")->valuedouble / 1e3;
 			if (b <= from || a >= to)
 				continue;
-			sb_printf(&d, "%d\t%.6f\t%.6f\n",
-				  (int)cJSON_GetObjectItemCaseSensitive(e, "tid")->valuedouble,
+			sb_printf(&d, "%d\t%.6f\t%.6f\n", slice_row(e),
 				  a < from ? from : a, b > to ? to : b);
 			any = 1;
 			drawn++;
@@ -1165,7 +1247,14 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		if (!any)   /* keep the block so that block i is VM i */
 			sb_printf(&d, "-1\t%.6f\t%.6f\n", from, from);
 	}
-	sb_printf(&vars, "\"\nnpcpus = %d\n", npcpus);
+	sb_puts(&vars, "names = ");
+	gp_str(&vars, words.p ? words.p : "");
+	sb_free(&words);
+	sb_printf(&vars, "\nnpcpus = %d\n", npcpus);
+	/* `vcpusim kvm --trace` files record real time (metadata.clock "real") */
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+	const cJSON *clock = meta ? cJSON_GetObjectItemCaseSensitive(meta, "clock") : NULL;
+	int real = cJSON_IsString(clock) && !strcmp(clock->valuestring, "real");
 	cJSON_Delete(root);
 	if (!drawn) {
 		fprintf(stderr, "%s: nothing ran between %g and %g ms\n", trace, from, to);
@@ -1191,7 +1280,8 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		return 1;
 	}
 	sfmt(title, sizeof title, "Which VM runs on each pCPU, %g to %g ms", from, to);
-	int rc = render(dir, "timeline", &d, title, "simulated time (ms)", "", "VM", nnames, 0,
+	int rc = render(dir, "timeline", &d, title, real ? "time (ms)" : "simulated time (ms)", "",
+			"VM", nnames, 0,
 			vars.p);
 	sb_free(&d);
 	sb_free(&vars);
@@ -1245,6 +1335,9 @@ int cmd_plot(int argc, char **argv)
 				    : !strcmp(a, "--y") ? &o.y
 				    : !strcmp(a, "--normalise-to") || !strcmp(a, "--normalize-to") ? &o.norm
 				    : !strcmp(a, "--vm") ? &o.vm
+				    : !strcmp(a, "--title") ? &o.title
+				    : !strcmp(a, "--xlabel") ? &o.xlabel
+				    : !strcmp(a, "--ylabel") ? &o.ylabel
 				    : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			plot_usage(stdout);
@@ -1255,6 +1348,8 @@ int cmd_plot(int argc, char **argv)
 			i++;
 		} else if (!strcmp(a, "--where") && v) {
 			o.where[o.nwhere++] = argv[++i];
+		} else if (!strcmp(a, "--logy") || !strcmp(a, "--pdf")) {
+			*(!strcmp(a, "--logy") ? &o.logy : &o.pdf) = 1;
 		} else if (a[0] == '-' || o.dir) {
 			fprintf(stderr, "vcpusim plot: %s: %s\n", a,
 				a[0] == '-' ? "unknown option or missing value" : "one directory only");
@@ -1269,6 +1364,7 @@ int cmd_plot(int argc, char **argv)
 		plot_usage(stderr);
 		goto out;
 	}
+	style = &o;
 	const char *kind = o.kind ? o.kind : "all";
 	int k_bars = !strcmp(kind, "bars") || !strcmp(kind, "all");
 	int k_lines = !strcmp(kind, "lines") || !strcmp(kind, "all");
@@ -1442,6 +1538,7 @@ done:
 	free(vals);
 	results_free(&r);
 out:
+	style = NULL;
 	free(o.where);
 	return rc;
 }

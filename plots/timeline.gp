@@ -18,3 +18,9 @@ set terminal svg size 1200,500 font "sans,13" noenhanced background "white"
 set output out.".svg.part"
 replot
 set output
+if (pdf) {
+	set terminal pdfcairo size 12in,5in font "sans,10" noenhanced
+	set output out.".pdf.part"
+	replot
+	set output
+}

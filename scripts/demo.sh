@@ -31,7 +31,8 @@ for name, r in rows:
     par = r["vms"][0]
     hog = r["vms"][1]
     comp = par["completion_ms"]
-    print(f"{name:<10} {'no' if name == 'alone' else 'yes':<8} {comp if comp is not None else 'unfinished':>14} {par['spin']['long_waits']:>11} {hog['work_ms']:>12.1f}")
+    comp = f"{comp:.1f}" if comp is not None else "unfinished"
+    print(f"{name:<10} {'no' if name == 'alone' else 'yes':<8} {comp:>14} {par['spin']['long_waits']:>11} {hog['work_ms']:>12.1f}")
 print(f"(results JSON in {out}/)")
 PY
 cols=$(head -1 "$out/hist.dat" | wc -w)

@@ -45,13 +45,17 @@ def mean(rs, col):
     return st.mean(v) if v else float("nan")
 def others(r):
     return sum(float(v) for k, v in r.items() if k.endswith(".work_rate") and not k.startswith("par.") and v)
+starred = False   # the footnote is printed only under a starred cell
 g = table("locks", ["host.pcpus", "scheduler.policy"])
 print("\nspinlock side (scenarios/asman/locks.json): means over seeds")
 print(f"{'overcommit':>10} {'policy':<8} {'par completion ms':>18} {'par long waits':>15} {'others useful pCPUs':>20} {'idle w/ runnable ms':>20}")
 for (pc, pol), rs in sorted(g.items(), key=lambda kv: (-int(kv[0][0]), ["credit","gang","hybrid","asman"].index(kv[0][1]))):
     unfinished = sum(1 for r in rs if not r["par.completion_ms"])
+    starred = starred or unfinished > 0
     comp = mean(rs, "par.completion_ms")
     print(f"{12/int(pc):>9.1f}x {pol:<8} {comp:>18.0f}{'*' if unfinished else ' '} {mean(rs,'par.long_waits'):>14.0f} {st.mean(others(r) for r in rs):>20.3f} {mean(rs,'host.idle_with_runnable_ms'):>20.0f}")
+if starred:
+    print("(* some runs did not finish by stop.max_ms: mean over those that did)")
 g = table("npb", ["host.pcpus", "vms[0].workload.kernel", "scheduler.policy", "guest.monitor"])
 print("\nNPB side at 2x (scenarios/asman/npb.json, class W): completion relative to credit, means over seeds")
 kernels = []
@@ -63,6 +67,5 @@ print(f"{'kernel':<7}" + "".join(f"{p + ('/' + m if p == 'asman' else ''):>17}" 
 for k in kernels:
     base = mean(g[("6", k, "credit", "spinlocks")], "par.completion_ms")
     print(f"{k:<7}" + "".join(f"{mean(g[('6', k, p, m)], 'par.completion_ms') / base:>17.2f}" for p, m in variants))
-print("(* some runs did not finish by stop.max_ms: mean over those that did)")
 PY
 echo "figures: $out/figures/"

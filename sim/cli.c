@@ -1,6 +1,7 @@
 /* cli.c: the `run`, `validate` and `list` commands (interface.md, "Commands"). */
 #include "sim/cli.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ int write_file_atomic(const char *path, const char *data, size_t len)
 
 static const char run_help[] =
 	"usage: vcpusim run [SCENARIO.json] [-o RESULTS.json] [--set PATH=VALUE]...\n"
-	"                   [--trace TRACE.json] [--check]\n\n"
+	"                   [--trace TRACE.json [--trace-from MS] [--trace-to MS]] [--check]\n\n"
 	"Simulates the scenario (without one, a built-in example: a lock-heavy parallel VM\n"
 	"beside a CPU hog under Xen Credit) and prints a summary, or writes the results JSON\n"
 	"with -o.\n\n"
@@ -46,8 +47,11 @@ static const char run_help[] =
 	"                    e.g. --set scheduler.policy=credit --set vms[0].vcpus=8;\n"
 	"                    VALUE is JSON if it parses as JSON, else a string\n"
 	"  --trace FILE      write the schedule as Chrome/Perfetto trace events\n"
+	"  --trace-from MS, --trace-to MS\n"
+	"                    only the part of the schedule in [MS, MS) of simulated time\n"
 	"  --check           verify the model's invariants after every event (slower)\n"
-	"  --quiet           no progress line\n";
+	"  --quiet           no progress line, and no note when stop.max_ms ends the run\n"
+	"                    with VMs unfinished (the results say so)\n";
 
 static int parse_common(int argc, char **argv, const char *help, const char **file,
 			const char **out, const char **trace, char ***sets, int *nsets,
@@ -92,16 +96,56 @@ static double wall_clock(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* --trace-from MS / --trace-to MS (run only): taken out of argv before the common
+ * options are parsed. Returns 0, or 2 after a message. */
+static int take_trace_window(int *argc, char **argv, double *from, double *to)
+{
+	int n = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		double *dst = !strcmp(a, "--trace-from") ? from : !strcmp(a, "--trace-to") ? to : NULL;
+		if (!dst) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		char *end = NULL;
+		double v = i + 1 < *argc ? strtod(argv[i + 1], &end) : NAN;
+		if (!end || end == argv[i + 1] || *end || !isfinite(v) || v < 0) {
+			fprintf(stderr, "vcpusim run: %s: expected a time in ms >= 0%s%s%s\n", a,
+				i + 1 < *argc ? ", got '" : "", i + 1 < *argc ? argv[i + 1] : "",
+				i + 1 < *argc ? "'" : "");
+			return 2;
+		}
+		*dst = v;
+		i++;
+	}
+	*argc = n;
+	argv[n] = NULL;
+	if (*to >= 0 && *to <= *from) {
+		fprintf(stderr, "vcpusim run: --trace-to %g must be after --trace-from %g\n", *to, *from);
+		return 2;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	const char *file = NULL, *out = NULL, *trace_path = NULL;
 	char **sets = NULL;
 	int nsets = 0, check = 0, quiet = 0;
+	double trace_from = 0, trace_to = -1;
+	if (take_trace_window(&argc, argv, &trace_from, &trace_to))
+		return 2;
 	int rc = parse_common(argc, argv, run_help, &file, &out, &trace_path, &sets, &nsets, &check,
 			      &quiet, 1);
 	if (rc >= 0) {
 		free(sets);
 		return rc;
+	}
+	if ((trace_from > 0 || trace_to >= 0) && !trace_path) {
+		fprintf(stderr, "vcpusim run: --trace-from/--trace-to need --trace FILE\n");
+		free(sets);
+		return 2;
 	}
 	struct jp jp;
 	jp_init(&jp, file ? file : "(built-in scenario)");
@@ -124,10 +168,11 @@ int cmd_run(int argc, char **argv)
 			scenario_free(sc);
 			return 2;
 		}
+		trace_window(s->trace, trace_from, trace_to);
 	}
 	rc = sim_run(s);
 	double wall = wall_clock() - t0;
-	if (rc == 0 && s->hit_max && s->finished_vms < s->finite_vms)
+	if (rc == 0 && !quiet && s->hit_max && s->finished_vms < s->finite_vms)
 		fprintf(stderr, "vcpusim: stopped at stop.max_ms = %.0f ms with %d of %d finite VMs unfinished\n",
 			simtime_ms(s->sc->max_ns), s->finite_vms - s->finished_vms, s->finite_vms);
 	if (s->trace) {

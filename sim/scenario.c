@@ -279,6 +279,13 @@ static void add_host_noise(struct jp *jp, const cJSON *root, struct scenario *sc
 	if (!n || jp->failed)
 		return;
 	jp_only_keys(jp, n, "host.noise", keys);
+	if (sc->nvms + sc->npcpus > MAX_VMS) {
+		/* the noise VMs count against the limits like any VM */
+		jp_fail(jp, "host.noise", "%d VMs and %d noise VMs (one per pCPU) exceed this simulator's limit of %d VMs; "
+			"host.activity (on by default) models the host's own work without extra VMs",
+			sc->nvms, sc->npcpus, MAX_VMS);
+		return;
+	}
 	double think = jp_num(jp, n, "host.noise", "think_us", 12000, 1, 1e9);
 	double service = jp_num(jp, n, "host.noise", "service_us", 350, 0.001, 1e9);
 	if (jp->failed)

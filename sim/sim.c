@@ -273,8 +273,10 @@ void vcpu_block(struct sim *s, struct vcpu *v)
 	}
 	v->state = VCPU_BLOCKED;
 	s->ops->sleep(s, v);
-	if (s->trace)
+	if (s->trace) {
+		trace_vcpu_state(s->trace, s, v);
 		trace_counters(s->trace, s);
+	}
 }
 
 void vcpu_wake(struct sim *s, struct vcpu *v)
@@ -287,6 +289,8 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 		 * it never left (Xen's vcpu_wake finds it current) */
 		v->state = VCPU_RUNNING;
 		s->ops->wake(s, v);
+		if (s->trace)
+			trace_vcpu_state(s->trace, s, v);
 		return;
 	}
 	iwr_update(s);
@@ -295,8 +299,10 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	v->ready_since = s->now;
 	s->n_waiting++;
 	s->ops->wake(s, v);
-	if (s->trace)
+	if (s->trace) {
+		trace_vcpu_state(s->trace, s, v);
 		trace_counters(s->trace, s);
+	}
 }
 
 static void ipi_event(struct sim *s, struct event *e)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # sweep_fake_runner.sh: stands in for `vcpusim run` / `vcpusim validate` in the
-# sweep and plot tests (VCPUSIM_SWEEP_RUNNER hook of sim/sweep.c), so they test the
+# sweep and plot tests (VCPUSIM_SWEEP_RUNNER hook of sweep/), so they test the
 # sweep machinery alone, fast, with results that depend only on the scenario file.
 #   PROG validate SCEN        exit 2 if scheduler.policy is "bogus"
 #   PROG run SCEN -o OUT      writes a results JSON in the interface.md shape

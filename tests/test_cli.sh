@@ -57,6 +57,9 @@ expect2 "index 5 out of range" "{$base}" --set 'vms[5].vcpus=2'
 expect2 "vms[0].vcpus: expected an integer" "{$base}" --set 'vms[0].vcpus=four'
 expect2 "expected PATH=VALUE" "{$base}" --set 'novalue'
 expect2 "host.pcpus: expected sockets x cores x threads = 8, got 6" "{\"host\":{\"pcpus\":6,\"sockets\":2,\"cores\":2,\"threads\":2},$base}"
+expect2 "host.noise: 16000 VMs and 4096 noise VMs" '{"host":{"pcpus":4096,"noise":{}},"vms":[{"count":16000,"workload":{"kind":"cpu_bound"}}]}'
+expect2 "host.profile: host profile" '{"host":{"profile":"no-such-profile.json"},"vms":[{"workload":{"kind":"cpu_bound"}}]}'
+expect2 "host.activity: expected one of" '{"host":{"activity":"sometimes"},"vms":[{"workload":{"kind":"cpu_bound"}}]}'
 out=$("$bin" run "$tmp/missing.json" 2>&1); [ $? -eq 2 ] && echo "$out" | grep -q "missing.json: cannot open" && ok || bad "missing file: $out"
 out=$("$bin" run --bogus 2>&1); [ $? -eq 2 ] && ok || bad "unknown flag should exit 2"
 out=$("$bin" frobnicate 2>&1); [ $? -eq 2 ] && ok || bad "unknown command should exit 2"
@@ -79,9 +82,16 @@ PY
 # every scenario in the repo is valid and runs clean under --check
 for f in "$2"/scenarios/*.json "$2"/scenarios/*/*.json; do
 	[ -e "$f" ] || continue
+	case $f in */sweeps/*) continue ;; esac # sweep files (test_sweep_real.sh checks them)
 	case $f in */scenarios/hosts/*) continue ;; esac   # host profiles, not scenarios
 	"$bin" validate "$f" && ok || bad "scenario $f invalid"
 	"$bin" run "$f" --check --quiet --set stop.max_ms=2000 -o "$tmp/chk.json" && ok || bad "scenario $f fails --check"
 done
+# --quiet is quiet: a run that stop.max_ms ends with a VM unfinished prints nothing
+# (the results say so); without --quiet a note says it
+"$bin" run --quiet --set stop.max_ms=200 -o "$tmp/q.json" 2>"$tmp/q.err" && [ ! -s "$tmp/q.err" ] && ok ||
+  bad "run --quiet printed: $(cat "$tmp/q.err")"
+"$bin" run --set stop.max_ms=200 -o "$tmp/q.json" 2>"$tmp/q.err" && grep -q "stopped at stop.max_ms" "$tmp/q.err" && ok ||
+  bad "run without --quiet: no note of the stop: $(cat "$tmp/q.err")"
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -24,8 +24,8 @@ done
 # asman's mode switches on the timeline: instant events, and a span on the VM's track
 "$bin" run "$src/scenarios/tradeoff/asman.json" --quiet --trace "$tmp/t.json" -o "$tmp/r.json" || bad "traced run failed"
 grep -q '"name":"par cosched on","cat":"mode","ph":"i"' "$tmp/t.json" && ok || bad "no mode-switch instant event in the trace"
-grep -q '"name":"coscheduled","cat":"mode","ph":"X","pid":1' "$tmp/t.json" && ok || bad "no coscheduled span in the trace"
-grep -q '"process_name","ph":"M","pid":1,"args":{"name":"VMs"}' "$tmp/t.json" && ok || bad "no VMs track in the trace"
+grep -q '"name":"coscheduled","cat":"mode","ph":"X","pid":2' "$tmp/t.json" && ok || bad "no coscheduled span in the trace"
+grep -q '"process_name","ph":"M","pid":2,"args":{"name":"VMs"}' "$tmp/t.json" && ok || bad "no VMs track in the trace"
 if command -v python3 >/dev/null; then
 	python3 - "$tmp/t.json" "$tmp/r.json" <<'PY' && ok || bad "trace is not valid JSON or disagrees with the results"
 import json, sys
@@ -52,7 +52,7 @@ for v in r["vms"]:
         assert abs(held / 1000 - v["gang_scheduled_ms"]) < 1e-3, (v["name"], held, v["gang_scheduled_ms"])
 PY
 else
-	grep -q '"name":"gang","cat":"mode","ph":"X","pid":1' "$tmp/g.json" && ok || bad "no gang span in the trace"
+	grep -q '"name":"gang","cat":"mode","ph":"X","pid":2' "$tmp/g.json" && ok || bad "no gang span in the trace"
 fi
 
 # a VM wider than the host

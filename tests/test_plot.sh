@@ -55,6 +55,28 @@ awk -F'\t' 'NR > 1 && $2 != 1 { bad = 1 } END { exit bad }' S/plots/bars.dat &&
 "$V" plot S -o P5 > /dev/null 2>&1
 for f in bars.dat bars.gp lines.dat hist.dat; do cmp -s S/plots/$f P5/$f || fail "$f differs between two plots"; done
 
+# --logy, --pdf, --title/--xlabel/--ylabel: a log axis, a PDF beside the PNG and
+# SVG, the user's strings escaped into the script (a quote, double quotes, a
+# backslash, backquotes: gnuplot runs `...` outside single quotes) and drawn as
+# given; nothing of gnuplot's own output on stderr
+for kind in bars lines hist; do
+	"$V" plot S -o PL_$kind --kind $kind --logy --pdf --title "it's \"q\" \\ \`id\`" \
+		--xlabel "x'l" --ylabel 'y"l' > out 2> err
+	rc=$?
+	if [ $rc = 0 ] && figure_ok PL_$kind $kind && [ "$(head -c 5 PL_$kind/$kind.pdf)" = "%PDF-" ] &&
+		grep -q "PL_$kind/$kind.pdf" out && grep -q '^logy = 1$' PL_$kind/$kind.gp &&
+		grep -qF "title = 'it''s \"q\" \\ \`id\`'" PL_$kind/$kind.gp &&
+		grep -qF "it's \"q\" \\ \`id\`" PL_$kind/$kind.svg && grep -qF "x'l" PL_$kind/$kind.svg; then
+		ok "--kind $kind --logy --pdf --title/--xlabel/--ylabel"
+	else
+		fail "--kind $kind --logy --pdf --title: rc $rc, $(cat err)"
+	fi
+	grep -v '^vcpusim plot: ' err && fail "--kind $kind: gnuplot output passed through"
+done
+grep -q 'set logscale y' PL_bars/bars.gp && ! grep -q '^logy = 1' S/plots/bars.gp && ok "--logy only when asked" ||
+	fail "--logy: logy set in the default plot"
+[ -e S/plots/bars.pdf ] && fail "a PDF without --pdf"
+
 # --- malformed input: exit 2, message names the file
 expect2() { # WHAT PATTERN ARGS...
 	local what=$1 pat=$2; shift 2

@@ -63,6 +63,13 @@ FILENAME ~ /results/ {
 	m = s[k] / n[k]; ss = 0
 	for (j = 1; j <= n[k]; j++) ss += (v[k, j] - m) ^ 2
 	sd = sqrt(ss / (n[k] - 1)); ci = t[n[k] - 1] * sd / sqrt(n[k])
+	lo = hi = v[k, 1]
+	for (j = 2; j <= n[k]; j++) { if (v[k, j] + 0 < lo + 0) lo = v[k, j]; if (v[k, j] + 0 > hi + 0) hi = v[k, j] }
+	for (j = 1; j <= n[k]; j++) w[j] = v[k, j] + 0
+	for (a = 2; a <= n[k]; a++) for (b = a; b > 1 && w[b - 1] > w[b]; b--) { tmp = w[b]; w[b] = w[b - 1]; w[b - 1] = tmp }
+	med = n[k] % 2 ? w[(n[k] + 1) / 2] : (w[n[k] / 2] + w[n[k] / 2 + 1]) / 2
+	if (!close_to($scol["min"], lo) || !close_to($scol["max"], hi) || !close_to($scol["median"], med) || $scol["censored"] != "0") {
+		printf "point %s %s: min/max/median/censored %s %s %s %s, awk %s %s %s 0\n", $1, $scol["metric"], $scol["min"], $scol["max"], $scol["median"], $scol["censored"], lo, hi, med; bad++ }
 	if (!close_to($scol["mean"], m) || !close_to($scol["sd"], sd) || !close_to($scol["ci95"], ci)) {
 		printf "point %s %s: summary %s %s %s, awk %.17g %.17g %.17g\n", $1, $scol["metric"], $scol["mean"], $scol["sd"], $scol["ci95"], m, sd, ci; bad++ }
 }
@@ -115,6 +122,52 @@ same_as_A M && ok "3 shards merged equal the unsharded sweep" || fail "merged sh
 "$V" sweep --merge S1 S3 -o M2 2>err; rc=$?
 [ $rc = 1 ] && grep -q 'missing' err && ok "merge of incomplete shards: exit 1, says runs are missing" || fail "incomplete merge: rc $rc: $(cat err)"
 "$V" sweep --merge S1 A1/runs -o M3 2>err; [ $? = 2 ] || fail "merge of a non-sweep dir should exit 2"
+# merging into an OUT that holds the sweep already adds to it (issue 13 item 10:
+# it exited 1 silently and merged nothing)
+"$V" sweep --merge S2 -o M2 2>err; rc=$?
+[ $rc = 0 ] && same_as_A M2 && ok "merge of the missing shard into an earlier merge completes it" ||
+	fail "merge into an existing OUT: rc $rc, $(cat err)"
+"$V" sweep --merge S1 S2 S3 -o M 2>err && same_as_A M && ok "merge repeated into the same OUT: exit 0, same tables" ||
+	fail "repeated merge: $(cat err)"
+# a symlink in a shard's runs/ is not followed (issue 13 item 4)
+cp -r S1 L1
+echo '{"secret": "from outside the shard", "vms": [{"name": "par"}]}' > secret.json
+ln -sf "$T/secret.json" L1/runs/p0000_s1.json
+"$V" sweep --merge L1 S2 S3 -o ML 2>err; rc=$?
+[ $rc = 1 ] && ! grep -rq secret ML && grep -q 'p0000_s1.json: not a regular file' err &&
+	grep -q '^0,.*,p0000_s1,missing,' ML/results.csv && ok "merge: a symlinked run is not copied ($(head -1 err | cut -c1-90))" ||
+	fail "merge followed a symlink: rc $rc, $(cat err)"
+
+# --- a corrupt result is run again on resume (issue 13 item 10)
+cp -r A1 AC
+echo '{"truncated' > AC/runs/p0002_s1.json
+rm -f log; FAKE_LOG=$T/log "$V" sweep sw.json -o AC -j 2 2>err; rc=$?
+[ $rc = 0 ] && [ "$(wc -l < log)" = 1 ] && grep -q p0002_s1 log && cmp -s A/results.csv AC/results.csv &&
+	ok "a corrupt run JSON is run again on resume, tables as before" || fail "corrupt result: rc $rc, ran $(cat log 2>/dev/null), $(cat err)"
+
+# --- CSV formula injection (issue 13 item 3): text cells that a spreadsheet would
+# evaluate get a leading apostrophe inside quotes; numbers stay numbers
+cat > swcsv.json <<'EOF2'
+{"base": "base.json", "vary": {"name": ["=HYPERLINK(\"http://x\")", "+1+cmd", "@SUM(A1)", "-2", "plain"]}}
+EOF2
+"$V" sweep swcsv.json -o CSV 2>err || fail "csv sweep: $(cat err)"
+if grep -q '^0,"'"'"'=HYPERLINK(""http://x"")",' CSV/results.csv && grep -q '^1,"'"'"'+1+cmd",' CSV/results.csv &&
+	grep -q '^2,"'"'"'@SUM(A1)",' CSV/results.csv && grep -q '^3,-2,' CSV/results.csv && grep -q '^4,plain,' CSV/results.csv &&
+	grep -q '^0,"'"'"'=HYPERLINK' CSV/summary.csv && ! grep -q '^[0-9]*,[=+@]' CSV/results.csv CSV/summary.csv; then
+	ok "CSV cells starting with = + @ are neutralised, -2 stays a number"
+else
+	fail "CSV injection: $(cut -d, -f1-3 CSV/results.csv)"
+fi
+
+# --- a long seed list is checked in O(n log n) (issue 13 item 11: 300k seeds took
+# 99 s); 10^6 seeds would take the old check over 15 minutes
+awk 'BEGIN { printf "{\"base\": \"base.json\", \"seeds\": [0"; for (i = 1; i < 1000000; i++) printf ",%d", i * 7; print "]}" }' > swseeds.json
+timeout 120 "$V" sweep swseeds.json --dry-run > out 2>err; rc=$?
+[ $rc = 0 ] && grep -q '^1000000 runs' out && ok "10^6 distinct seeds checked ($(tail -1 out | cut -c1-40))" || fail "10^6 seeds: rc $rc, $(cat err)"
+awk 'BEGIN { printf "{\"base\": \"base.json\", \"seeds\": [5"; for (i = 1; i < 200000; i++) printf ",%d", i * 7 + 100; print ",99,107,99]}" }' > swseeds.json
+timeout 120 "$V" sweep swseeds.json --dry-run > out 2>err; rc=$?
+[ $rc = 2 ] && grep -q 'seeds\[200001\]: seed 107 appears twice' err && ok "duplicate seed named at its second place: $(cut -c1-60 err)" ||
+	fail "duplicate seeds: rc $rc, $(cat err)"
 
 # --- failures stay in their runs
 cat > sw3.json <<'EOF'

@@ -38,11 +38,58 @@ else
 	fail "plot of real runs: $(cat err)"
 fi
 
-for f in "$SRC"/sweeps/*.json; do
+for f in "$SRC"/scenarios/sweeps/*.json "$SRC"/scenarios/asman/sweeps/*.json; do
 	[ -e "$f" ] || continue
 	"$V" sweep "$f" --dry-run > out 2> err && tail -1 out | grep -q "every point's scenario is valid" &&
 		ok "example $(basename "$f"): $(tail -1 out)" || fail "example sweep $f: $(cat err)"
 done
+
+# censored runs (issue 14 item 10) and the overcommit column (item 12): runs cut at
+# stop.max_ms say so, their completion is no value but is counted as censored
+sed 's/"spinlock": "ticket"/"spinlock": "tas"/' "$SRC/scenarios/examples/lock-convoy.json" > conv-tas.json
+cat > cens.json <<END
+{"base": "conv-tas.json",
+ "vary": {"stop.max_ms": [20, 100000], "vms[0].name": ["=1+2", "par"]}, "replicates": 2}
+END
+"$V" sweep cens.json -o CE 2>err; rc=$?
+q="'"
+ocol=$(head -1 CE/results.csv | tr ',' '\n' | grep -nx overcommit | cut -d: -f1)
+scol=$(head -1 CE/results.csv | tr ',' '\n' | grep -nx stopped_at_max | cut -d: -f1)
+# point 0: max 20 ms, VM "=1+2"; point 3: max 100 s, VM "par"
+if [ $rc = 0 ] && [ -n "$ocol" ] && [ -n "$scol" ] &&
+	[ "$(awk -F, -v c=$ocol 'NR > 1 { print $c }' CE/results.csv | sort -u)" = 2 ] &&
+	[ "$(awk -F, -v c=$scol '$1 == 0 { print $c }' CE/results.csv | sort -u)" = 1 ] &&
+	[ "$(awk -F, -v c=$scol '$1 == 3 { print $c }' CE/results.csv | sort -u)" = 0 ] &&
+	head -1 CE/summary.csv | grep -q ',metric,runs,n,mean,sd,ci95,median,min,max,censored$' &&
+	grep -qxF "0,20,\"${q}=1+2\",\"${q}=1+2.completion_ms\",2,0,,,,,,,2" CE/summary.csv &&
+	grep -q '^3,100000,par,par.completion_ms,2,2,.*,0$' CE/summary.csv &&
+	head -1 CE/results.csv | grep -qF ",\"${q}=1+2.completion_ms\","; then
+	ok "censored runs counted, overcommit 2, a VM named =1+2 neutralised in the headers"
+else
+	fail "censored/overcommit: rc $rc, $(cat err; head -3 CE/results.csv; grep completion CE/summary.csv)"
+fi
+
+# ... and figures say how many runs of each group were censored (legend and title)
+echo '{"base": "conv-tas.json", "vary": {"stop.max_ms": [1000, 100000], "scheduler.policy": ["credit", "gang"]}, "replicates": 2}' > pc.json
+if "$V" sweep pc.json -o PC 2>err && "$V" plot PC -o PCP --kind bars --x stop.max_ms --y par.completion_ms > /dev/null 2>err &&
+	head -1 PCP/bars.dat | grep -q 'credit (2 censored)' && grep -q "^title = .*4 censored: runs cut at stop.max_ms" PCP/bars.gp; then
+	ok "censored runs named in the figure's legend and title"
+else
+	fail "censored in figures: $(cat err; head -1 PCP/bars.dat; grep '^title' PCP/bars.gp)"
+fi
+
+# a base scenario replaying a trace named relative to itself (issue 14 item 8):
+# the sweep runs from any directory, and its DIR/sweep.json from anywhere
+mkdir -p X work elsewhere
+cp "$SRC/traces/samples/stencil-2t.vtr" X/
+sed 's#"file": "[^"]*"#"file": "stencil-2t.vtr"#' "$SRC/scenarios/traces/stencil-overcommit.json" > X/scen.json
+echo '{"base": "scen.json", "vary": {"scheduler.policy": ["credit", "gang"]}}' > X/sw.json
+(cd work && "$V" sweep ../X/sw.json -o out 2>../err) && [ "$(grep -c ',ok,' work/out/results.csv)" = 2 ] &&
+	ok "relative trace in the base scenario found from another directory" || fail "relative trace: $(cat err)"
+mv work/out elsewhere/moved
+(cd / && "$V" sweep "$T/elsewhere/moved/sweep.json" -o "$T/again" 2>"$T/err") &&
+	cmp -s elsewhere/moved/results.csv again/results.csv && ok "a moved DIR/sweep.json reruns the same sweep from /" ||
+	fail "relocated sweep.json: $(cat err)"
 
 cat > bad.json <<END
 {"base": "$SRC/scenarios/examples/lock-convoy.json", "vary": {"scheduler.policy": ["credit", "nope"]}}

@@ -220,6 +220,9 @@ static void test_program(void)
 	char err[512];
 	CHECK(trace_to_program(t, 2.0, &p, err, sizeof err) == 0);
 	CHECK(p.nthreads == 2 && p.barriers == 4 && p.nlocks == 1);
+	struct op *ops[2];
+	CHECK(trace_program_ops(&p, 0, &ops[0]) == p.nops[0]);
+	CHECK(trace_program_ops(&p, 1, &ops[1]) == p.nops[1]);
 	/* thread 0: compute 1000, B, 500, B, 500, B, 200, L(30), 200, L(30), 300, B, 700 */
 	static const int k0[] = { OP_COMPUTE, OP_BARRIER, OP_COMPUTE, OP_BARRIER, OP_COMPUTE,
 				  OP_BARRIER, OP_COMPUTE, OP_LOCK, OP_COMPUTE, OP_LOCK, OP_COMPUTE,
@@ -227,21 +230,23 @@ static void test_program(void)
 	static const simtime_t d0[] = { 2000, 0, 1000, 0, 1000, 0, 400, 60, 400, 60, 600, 0, 1400 };
 	CHECK(p.nops[0] == sizeof k0 / sizeof *k0);
 	for (size_t i = 0; i < p.nops[0] && i < sizeof k0 / sizeof *k0; i++) {
-		CHECK((int)p.ops[0][i].kind == k0[i]);
+		CHECK((int)ops[0][i].kind == k0[i]);
 		if (k0[i] == OP_COMPUTE)
-			CHECK(p.ops[0][i].ns == d0[i]);
+			CHECK(ops[0][i].ns == d0[i]);
 		if (k0[i] == OP_LOCK)
-			CHECK(p.ops[0][i].cs_ns == d0[i] && p.ops[0][i].lock == 0);
+			CHECK(ops[0][i].cs_ns == d0[i] && ops[0][i].lock == 0);
 	}
 	/* thread 1 computes from its start to the region, and nests lock 1 in lock 0:
 	 * the second section holds 10+10+10+30 ns = 60, x2 */
-	CHECK(p.ops[1][0].kind == OP_COMPUTE && p.ops[1][0].ns == 2020);
-	CHECK(p.ops[1][1].kind == OP_BARRIER);
+	CHECK(ops[1][0].kind == OP_COMPUTE && ops[1][0].ns == 2020);
+	CHECK(ops[1][1].kind == OP_BARRIER);
 	int locks = 0;
 	for (size_t i = 0; i < p.nops[1]; i++)
-		if (p.ops[1][i].kind == OP_LOCK)
-			CHECK(p.ops[1][i].cs_ns == (locks++ ? 120 : 60));
+		if (ops[1][i].kind == OP_LOCK)
+			CHECK(ops[1][i].cs_ns == (locks++ ? 120 : 60));
 	CHECK(locks == 2);
+	free(ops[0]);
+	free(ops[1]);
 	trace_program_free(&p);
 
 	struct trace_stats st;

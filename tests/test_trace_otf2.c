@@ -205,12 +205,15 @@ int main(void)
 	CHECK(p.barriers == 3 && p.nlocks == 1);
 	/* thread 0: 1000 B 1000 B 400 L(100) 300 B (join) 790 */
 	CHECK(p.nops[0] == 9);
+	struct op *ops0;
+	CHECK(trace_program_ops(&p, 0, &ops0) == 9);
 	if (p.nops[0] == 9) {
-		CHECK(p.ops[0][0].kind == OP_COMPUTE && p.ops[0][0].ns == 1000);
-		CHECK(p.ops[0][4].kind == OP_COMPUTE && p.ops[0][4].ns == 400);
-		CHECK(p.ops[0][5].kind == OP_LOCK && p.ops[0][5].cs_ns == 100);
-		CHECK(p.ops[0][8].kind == OP_COMPUTE && p.ops[0][8].ns == 790);
+		CHECK(ops0[0].kind == OP_COMPUTE && ops0[0].ns == 1000);
+		CHECK(ops0[4].kind == OP_COMPUTE && ops0[4].ns == 400);
+		CHECK(ops0[5].kind == OP_LOCK && ops0[5].cs_ns == 100);
+		CHECK(ops0[8].kind == OP_COMPUTE && ops0[8].ns == 790);
 	}
+	free(ops0);
 	trace_program_free(&p);
 	/* the native format holds the same trace */
 	unsigned char *buf;

@@ -6,7 +6,7 @@
  * next is the thread's computation. Two sources fill this structure: the vcpusim
  * binary format (trace_format.c, written by the capture library in traces/preload/)
  * and OTF2 archives written by Score-P (trace_otf2.c). The replay workload
- * (workloads/trace.c) turns it into guest operations with trace_to_ops().
+ * (workloads/trace.c) replays it through traces/replay.h (trace_program_load).
  *
  * This header and trace_format.c use only the C library: the capture library, which
  * is preloaded into arbitrary programs, compiles them too. */
@@ -109,6 +109,45 @@ int trace_encode(const struct trace *t, unsigned char **buf, size_t *len);
  * NULL with a message in err on any defect; never reads outside buf. */
 struct trace *trace_decode(const unsigned char *buf, size_t len, const char *name,
 			   char *err, size_t errlen);
+/* The same checks as trace_decode, but the events stay encoded in buf: nothing is
+ * allocated per event (a replay reads them from buf as it goes, traces/replay.h).
+ * The trace has the header, the locks and its threads with their event counts (n)
+ * and no events (ev NULL); *offsets (malloc'ed) gives the offset in buf of each
+ * thread's first event, to read with trace_stream_next. each, if not NULL, is
+ * called once with e NULL and thread the number of threads (t has the header and
+ * the locks by then), then with every event as it is checked, thread after thread. */
+typedef void (*trace_event_fn)(void *ctx, const struct trace *t, int thread,
+			       const struct trace_event *e);
+struct trace *trace_decode_lazy(const unsigned char *buf, size_t len, const char *name,
+				char *err, size_t errlen, size_t **offsets, trace_event_fn each,
+				void *ctx);
+
+/* An unsigned LEB128 varint at buf[*o] that trace_decode_lazy has checked. */
+static inline uint64_t trace_uv_checked(const unsigned char *buf, size_t *o)
+{
+	uint64_t v = 0;
+	for (int sh = 0;; sh += 7) {
+		unsigned char b = buf[(*o)++];
+		v |= (uint64_t)(b & 0x7F) << sh;
+		if (!(b & 0x80))
+			return v;
+	}
+}
+
+/* The event at *off of a stream checked by trace_decode_lazy: advances *off and
+ * *now (the time of the previous event, 0 before the first). */
+static inline void trace_stream_next(const unsigned char *buf, size_t *off, uint64_t *now,
+				     struct trace_event *e)
+{
+	uint32_t kind = buf[(*off)++];
+	*now += trace_uv_checked(buf, off);
+	uint32_t arg = 0;
+	if (kind == TEV_REGION_BEGIN || kind == TEV_BARRIER_ENTER || kind == TEV_LOCK_REQ ||
+	    kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL)
+		arg = (uint32_t)trace_uv_checked(buf, off);
+	*e = (struct trace_event){ *now, kind, arg };
+}
+
 /* Writes atomically (temporary file in the same directory, then rename). Returns 0,
  * or -1 with a message naming the file in err. */
 int trace_write_file(const struct trace *t, const char *path, char *err, size_t errlen);

@@ -124,7 +124,114 @@ static int has_arg(uint32_t kind)
 	       kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL;
 }
 
-int trace_validate(const struct trace *t, char *err, size_t errlen)
+/* One thread's stream, checked event by event (FORMAT.md, "Rules"): shared by
+ * trace_validate and the decoder that keeps the events encoded (trace_decode_lazy). */
+struct tv {
+	uint32_t held[TRACE_MAX_LOCK_DEPTH];
+	int nheld, depth, expect;   /* expect: the kind that must come next, or -1 */
+	uint32_t expect_arg, prev_kind;
+	uint64_t prev;
+};
+
+static void tv_init(struct tv *v)
+{
+	memset(v, 0, sizeof *v);
+	v->expect = -1;
+}
+
+/* Event k of the n of a thread; 0, or -1 with what is wrong in d. */
+static int tv_event(struct tv *v, const struct trace *t, const struct trace_event *e, size_t k,
+		    size_t n, char *d, size_t dn)
+{
+#define BAD(...) do { snprintf(d, dn, __VA_ARGS__); return -1; } while (0)
+	if (e->kind >= TEV_KINDS)
+		BAD("unknown event kind %u", e->kind);
+	const char *kn = tev_kind_names[e->kind];
+	if (e->t < v->prev)
+		BAD("%s at %llu ns goes back in time (previous event at %llu ns)", kn,
+		    (unsigned long long)e->t, (unsigned long long)v->prev);
+	if (e->t > t->duration_ns)
+		BAD("%s at %llu ns is after the end of the trace (%llu ns)", kn,
+		    (unsigned long long)e->t, (unsigned long long)t->duration_ns);
+	v->prev = e->t;
+	if ((k == 0) != (e->kind == TEV_THREAD_BEGIN))
+		BAD(k == 0 ? "the first event must be thread_begin, got %s"
+			   : "%s in the middle of the stream", kn);
+	if ((k == n - 1) != (e->kind == TEV_THREAD_END))
+		BAD(k == n - 1 ? "the last event must be thread_end, got %s"
+			       : "%s in the middle of the stream", kn);
+	if (v->expect >= 0 && (e->kind != (uint32_t)v->expect ||
+			       (e->kind == TEV_LOCK_ACQ && e->arg != v->expect_arg)))
+		BAD("expected %s, got %s", tev_kind_names[v->expect], kn);
+	v->expect = -1;
+	uint32_t prev_kind = v->prev_kind;
+	v->prev_kind = e->kind;
+	switch (e->kind) {
+	case TEV_FORK:
+		v->expect = TEV_REGION_BEGIN;
+		break;
+	case TEV_REGION_BEGIN:
+		if (v->nheld)
+			BAD("region_begin while holding lock %u", v->held[v->nheld - 1]);
+		if (++v->depth > 64)
+			BAD("parallel regions nested more than 64 deep");
+		break;
+	case TEV_REGION_END:
+		if (v->depth == 0)
+			BAD("region_end outside a parallel region");
+		if (v->nheld)
+			BAD("region_end while holding lock %u", v->held[v->nheld - 1]);
+		v->depth--;
+		break;
+	case TEV_BARRIER_ENTER:
+		if (e->arg >= TBAR_CLASSES)
+			BAD("unknown barrier class %u", e->arg);
+		if (v->nheld)
+			BAD("barrier while holding lock %u", v->held[v->nheld - 1]);
+		v->expect = TEV_BARRIER_EXIT;
+		break;
+	case TEV_LOCK_REQ:
+	case TEV_LOCK_ACQ:
+	case TEV_LOCK_REL:
+		if (e->arg >= t->nlocks)
+			BAD("%s of lock %u, but the trace defines %u locks", kn, e->arg, t->nlocks);
+		if (e->kind == TEV_LOCK_REQ) {
+			for (int h = 0; h < v->nheld; h++)
+				if (v->held[h] == e->arg)
+					BAD("lock_request of lock %u, already held", e->arg);
+			v->expect = TEV_LOCK_ACQ;
+			v->expect_arg = e->arg;
+		} else if (e->kind == TEV_LOCK_ACQ) {
+			if (k == 0 || prev_kind != TEV_LOCK_REQ)
+				BAD("lock_acquire without lock_request");
+			if (v->nheld == TRACE_MAX_LOCK_DEPTH)
+				BAD("more than %d locks held at once", TRACE_MAX_LOCK_DEPTH);
+			v->held[v->nheld++] = e->arg;
+		} else {
+			int h = 0;
+			while (h < v->nheld && v->held[h] != e->arg)
+				h++;
+			if (h == v->nheld)
+				BAD("lock_release of lock %u, which the thread does not hold", e->arg);
+			memmove(&v->held[h], &v->held[h + 1],
+				(size_t)(v->nheld - h - 1) * sizeof *v->held);
+			v->nheld--;
+		}
+		break;
+	case TEV_THREAD_END:
+		if (v->nheld)
+			BAD("thread ends holding lock %u", v->held[v->nheld - 1]);
+		if (v->depth)
+			BAD("thread ends inside a parallel region");
+		break;
+	default:
+		break;
+	}
+#undef BAD
+	return 0;
+}
+
+static int check_header(const struct trace *t, char *err, size_t errlen)
 {
 	if (t->nthreads < 1) {
 		fmt_err(err, errlen, "the trace has no threads");
@@ -135,125 +242,68 @@ int trace_validate(const struct trace *t, char *err, size_t errlen)
 			fmt_err(err, errlen, "lock %u: unknown lock class %u", l, t->locks[l].cls);
 			return -1;
 		}
+	return 0;
+}
+
+static int too_short(size_t n, int i, char *err, size_t errlen)
+{
+	if (n >= 2)
+		return 0;
+	fmt_err(err, errlen, "thread %d: %zu events; every thread needs at least "
+		"thread_begin and thread_end", i, n);
+	return -1;
+}
+
+int trace_validate(const struct trace *t, char *err, size_t errlen)
+{
+	if (check_header(t, err, errlen) < 0)
+		return -1;
 	for (int i = 0; i < t->nthreads; i++) {
 		const struct trace_thread *th = &t->threads[i];
-		if (th->n < 2) {
-			fmt_err(err, errlen, "thread %d: %zu events; every thread needs at least "
-				"thread_begin and thread_end", i, th->n);
+		if (too_short(th->n, i, err, errlen) < 0)
 			return -1;
-		}
-		uint32_t held[TRACE_MAX_LOCK_DEPTH];
-		int nheld = 0, depth = 0;
-		int expect = -1;          /* kind that must come next, or -1 */
-		uint32_t expect_arg = 0;
-		uint64_t prev = 0;
-		for (size_t k = 0; k < th->n; k++) {
-			const struct trace_event *e = &th->ev[k];
-#define BAD(...) do { char d_[256]; snprintf(d_, sizeof d_, __VA_ARGS__); \
-	fmt_err(err, errlen, "thread %d, event %zu: %s", i, k, d_); return -1; } while (0)
-			if (e->kind >= TEV_KINDS)
-				BAD("unknown event kind %u", e->kind);
-			const char *kn = tev_kind_names[e->kind];
-			if (e->t < prev)
-				BAD("%s at %llu ns goes back in time (previous event at %llu ns)", kn,
-				    (unsigned long long)e->t, (unsigned long long)prev);
-			if (e->t > t->duration_ns)
-				BAD("%s at %llu ns is after the end of the trace (%llu ns)", kn,
-				    (unsigned long long)e->t, (unsigned long long)t->duration_ns);
-			prev = e->t;
-			if ((k == 0) != (e->kind == TEV_THREAD_BEGIN))
-				BAD(k == 0 ? "the first event must be thread_begin, got %s"
-					   : "%s in the middle of the stream", kn);
-			if ((k == th->n - 1) != (e->kind == TEV_THREAD_END))
-				BAD(k == th->n - 1 ? "the last event must be thread_end, got %s"
-						   : "%s in the middle of the stream", kn);
-			if (expect >= 0 && (e->kind != (uint32_t)expect ||
-					    (e->kind == TEV_LOCK_ACQ && e->arg != expect_arg)))
-				BAD("expected %s, got %s", tev_kind_names[expect], kn);
-			expect = -1;
-			switch (e->kind) {
-			case TEV_FORK:
-				expect = TEV_REGION_BEGIN;
-				break;
-			case TEV_REGION_BEGIN:
-				if (nheld)
-					BAD("region_begin while holding lock %u", held[nheld - 1]);
-				if (++depth > 64)
-					BAD("parallel regions nested more than 64 deep");
-				break;
-			case TEV_REGION_END:
-				if (depth == 0)
-					BAD("region_end outside a parallel region");
-				if (nheld)
-					BAD("region_end while holding lock %u", held[nheld - 1]);
-				depth--;
-				break;
-			case TEV_BARRIER_ENTER:
-				if (e->arg >= TBAR_CLASSES)
-					BAD("unknown barrier class %u", e->arg);
-				if (nheld)
-					BAD("barrier while holding lock %u", held[nheld - 1]);
-				expect = TEV_BARRIER_EXIT;
-				break;
-			case TEV_LOCK_REQ:
-			case TEV_LOCK_ACQ:
-			case TEV_LOCK_REL:
-				if (e->arg >= t->nlocks)
-					BAD("%s of lock %u, but the trace defines %u locks", kn, e->arg,
-					    t->nlocks);
-				if (e->kind == TEV_LOCK_REQ) {
-					for (int h = 0; h < nheld; h++)
-						if (held[h] == e->arg)
-							BAD("lock_request of lock %u, already held", e->arg);
-					expect = TEV_LOCK_ACQ;
-					expect_arg = e->arg;
-				} else if (e->kind == TEV_LOCK_ACQ) {
-					if (k == 0 || th->ev[k - 1].kind != TEV_LOCK_REQ)
-						BAD("lock_acquire without lock_request");
-					if (nheld == TRACE_MAX_LOCK_DEPTH)
-						BAD("more than %d locks held at once", TRACE_MAX_LOCK_DEPTH);
-					held[nheld++] = e->arg;
-				} else {
-					int h = 0;
-					while (h < nheld && held[h] != e->arg)
-						h++;
-					if (h == nheld)
-						BAD("lock_release of lock %u, which the thread does not hold",
-						    e->arg);
-					memmove(&held[h], &held[h + 1], (size_t)(nheld - h - 1) * sizeof *held);
-					nheld--;
-				}
-				break;
-			case TEV_THREAD_END:
-				if (nheld)
-					BAD("thread ends holding lock %u", held[nheld - 1]);
-				if (depth)
-					BAD("thread ends inside a parallel region");
-				break;
-			default:
-				break;
+		struct tv v;
+		tv_init(&v);
+		char d[256];
+		for (size_t k = 0; k < th->n; k++)
+			if (tv_event(&v, t, &th->ev[k], k, th->n, d, sizeof d) < 0) {
+				fmt_err(err, errlen, "thread %d, event %zu: %s", i, k, d);
+				return -1;
 			}
-#undef BAD
-		}
 	}
 	return 0;
 }
 
 /* ---------------------------------------------------------------- encoding */
 
+/* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as in zlib and PNG, eight
+ * bytes a step ("slicing-by-8", Kounavis and Berry, "A Systematic Approach to
+ * Building High Performance Software-based CRC Generators", ISCC 2005): table k
+ * gives the CRC of a byte followed by k zero bytes. Byte at a time, the check was
+ * a third of loading a trace; the tables (8 KiB) are built per call, a few us. */
 static uint32_t crc32_ieee(const unsigned char *p, size_t n)
 {
-	/* CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as in zlib and PNG. */
-	uint32_t table[256];
+	uint32_t tab[8][256];
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		table[i] = c;
+		tab[0][i] = c;
 	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int k = 1; k < 8; k++)
+			tab[k][i] = (tab[k - 1][i] >> 8) ^ tab[0][tab[k - 1][i] & 0xFF];
 	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < n; i++)
-		c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint32_t lo = c ^ ((uint32_t)p[i] | (uint32_t)p[i + 1] << 8 |
+				   (uint32_t)p[i + 2] << 16 | (uint32_t)p[i + 3] << 24);
+		c = tab[7][lo & 0xFF] ^ tab[6][(lo >> 8) & 0xFF] ^ tab[5][(lo >> 16) & 0xFF] ^
+		    tab[4][lo >> 24] ^ tab[3][p[i + 4]] ^ tab[2][p[i + 5]] ^ tab[1][p[i + 6]] ^
+		    tab[0][p[i + 7]];
+	}
+	for (; i < n; i++)
+		c = tab[0][(c ^ p[i]) & 0xFF] ^ (c >> 8);
 	return c ^ 0xFFFFFFFFu;
 }
 
@@ -435,8 +485,11 @@ static char *get_str(struct ibuf *in, const char *what)
 	return s;
 }
 
-struct trace *trace_decode(const unsigned char *buf, size_t len, const char *name,
-			   char *err, size_t errlen)
+/* Checks the magic, version, length and CRC and decodes everything before the
+ * streams: returns the trace (no threads yet) with in at the first stream, or NULL
+ * with a message. */
+static struct trace *decode_head(const unsigned char *buf, size_t len, const char *name,
+				 char *err, size_t errlen, struct ibuf *in, uint64_t *nthreads)
 {
 	const size_t hdr = 8 + 4 + 8;
 	if (len == 0) {
@@ -478,83 +531,165 @@ struct trace *trace_decode(const unsigned char *buf, size_t len, const char *nam
 		return NULL;
 	}
 
-	struct ibuf in = { .p = buf, .n = len - 4, .off = hdr };
+	*in = (struct ibuf){ .p = buf, .n = len - 4, .off = hdr };
 	struct trace *t = trace_new();
 	if (!t) {
 		fmt_err(err, errlen, "%s: out of memory", name);
 		return NULL;
 	}
-	uint64_t nthreads = get_uv(&in, "thread count");
-	uint64_t nlocks = get_uv(&in, "lock count");
-	if (!in.bad && (nthreads > TRACE_MAX_THREADS || nthreads > in.n - in.off))
-		in_fail(&in, "thread count out of range");
-	if (!in.bad && (nlocks > TRACE_MAX_LOCKS || nlocks > in.n - in.off))
-		in_fail(&in, "lock count out of range");
-	t->clock = get_str(&in, "clock string");
-	t->program = get_str(&in, "program string");
-	t->host = get_str(&in, "host string");
-	t->start_unix_ns = get_uv(&in, "start time");
-	t->duration_ns = get_uv(&in, "duration");
-	if (!in.bad && t->duration_ns > ((uint64_t)1 << 62))
-		in_fail(&in, "duration out of range");
-	for (uint64_t l = 0; l < nlocks && !in.bad; l++) {
-		uint64_t cls = get_uv(&in, "lock class");
-		char *lname = get_str(&in, "lock name");
-		if (!in.bad && trace_add_lock(t, (uint32_t)(cls > TLOCK_CLASSES ? TLOCK_CLASSES : cls),
-					      lname) < 0)
-			in_fail(&in, "out of memory");
-		free(lname);
+	t->version = version;
+	*nthreads = get_uv(in, "thread count");
+	uint64_t nlocks = get_uv(in, "lock count");
+	if (!in->bad && (*nthreads > TRACE_MAX_THREADS || *nthreads > in->n - in->off))
+		in_fail(in, "thread count out of range");
+	if (!in->bad && (nlocks > TRACE_MAX_LOCKS || nlocks > in->n - in->off))
+		in_fail(in, "lock count out of range");
+	/* sized by the header's counts, so that adding them never reallocates */
+	if (!in->bad) {
+		t->threads = calloc(*nthreads ? (size_t)*nthreads : 1, sizeof *t->threads);
+		t->locks = calloc(nlocks ? (size_t)nlocks : 1, sizeof *t->locks);
+		if (!t->threads || !t->locks)
+			in_fail(in, "out of memory");
 	}
-	for (uint64_t i = 0; i < nthreads && !in.bad; i++) {
-		if (trace_add_thread(t) < 0) {
-			in_fail(&in, "out of memory");
-			break;
-		}
+	t->clock = get_str(in, "clock string");
+	t->program = get_str(in, "program string");
+	t->host = get_str(in, "host string");
+	t->start_unix_ns = get_uv(in, "start time");
+	t->duration_ns = get_uv(in, "duration");
+	if (!in->bad && t->duration_ns > ((uint64_t)1 << 62))
+		in_fail(in, "duration out of range");
+	for (uint64_t l = 0; l < nlocks && !in->bad; l++) {
+		uint64_t cls = get_uv(in, "lock class");
+		char *lname = get_str(in, "lock name");
+		if (!in->bad) {   /* the header's count: trace_add_lock's realloc is a no-op */
+			t->locks[l].cls = (uint32_t)(cls > TLOCK_CLASSES ? TLOCK_CLASSES : cls);
+			t->locks[l].name = lname;
+			t->nlocks++;
+		} else
+			free(lname);
+	}
+	return t;
+}
+
+/* The next event of a stream (checked reads); its time is *now + dt. */
+static void get_event(struct ibuf *in, uint64_t *now, struct trace_event *e)
+{
+	if (in->off >= in->n) {
+		in_fail(in, "event kind");
+		return;
+	}
+	uint32_t kind = in->p[in->off++];
+	uint64_t dt = get_uv(in, "event time");
+	if (dt > ((uint64_t)1 << 62) || *now + dt > ((uint64_t)1 << 62))
+		in_fail(in, "event time out of range");
+	*now += dt;
+	uint64_t arg = has_arg(kind) ? get_uv(in, "event argument") : 0;
+	if (arg > UINT32_MAX)
+		in_fail(in, "event argument out of range");
+	*e = (struct trace_event){ *now, kind, (uint32_t)arg };
+}
+
+/* The streams: materialised into t's threads (offsets NULL), or only checked, each
+ * event as it is read, with each stream's start recorded in offsets. */
+static int decode_streams(struct ibuf *in, struct trace *t, uint64_t nthreads, size_t *offsets,
+			  trace_event_fn each, void *ctx, char *why, size_t whyn)
+{
+	if (each)
+		each(ctx, t, (int)nthreads, NULL);
+	for (uint64_t i = 0; i < nthreads && !in->bad; i++) {
 		struct trace_thread *th = &t->threads[i];
-		uint64_t n = get_uv(&in, "event count");
-		if (!in.bad && n > (in.n - in.off) / 2)  /* an event takes >= 2 bytes */
-			in_fail(&in, "event count larger than the rest of the file");
-		if (in.bad)
+		t->nthreads++;
+		uint64_t n = get_uv(in, "event count");
+		if (!in->bad && n > (in->n - in->off) / 2)  /* an event takes >= 2 bytes */
+			in_fail(in, "event count larger than the rest of the file");
+		if (in->bad)
 			break;
-		th->ev = malloc((n ? (size_t)n : 1) * sizeof *th->ev);
-		if (!th->ev) {
-			in_fail(&in, "out of memory");
-			break;
-		}
-		th->cap = n ? (size_t)n : 1;
 		uint64_t now = 0;
-		for (uint64_t k = 0; k < n && !in.bad; k++) {
-			if (in.off >= in.n) {
-				in_fail(&in, "event kind");
+		struct trace_event e;
+		if (!offsets) {
+			th->ev = malloc((n ? (size_t)n : 1) * sizeof *th->ev);
+			if (!th->ev) {
+				in_fail(in, "out of memory");
 				break;
 			}
-			uint32_t kind = in.p[in.off++];
-			uint64_t dt = get_uv(&in, "event time");
-			if (dt > ((uint64_t)1 << 62) || now + dt > ((uint64_t)1 << 62))
-				in_fail(&in, "event time out of range");
-			now += dt;
-			uint64_t arg = has_arg(kind) ? get_uv(&in, "event argument") : 0;
-			if (arg > UINT32_MAX)
-				in_fail(&in, "event argument out of range");
-			th->ev[th->n++] = (struct trace_event){ now, kind, (uint32_t)arg };
+			th->cap = n ? (size_t)n : 1;
+			for (uint64_t k = 0; k < n && !in->bad; k++) {
+				get_event(in, &now, &e);
+				th->ev[th->n++] = e;
+			}
+			continue;
+		}
+		/* checked as read: the same rules as trace_validate */
+		offsets[i] = in->off;
+		th->n = (size_t)n;
+		if (too_short(th->n, (int)i, why, whyn) < 0)
+			return -1;
+		struct tv v;
+		tv_init(&v);
+		char d[256];
+		for (uint64_t k = 0; k < n && !in->bad; k++) {
+			get_event(in, &now, &e);
+			if (in->bad)
+				break;
+			if (tv_event(&v, t, &e, (size_t)k, (size_t)n, d, sizeof d) < 0) {
+				snprintf(why, whyn, "thread %d, event %zu: %s", (int)i, (size_t)k, d);
+				return -1;
+			}
+			if (each)
+				each(ctx, t, (int)i, &e);
 		}
 	}
-	if (!in.bad && in.off != in.n)
-		in_fail(&in, "unexpected bytes after the last thread");
+	if (!in->bad && in->off != in->n)
+		in_fail(in, "unexpected bytes after the last thread");
+	return 0;
+}
+
+static struct trace *decode(const unsigned char *buf, size_t len, const char *name,
+			    char *err, size_t errlen, size_t **offsets, trace_event_fn each,
+			    void *ctx)
+{
+	struct ibuf in;
+	uint64_t nthreads = 0;
+	struct trace *t = decode_head(buf, len, name, err, errlen, &in, &nthreads);
+	if (!t)
+		return NULL;
+	char why[400] = "";
+	size_t *off = NULL;
+	if (offsets && !in.bad && !(off = calloc((size_t)nthreads + 1, sizeof *off)))
+		in_fail(&in, "out of memory");
+	int invalid = 0;
+	if (!in.bad)
+		invalid = decode_streams(&in, t, nthreads, off, each, ctx, why, sizeof why) < 0;
 	if (in.bad) {
 		fmt_err(err, errlen, "%s: corrupt: %s", name, in.what);
 		trace_free(t);
+		free(off);
 		return NULL;
 	}
-	t->version = version;
 	trace_set_str(&t->format, "vcpusim");
-	char why[400];
-	if (trace_validate(t, why, sizeof why) < 0) {
+	if (invalid || (offsets ? check_header(t, why, sizeof why)
+				: trace_validate(t, why, sizeof why)) < 0) {
 		fmt_err(err, errlen, "%s: invalid trace: %s", name, why);
 		trace_free(t);
+		free(off);
 		return NULL;
 	}
+	if (offsets)
+		*offsets = off;
 	return t;
+}
+
+struct trace *trace_decode(const unsigned char *buf, size_t len, const char *name,
+			   char *err, size_t errlen)
+{
+	return decode(buf, len, name, err, errlen, NULL, NULL, NULL);
+}
+
+struct trace *trace_decode_lazy(const unsigned char *buf, size_t len, const char *name,
+				char *err, size_t errlen, size_t **offsets, trace_event_fn each,
+				void *ctx)
+{
+	return decode(buf, len, name, err, errlen, offsets, each, ctx);
 }
 
 int trace_write_file(const struct trace *t, const char *path, char *err, size_t errlen)

@@ -17,11 +17,9 @@
 
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
-struct trace *trace_load(const char *path, char *err, size_t errlen)
+/* The bytes of a vcpusim trace file, or NULL with a message. */
+static unsigned char *read_trace_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	size_t pl = strlen(path);
-	if (pl > 5 && !strcmp(path + pl - 5, ".otf2"))
-		return trace_load_otf2(path, err, errlen);
 	struct stat sb;
 	if (stat(path, &sb) != 0) {
 		snprintf(err, errlen, "%s: cannot open the trace: %s", path, strerror(errno));
@@ -69,6 +67,24 @@ struct trace *trace_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: read error", path);
 		return NULL;
 	}
+	*len = n;
+	return buf;
+}
+
+static int is_otf2(const char *path)
+{
+	size_t pl = strlen(path);
+	return pl > 5 && !strcmp(path + pl - 5, ".otf2");
+}
+
+struct trace *trace_load(const char *path, char *err, size_t errlen)
+{
+	if (is_otf2(path))
+		return trace_load_otf2(path, err, errlen);
+	size_t n;
+	unsigned char *buf = read_trace_file(path, &n, err, errlen);
+	if (!buf)
+		return NULL;
 	struct trace *t = trace_decode(buf, n, path, err, errlen);
 	free(buf);
 	return t;
@@ -82,200 +98,325 @@ struct sink {
 	void (*barrier)(struct sink *s);
 };
 
+/* One event of a thread's walk (the rules above). */
+static void walk_event(struct trace_walk *w, const struct trace_event *e, struct sink *s)
+{
+	switch (e->kind) {
+	case TEV_THREAD_BEGIN:
+	case TEV_JOIN:
+	case TEV_BARRIER_EXIT:
+		w->busy = 1;
+		w->since = e->t;
+		break;
+	case TEV_THREAD_END:
+	case TEV_FORK:
+		if (w->busy)
+			s->compute(s, e->t - w->since);
+		w->busy = 0;
+		break;
+	case TEV_REGION_BEGIN:
+		if (w->busy)
+			s->compute(s, e->t - w->since);
+		s->barrier(s);
+		w->busy = 1;
+		w->since = e->t;
+		break;
+	case TEV_REGION_END:
+	case TEV_BARRIER_ENTER:
+		if (w->busy)
+			s->compute(s, e->t - w->since);
+		s->barrier(s);
+		w->busy = 0;
+		break;
+	case TEV_LOCK_REQ:
+		if (w->nheld == 0 && w->busy) {
+			s->compute(s, e->t - w->since);
+			w->busy = 0;
+		}
+		break;
+	case TEV_LOCK_ACQ:
+		if (w->nheld++ == 0) {
+			w->acq = e->t;
+			w->outer = e->arg;
+		}
+		break;
+	case TEV_LOCK_REL:
+		if (w->nheld > 0 && --w->nheld == 0) {
+			s->lock(s, w->outer, e->t - w->acq);
+			w->busy = 1;
+			w->since = e->t;
+		}
+		break;
+	}
+}
+
 static void walk(const struct trace_thread *th, struct sink *s)
 {
-	int busy = 0, nheld = 0;
-	uint64_t since = 0, acq = 0;
-	uint32_t outer = 0;
-	for (size_t k = 0; k < th->n; k++) {
-		const struct trace_event *e = &th->ev[k];
-		switch (e->kind) {
-		case TEV_THREAD_BEGIN:
-		case TEV_JOIN:
-		case TEV_BARRIER_EXIT:
-			busy = 1;
-			since = e->t;
-			break;
-		case TEV_THREAD_END:
-		case TEV_FORK:
-			if (busy)
-				s->compute(s, e->t - since);
-			busy = 0;
-			break;
-		case TEV_REGION_BEGIN:
-			if (busy)
-				s->compute(s, e->t - since);
-			s->barrier(s);
-			busy = 1;
-			since = e->t;
-			break;
-		case TEV_REGION_END:
-		case TEV_BARRIER_ENTER:
-			if (busy)
-				s->compute(s, e->t - since);
-			s->barrier(s);
-			busy = 0;
-			break;
-		case TEV_LOCK_REQ:
-			if (nheld == 0 && busy) {
-				s->compute(s, e->t - since);
-				busy = 0;
-			}
-			break;
-		case TEV_LOCK_ACQ:
-			if (nheld++ == 0) {
-				acq = e->t;
-				outer = e->arg;
-			}
-			break;
-		case TEV_LOCK_REL:
-			if (nheld > 0 && --nheld == 0) {
-				s->lock(s, outer, e->t - acq);
-				busy = 1;
-				since = e->t;
-			}
-			break;
-		}
-	}
+	struct trace_walk w = { 0 };
+	for (size_t k = 0; k < th->n; k++)
+		walk_event(&w, &th->ev[k], s);
 }
 
 /* ------------------------------------------------------------- programs */
 
-struct prog_sink {
-	struct sink s;
-	struct trace_program *p;
-	int thread;
-	double scale;
-	int *lockmap;      /* trace lock -> op lock, -1 = unused so far */
-	int oom;
-	uint64_t barriers;
-};
-
-static struct op *new_op(struct prog_sink *ps)
+static simtime_t scaled(double scale, uint64_t ns)
 {
-	struct trace_program *p = ps->p;
-	size_t n = p->nops[ps->thread];
-	/* capacity: 16 below 16 ops, else the power of two at or above n */
-	if (n == 0 || (n >= 16 && (n & (n - 1)) == 0)) {
-		struct op *o = realloc(p->ops[ps->thread], (n ? n * 2 : 16) * sizeof *o);
-		if (!o) {
-			ps->oom = 1;
-			return NULL;
-		}
-		p->ops[ps->thread] = o;
-	}
-	struct op *o = &p->ops[ps->thread][n];
-	memset(o, 0, sizeof *o);
-	p->nops[ps->thread] = n + 1;
-	return o;
-}
-
-static simtime_t scaled(struct prog_sink *ps, uint64_t ns)
-{
-	double v = nearbyint((double)ns * ps->scale);
+	double v = nearbyint((double)ns * scale);
 	return v > 4e18 ? (simtime_t)4e18 : (simtime_t)v;
 }
 
-static void prog_compute(struct sink *s, uint64_t ns)
+/* Loading: in the pass that checks the file, the walk of every stream numbers the
+ * locks in order of first use (thread 0's stream first) and counts each thread's
+ * ops and barriers. */
+struct count_sink {
+	struct sink s;
+	struct trace_program *p;
+	int thread;
+	int last_compute;   /* the previous op was a compute (the next one merges) */
+	struct trace_walk w;
+	uint64_t *barriers; /* per thread */
+	int nthreads;       /* room in nops and barriers */
+	int oom;
+};
+
+static void cnt_compute(struct sink *s, uint64_t ns)
 {
-	struct prog_sink *ps = (struct prog_sink *)s;
-	simtime_t d = scaled(ps, ns);
-	if (d <= 0 || ps->oom)
+	struct count_sink *cs = (struct count_sink *)s;
+	/* scaled() > 0, without the rounding: nearbyint(x) > 0 iff x > 0.5 */
+	if (!((double)ns * cs->p->scale > 0.5) || cs->last_compute)
 		return;
-	size_t n = ps->p->nops[ps->thread];
-	struct op *last = n ? &ps->p->ops[ps->thread][n - 1] : NULL;
-	if (last && last->kind == OP_COMPUTE) {
-		last->ns += d;
-		return;
-	}
-	struct op *o = new_op(ps);
-	if (o) {
-		o->kind = OP_COMPUTE;
-		o->ns = d;
-	}
+	cs->p->nops[cs->thread]++;
+	cs->last_compute = 1;
 }
 
-static void prog_lock(struct sink *s, uint32_t lock, uint64_t hold)
+static void cnt_lock(struct sink *s, uint32_t lock, uint64_t hold)
 {
-	struct prog_sink *ps = (struct prog_sink *)s;
-	if (ps->oom)
-		return;
-	if (ps->lockmap[lock] < 0)
-		ps->lockmap[lock] = ps->p->nlocks++;
-	struct op *o = new_op(ps);
-	if (o) {
-		o->kind = OP_LOCK;
-		o->lock = ps->lockmap[lock];
-		simtime_t cs = scaled(ps, hold);
-		o->cs_ns = cs > 0 ? cs : 1;
-	}
+	struct count_sink *cs = (struct count_sink *)s;
+	if (cs->p->lockmap[lock] < 0)
+		cs->p->lockmap[lock] = cs->p->nlocks++;
+	cs->p->nops[cs->thread]++;
+	cs->last_compute = 0;
 }
 
-static void prog_barrier(struct sink *s)
+static void cnt_barrier(struct sink *s)
 {
-	struct prog_sink *ps = (struct prog_sink *)s;
-	struct op *o = new_op(ps);
-	if (o)
-		o->kind = OP_BARRIER;
-	ps->barriers++;
+	struct count_sink *cs = (struct count_sink *)s;
+	cs->p->nops[cs->thread]++;
+	cs->last_compute = 0;
+	cs->barriers[cs->thread]++;
+}
+
+/* First (e NULL): sizes the counts by the header's; then every event. */
+static void cnt_event(void *ctx, const struct trace *t, int thread, const struct trace_event *e)
+{
+	struct count_sink *cs = ctx;
+	if (!e) {
+		struct trace_program *p = cs->p;
+		cs->nthreads = thread;
+		p->nops = calloc(thread ? (size_t)thread : 1, sizeof *p->nops);
+		cs->barriers = calloc(thread ? (size_t)thread : 1, sizeof *cs->barriers);
+		p->lockmap = malloc((t->nlocks ? t->nlocks : 1) * sizeof *p->lockmap);
+		cs->oom = !p->nops || !cs->barriers || !p->lockmap;
+		for (uint32_t l = 0; !cs->oom && l < t->nlocks; l++)
+			p->lockmap[l] = -1;
+		cs->thread = 0;
+		return;
+	}
+	if (cs->oom || thread >= cs->nthreads)
+		return;
+	if (thread != cs->thread) {
+		cs->thread = thread;
+		cs->last_compute = 0;
+		memset(&cs->w, 0, sizeof cs->w);
+	}
+	walk_event(&cs->w, e, &cs->s);
 }
 
 void trace_program_free(struct trace_program *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < p->nthreads; i++)
-		free(p->ops ? p->ops[i] : NULL);
-	free(p->ops);
 	free(p->nops);
+	free(p->buf);
+	free(p->start);
+	free(p->count);
+	free(p->lockmap);
 	memset(p, 0, sizeof *p);
+}
+
+/* Checks buf (an encoded vcpusim trace, taken over by p) and builds p from it in the
+ * same pass. name is for messages. Returns 0, or -1 with "NAME: ..." in err. */
+static int program_from(unsigned char *buf, size_t len, const char *name, double scale,
+			struct trace_program *p, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof *p);
+	p->scale = scale;
+	p->buf = buf;
+	struct count_sink cs = { { cnt_compute, cnt_lock, cnt_barrier }, p, 0, 0, { 0 }, NULL,
+				 0, 0 };
+	size_t *off = NULL;
+	struct trace *h = trace_decode_lazy(buf, len, name, err, errlen, &off, cnt_event, &cs);
+	if (h && cs.oom) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		trace_free(h);
+		h = NULL;
+	}
+	if (!h) {
+		free(cs.barriers);
+		trace_program_free(p);
+		return -1;
+	}
+	p->nthreads = h->nthreads;
+	p->start = off;
+	p->count = calloc((size_t)h->nthreads, sizeof *p->count);
+	int rc = p->count ? 0 : -1;
+	if (rc)
+		snprintf(err, errlen, "%s: out of memory", name);
+	for (int i = 0; !rc && i < h->nthreads; i++) {
+		p->count[i] = h->threads[i].n;
+		if (cs.barriers[i] != cs.barriers[0]) {
+			snprintf(err, errlen, "%s: thread %d of the trace waits at %llu barriers, "
+				 "thread 0 at %llu: a replay needs every thread at every barrier "
+				 "(regions run by fewer threads than the trace has are not "
+				 "supported)", name, i, (unsigned long long)cs.barriers[i],
+				 (unsigned long long)cs.barriers[0]);
+			rc = -1;
+		}
+	}
+	p->barriers = cs.barriers[0];
+	free(cs.barriers);
+	trace_free(h);
+	if (rc)
+		trace_program_free(p);
+	return rc;
 }
 
 int trace_to_program(const struct trace *t, double time_scale, struct trace_program *p,
 		     char *err, size_t errlen)
 {
 	memset(p, 0, sizeof *p);
-	p->nthreads = t->nthreads;
-	p->nops = calloc((size_t)t->nthreads, sizeof *p->nops);
-	p->ops = calloc((size_t)t->nthreads, sizeof *p->ops);
-	int *lockmap = malloc((t->nlocks ? t->nlocks : 1) * sizeof *lockmap);
-	if (!p->nops || !p->ops || !lockmap) {
-		free(lockmap);
-		trace_program_free(p);
+	unsigned char *buf;
+	size_t len;
+	if (trace_encode(t, &buf, &len) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (uint32_t l = 0; l < t->nlocks; l++)
-		lockmap[l] = -1;
-	struct prog_sink ps = { { prog_compute, prog_lock, prog_barrier }, p, 0, time_scale,
-				lockmap, 0, 0 };
-	uint64_t first = 0;
-	for (int i = 0; i < t->nthreads; i++) {
-		ps.thread = i;
-		ps.barriers = 0;
-		walk(&t->threads[i], &ps.s);
-		if (ps.oom)
-			break;
-		if (i == 0)
-			first = ps.barriers;
-		else if (ps.barriers != first) {
-			snprintf(err, errlen, "thread %d of the trace waits at %llu barriers, thread 0 "
-				 "at %llu: a replay needs every thread at every barrier (regions run "
-				 "by fewer threads than the trace has are not supported)", i,
-				 (unsigned long long)ps.barriers, (unsigned long long)first);
-			free(lockmap);
-			trace_program_free(p);
-			return -1;
-		}
-	}
-	free(lockmap);
-	if (ps.oom) {
-		trace_program_free(p);
-		snprintf(err, errlen, "out of memory");
+	char why[700];
+	if (program_from(buf, len, "trace", time_scale, p, why, sizeof why) < 0) {
+		/* without the "trace: " of the name: the caller names the trace */
+		snprintf(err, errlen, "%s", strncmp(why, "trace: ", 7) ? why : why + 7);
 		return -1;
 	}
-	p->barriers = first;
 	return 0;
+}
+
+int trace_program_load(const char *path, double time_scale, struct trace_program *p,
+		       char *err, size_t errlen)
+{
+	memset(p, 0, sizeof *p);
+	if (is_otf2(path)) {
+		struct trace *t = trace_load_otf2(path, err, errlen);
+		if (!t)
+			return -1;
+		char why[700];
+		int rc = trace_to_program(t, time_scale, p, why, sizeof why);
+		if (rc < 0)
+			snprintf(err, errlen, "%s: %s", path, why);
+		trace_free(t);
+		return rc;
+	}
+	size_t len;
+	unsigned char *buf = read_trace_file(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	return program_from(buf, len, path, time_scale, p, err, errlen);
+}
+
+/* Replaying: the walk's output, one op at a time. A compute is held back until the
+ * next op (consecutive computes merge into one, as they always have); the op that
+ * ended it waits in pending. */
+struct next_sink {
+	struct sink s;
+	const struct trace_program *p;
+	struct trace_cursor *c;
+};
+
+static void nx_compute(struct sink *s, uint64_t ns)
+{
+	struct next_sink *n = (struct next_sink *)s;
+	simtime_t d = scaled(n->p->scale, ns);
+	if (d > 0)
+		n->c->acc += d;
+}
+
+static void nx_lock(struct sink *s, uint32_t lock, uint64_t hold)
+{
+	struct next_sink *n = (struct next_sink *)s;
+	simtime_t cs = scaled(n->p->scale, hold);
+	memset(&n->c->pending, 0, sizeof n->c->pending);
+	n->c->pending.kind = OP_LOCK;
+	n->c->pending.lock = n->p->lockmap[lock];
+	n->c->pending.cs_ns = cs > 0 ? cs : 1;
+	n->c->has_pending = 1;
+}
+
+static void nx_barrier(struct sink *s)
+{
+	struct next_sink *n = (struct next_sink *)s;
+	memset(&n->c->pending, 0, sizeof n->c->pending);
+	n->c->pending.kind = OP_BARRIER;
+	n->c->has_pending = 1;
+}
+
+void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c)
+{
+	memset(c, 0, sizeof *c);
+	c->off = p->start[i];
+	c->left = p->count[i];
+}
+
+void trace_program_next(const struct trace_program *p, struct trace_cursor *c, struct op *out)
+{
+	memset(out, 0, sizeof *out);
+	struct next_sink ns = { { nx_compute, nx_lock, nx_barrier }, p, c };
+	for (;;) {
+		if (c->acc > 0 && (c->has_pending || c->left == 0)) {
+			out->kind = OP_COMPUTE;
+			out->ns = c->acc;
+			c->acc = 0;
+			return;
+		}
+		if (c->has_pending) {
+			*out = c->pending;
+			c->has_pending = 0;
+			return;
+		}
+		if (c->left == 0) {
+			out->kind = OP_END;
+			return;
+		}
+		struct trace_event e;
+		trace_stream_next(p->buf, &c->off, &c->now, &e);
+		c->left--;
+		walk_event(&c->w, &e, &ns.s);
+	}
+}
+
+size_t trace_program_ops(const struct trace_program *p, int i, struct op **ops)
+{
+	struct trace_cursor c;
+	size_t n = 0;
+	*ops = malloc((p->nops[i] + 1) * sizeof **ops);
+	trace_cursor_start(p, i, &c);
+	for (;;) {
+		struct op x;
+		trace_program_next(p, &c, &x);
+		if (x.kind == OP_END)
+			return n;
+		if (*ops && n < p->nops[i] + 1)
+			(*ops)[n] = x;
+		n++;
+	}
 }
 
 /* ---------------------------------------------------------------- stats */

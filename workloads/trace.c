@@ -15,17 +15,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "workloads/workload.h"
 #include "traces/replay.h"
 
+struct cache_entry;
 struct workload_params {
 	struct trace_program prog;
 	int64_t repeat;
+	struct cache_entry *cached;   /* prog is borrowed from the cache (below) */
 };
 
 struct trace_state {
 	int threads;
-	size_t *pos;
+	struct trace_cursor *cur;   /* per thread: where it is in its stream */
 	int64_t *rep;
 };
 
@@ -44,6 +47,75 @@ static char *resolve(const char *scenario, const char *file)
 	}
 	return strdup(file);
 }
+
+/* Sweep workers run run after run in one process (sweep/pool.c): a trace that many
+ * runs replay is loaded once per worker, not once per run. Off unless
+ * trace_workload_cache(1); an entry is used again only while the file is the same
+ * (device, inode, size, modification time) and with the same time_scale. A loaded
+ * program is read-only while replayed, so runs share it; an entry is reference
+ * counted and only an unused one is replaced. */
+static int trace_cache_on;
+enum { TRACE_CACHE = 8 };
+static struct cache_entry {
+	char *path;
+	struct stat st;
+	double scale;
+	struct trace_program prog;
+	int used, refs;
+} trace_cache[TRACE_CACHE];
+
+void trace_workload_cache(int on)
+{
+	trace_cache_on = on;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Loads path into *prog, from or into the cache; returns the cache entry it borrows
+ * (NULL: *prog is the caller's own), or sets *failed with a message in err. */
+static struct cache_entry *cached_load(const char *path, double scale, struct trace_program *prog,
+				       char *err, size_t errlen, int *failed)
+{
+	struct stat st;
+	*failed = 0;
+	if (!trace_cache_on || stat(path, &st) < 0) {
+		*failed = trace_program_load(path, scale, prog, err, errlen) < 0;
+		return NULL;
+	}
+	struct cache_entry *free_slot = NULL;
+	for (int i = 0; i < TRACE_CACHE; i++) {
+		struct cache_entry *e = &trace_cache[i];
+		if (e->used && e->scale == scale && !strcmp(e->path, path) && same_file(&e->st, &st)) {
+			e->refs++;
+			*prog = e->prog;
+			return e;
+		}
+		if (!free_slot && (!e->used || e->refs == 0))
+			free_slot = e;
+	}
+	if (trace_program_load(path, scale, prog, err, errlen) < 0) {
+		*failed = 1;
+		return NULL;
+	}
+	char *p = strdup(path);
+	if (!free_slot || !p) {
+		free(p);
+		return NULL;   /* every entry is in use: the caller owns this one */
+	}
+	if (free_slot->used) {
+		trace_program_free(&free_slot->prog);
+		free(free_slot->path);
+	}
+	*free_slot = (struct cache_entry){ .path = p, .st = st, .scale = scale, .prog = *prog,
+					   .used = 1, .refs = 1 };
+	return free_slot;
+}
+
+static void trace_free_params(struct workload_params *p);
 
 static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const char *path,
 					   int vcpus)
@@ -68,31 +140,27 @@ static struct workload_params *trace_parse(struct jp *jp, const cJSON *w, const 
 		return NULL;
 	}
 	char err[1024];
-	struct trace *t = trace_load(real, err, sizeof err);
-	free(real);
-	if (!t) {
-		jp_fail(jp, fpath, "%s", err);
-		return NULL;
-	}
-	if (t->nthreads != vcpus) {
-		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", t->nthreads,
-			t->nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
-		trace_free(t);
-		return NULL;
-	}
 	struct workload_params *p = calloc(1, sizeof *p);
 	if (!p) {
-		trace_free(t);
+		free(real);
 		jp_fail(jp, fpath, "out of memory");
 		return NULL;
 	}
-	if (trace_to_program(t, scale, &p->prog, err, sizeof err) < 0) {
-		jp_fail(jp, fpath, "%s: %s", file, err);
-		trace_free(t);
+	/* checked and kept encoded: nothing per event is allocated (traces/replay.h) */
+	int failed;
+	p->cached = cached_load(real, scale, &p->prog, err, sizeof err, &failed);
+	free(real);
+	if (failed) {
 		free(p);
+		jp_fail(jp, fpath, "%s", err);
 		return NULL;
 	}
-	trace_free(t);
+	if (p->prog.nthreads != vcpus) {
+		jp_fail(jp, fpath, "trace has %d thread%s, VM has %d vCPU%s", p->prog.nthreads,
+			p->prog.nthreads == 1 ? "" : "s", vcpus, vcpus == 1 ? "" : "s");
+		trace_free_params(p);
+		return NULL;
+	}
 	p->repeat = repeat;
 	return p;
 }
@@ -101,7 +169,10 @@ static void trace_free_params(struct workload_params *p)
 {
 	if (!p)
 		return;
-	trace_program_free(&p->prog);
+	if (p->cached)
+		p->cached->refs--;   /* the cache keeps it for the next run */
+	else
+		trace_program_free(&p->prog);
 	free(p);
 }
 
@@ -121,10 +192,10 @@ static void *trace_start(const struct workload_params *p, int threads)
 	if (!s)
 		return NULL;
 	s->threads = threads;
-	s->pos = calloc((size_t)threads, sizeof *s->pos);
+	s->cur = calloc((size_t)threads, sizeof *s->cur);
 	s->rep = calloc((size_t)threads, sizeof *s->rep);
-	if (!s->pos || !s->rep) {
-		free(s->pos);
+	if (!s->cur || !s->rep) {
+		free(s->cur);
 		free(s->rep);
 		free(s);
 		return NULL;
@@ -137,7 +208,7 @@ static void trace_stop(void *state)
 	struct trace_state *s = state;
 	if (!s)
 		return;
-	free(s->pos);
+	free(s->cur);
 	free(s->rep);
 	free(s);
 }
@@ -150,14 +221,15 @@ static void trace_next_op(void *state, const struct workload_params *p, int t, g
 	out->kind = OP_END;
 	if (!s || t < 0 || t >= s->threads || t >= p->prog.nthreads)
 		return;
-	size_t n = p->prog.nops[t];
-	if (s->pos[t] >= n) {
-		if (n == 0 || s->rep[t] + 1 >= p->repeat)
-			return;
+	struct trace_cursor *c = &s->cur[t];
+	if (!c->off)   /* not started: a stream never starts at offset 0 (the header) */
+		trace_cursor_start(&p->prog, t, c);
+	trace_program_next(&p->prog, c, out);
+	if (out->kind == OP_END && p->prog.nops[t] > 0 && s->rep[t] + 1 < p->repeat) {
 		s->rep[t]++;
-		s->pos[t] = 0;
+		trace_cursor_start(&p->prog, t, c);
+		trace_program_next(&p->prog, c, out);
 	}
-	*out = p->prog.ops[t][s->pos[t]++];
 }
 
 const struct workload_kind workload_trace = {

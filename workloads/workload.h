@@ -75,5 +75,8 @@ static inline simtime_t workload_draw(int exponential, double mean, gsl_rng *rng
 
 const struct workload_kind *workload_find(const char *name);
 extern const struct workload_kind *const workload_kinds[];
+/* Keeps the traces that trace workloads read, for the next runs in this process
+ * (a sweep's workers, workloads/trace.c). */
+void trace_workload_cache(int on);
 
 #endif

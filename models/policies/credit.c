@@ -456,12 +456,19 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 	int n = s->host.npcpus;
 	/* peers that run something and have queued work, from cpu+1 round */
 	const bitword_t *candidates = pri == PRI_OVER ? c->head_hi : c->queued;
+	/* an idle peer is about to take its work itself: skip the idlers (Xen skips
+	 * peers in prv->idlers), a word at a time, since with host activity many
+	 * idle pCPUs hold work while their own decision waits */
+	int w = bitmap_words(n);
+	bitword_t *scan = c->scratch;
+	for (int i = 0; i < w; i++)
+		scan[i] = candidates[i] & ~(c->idlers[i] & (c->avail ? c->avail[i] : ~(bitword_t)0));
 	for (int k = 0, peer = cpu; k < n; k++) {
-		peer = bitmap_cycle(candidates, n, peer);
+		peer = bitmap_cycle(scan, n, peer);
 		if (peer < 0 || peer == cpu)
 			break;
 		if (!s->host.pcpus[peer].curr && (!c->avail || bitmap_test(c->avail, peer)))
-			continue;   /* an idle peer is about to take its work itself */
+			continue;   /* (not reached: idlers are not in scan) */
 		for (struct credit_vcpu *e = c->p[peer].rq_head; e; e = e->rq_next) {
 			if (e->pri <= pri)
 				break;

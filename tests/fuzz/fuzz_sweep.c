@@ -1,4 +1,4 @@
-/* fuzz_sweep.c: fuzz target for the sweep file reader (sim/sweep.c). The input is
+/* fuzz_sweep.c: fuzz target for the sweep file reader (sweep/points.c). The input is
  * written to a temporary file (the reader takes paths, and resolves a "base" path
  * relative to it). Inputs naming device or proc files are skipped: reading
  * /dev/stdin would block the fuzzer, not reveal a bug. */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "sim/sweep.h"
+#include "sweep/sweep.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,6 +1,6 @@
 /* capture.c: libvcpusim_capture.so, the LD_PRELOAD library behind `vcpusim capture`
- * (docs/traces.md). It interposes libgomp's entry points and the pthread
- * synchronisation calls, records per thread a timestamped event at each
+ * (docs/traces.md). It interposes the entry points of both OpenMP runtimes (GCC's
+ * libgomp and LLVM's libomp) and the pthread synchronisation calls, records per thread a timestamped event at each
  * synchronisation, and at exit writes the trace (traces/FORMAT.md) to the file
  * named by VCPUSIM_TRACE_OUT.
  *
@@ -8,8 +8,11 @@
  * definition in load order, and a preloaded library comes first (ld.so(8),
  * LD_PRELOAD); each wrapper calls the real function found with dlsym(RTLD_NEXT).
  * libgomp calls its own entry points through hidden aliases (libgomp/libgomp.h,
- * ialias), so only the program's calls are seen, never libgomp's internal ones.
- * The entry points and what they mean are those of GCC's libgomp ABI
+ * ialias), so only the program's calls are seen, never libgomp's internal ones;
+ * libomp calls some of its entry points through its PLT, so calls made while a
+ * wrapper is running (rt_depth) are not recorded. libomp (clang, Intel's
+ * compilers; __kmpc_*) has its own section below. The libgomp entry points and
+ * what they mean are those of GCC's libgomp ABI
  * (libgomp/libgomp_g.h, libgomp/parallel.c, libgomp/barrier.c, libgomp/critical.c):
  * GOMP_parallel* start a region: the master calls fn itself, then the end-of-region
  * barrier; a static `omp for` ends with GOMP_barrier, a dynamic one with
@@ -41,7 +44,9 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,6 +96,12 @@ static struct tbuf *_Atomic threads[MAX_THREADS];
 static atomic_int nthreads;
 static TLS struct tbuf *me_tb;
 static TLS int in_hook;
+/* Inside a wrapped runtime call: the runtime's own calls to other wrapped entry
+ * points (libomp calls __kmpc_barrier, __kmpc_critical and __kmpc_fork_call through
+ * its PLT from its GOMP_* compatibility layer) are not the program's and are not
+ * recorded. Reset to 0 while the program's outlined region function runs. */
+static TLS int rt_depth;
+static atomic_int seen_runtime;          /* a recognised runtime call was recorded */
 
 static inline uint64_t now_ns(void)
 {
@@ -219,9 +230,11 @@ static void put(struct tbuf *tb, uint32_t kind, uintptr_t arg, uint32_t cls)
 /* Records an event of the calling thread; registers the thread on first use. */
 static void rec(uint32_t kind, uintptr_t arg, uint32_t cls)
 {
-	if (!active || in_hook || atomic_load_explicit(&stopping, memory_order_relaxed))
+	if (!active || in_hook || rt_depth || atomic_load_explicit(&stopping, memory_order_relaxed))
 		return;
 	in_hook++;
+	if (kind != TEV_THREAD_END && !atomic_load_explicit(&seen_runtime, memory_order_relaxed))
+		atomic_store_explicit(&seen_runtime, 1, memory_order_relaxed);
 	if (!me_tb) {
 		me_tb = new_tbuf();
 		if (me_tb)
@@ -296,7 +309,7 @@ struct region {
 	void *data;
 };
 
-static int team_size(void)
+static int team_size_rt(void)
 {
 	static int (*_Atomic cache)(void);
 	int (*num)(void) = atomic_load_explicit(&cache, memory_order_relaxed);
@@ -307,15 +320,28 @@ static int team_size(void)
 	return num ? num() : 0;
 }
 
+/* The team size, asked of the runtime (its calls are not the program's). */
+static int team_size(void)
+{
+	int n;
+	rt_depth++;
+	n = team_size_rt();
+	rt_depth--;
+	return n;
+}
+
 static void region_fn(void *p)
 {
 	struct region *r = p;
 	omp_fn fn = r->fn;
 	void *data = r->data;
+	int saved = rt_depth;   /* the program's code runs here, inside the runtime */
+	rt_depth = 0;
 	if (active)
 		rec(TEV_REGION_BEGIN, (uintptr_t)team_size(), 0);
 	fn(data);
 	rec(TEV_REGION_END, 0, 0);
+	rt_depth = saved;
 }
 
 void GOMP_parallel(omp_fn fn, void *data, unsigned num_threads, unsigned flags)
@@ -323,7 +349,9 @@ void GOMP_parallel(omp_fn fn, void *data, unsigned num_threads, unsigned flags)
 	REAL(GOMP_parallel);
 	struct region r = { fn, data };
 	rec(TEV_FORK, 0, 0);
+	rt_depth++;
 	real_GOMP_parallel(region_fn, &r, num_threads, flags);
+	rt_depth--;
 	rec(TEV_JOIN, 0, 0);
 }
 
@@ -334,7 +362,9 @@ void GOMP_parallel(omp_fn fn, void *data, unsigned num_threads, unsigned flags)
 		REAL(name);                                                              \
 		struct region r = { fn, data };                                          \
 		rec(TEV_FORK, 0, 0);                                                     \
+		rt_depth++;                                                              \
 		real_##name(region_fn, &r, n, s, e, i, c, flags);                        \
+		rt_depth--;                                                              \
 		rec(TEV_JOIN, 0, 0);                                                     \
 	}
 PARALLEL_LOOP(GOMP_parallel_loop_static)
@@ -350,7 +380,9 @@ PARALLEL_LOOP(GOMP_parallel_loop_nonmonotonic_guided)
 		REAL(name);                                                              \
 		struct region r = { fn, data };                                          \
 		rec(TEV_FORK, 0, 0);                                                     \
+		rt_depth++;                                                              \
 		real_##name(region_fn, &r, n, s, e, i, flags);                           \
+		rt_depth--;                                                              \
 		rec(TEV_JOIN, 0, 0);                                                     \
 	}
 PARALLEL_LOOP_RT(GOMP_parallel_loop_runtime)
@@ -363,7 +395,9 @@ void GOMP_parallel_sections(omp_fn fn, void *data, unsigned num_threads, unsigne
 	REAL(GOMP_parallel_sections);
 	struct region r = { fn, data };
 	rec(TEV_FORK, 0, 0);
+	rt_depth++;
 	real_GOMP_parallel_sections(region_fn, &r, num_threads, count, flags);
+	rt_depth--;
 	rec(TEV_JOIN, 0, 0);
 }
 
@@ -377,14 +411,18 @@ void GOMP_parallel_start(omp_fn fn, void *data, unsigned num_threads)
 	REAL(GOMP_parallel_start);
 	if (pdepth >= PSTACK) {   /* too deep: run unrecorded */
 		pdepth++;
+		rt_depth++;
 		real_GOMP_parallel_start(fn, data, num_threads);
+		rt_depth--;
 		return;
 	}
 	struct region *r = &pstack[pdepth++];
 	r->fn = fn;
 	r->data = data;
 	rec(TEV_FORK, 0, 0);
+	rt_depth++;
 	real_GOMP_parallel_start(region_fn, r, num_threads);
+	rt_depth--;
 	rec(TEV_REGION_BEGIN, (uintptr_t)team_size(), 0);
 }
 
@@ -394,7 +432,9 @@ void GOMP_parallel_end(void)
 	int recorded = pdepth <= PSTACK;
 	if (recorded)
 		rec(TEV_REGION_END, 0, 0);
+	rt_depth++;
 	real_GOMP_parallel_end();
+	rt_depth--;
 	if (recorded)
 		rec(TEV_JOIN, 0, 0);
 	if (pdepth > 0)
@@ -406,7 +446,9 @@ void GOMP_parallel_end(void)
 	{                                                                                \
 		REAL(name);                                                              \
 		rec(TEV_BARRIER_ENTER, cls, 0);                                          \
+		rt_depth++;                                                              \
 		real_##name();                                                           \
+		rt_depth--;                                                              \
 		rec(TEV_BARRIER_EXIT, 0, 0);                                             \
 	}
 #define BARRIER_BOOL(name, cls)                                                      \
@@ -414,7 +456,9 @@ void GOMP_parallel_end(void)
 	{                                                                                \
 		REAL(name);                                                              \
 		rec(TEV_BARRIER_ENTER, cls, 0);                                          \
+		rt_depth++;                                                              \
 		bool r = real_##name();                                                  \
+		rt_depth--;                                                              \
 		rec(TEV_BARRIER_EXIT, 0, 0);                                             \
 		return r;                                                                \
 	}
@@ -429,14 +473,18 @@ void GOMP_critical_start(void)
 {
 	REAL(GOMP_critical_start);
 	rec(TEV_LOCK_REQ, 0, TLOCK_CRITICAL);
+	rt_depth++;
 	real_GOMP_critical_start();
+	rt_depth--;
 	rec(TEV_LOCK_ACQ, 0, TLOCK_CRITICAL);
 }
 
 void GOMP_critical_end(void)
 {
 	REAL(GOMP_critical_end);
+	rt_depth++;
 	real_GOMP_critical_end();
+	rt_depth--;
 	rec(TEV_LOCK_REL, 0, TLOCK_CRITICAL);
 }
 
@@ -444,14 +492,18 @@ void GOMP_critical_name_start(void **pptr)
 {
 	REAL(GOMP_critical_name_start);
 	rec(TEV_LOCK_REQ, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
+	rt_depth++;
 	real_GOMP_critical_name_start(pptr);
+	rt_depth--;
 	rec(TEV_LOCK_ACQ, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
 }
 
 void GOMP_critical_name_end(void **pptr)
 {
 	REAL(GOMP_critical_name_end);
+	rt_depth++;
 	real_GOMP_critical_name_end(pptr);
+	rt_depth--;
 	rec(TEV_LOCK_REL, (uintptr_t)pptr, TLOCK_CRITICAL_NAMED);
 }
 
@@ -459,14 +511,18 @@ void GOMP_atomic_start(void)
 {
 	REAL(GOMP_atomic_start);
 	rec(TEV_LOCK_REQ, 0, TLOCK_ATOMIC);
+	rt_depth++;
 	real_GOMP_atomic_start();
+	rt_depth--;
 	rec(TEV_LOCK_ACQ, 0, TLOCK_ATOMIC);
 }
 
 void GOMP_atomic_end(void)
 {
 	REAL(GOMP_atomic_end);
+	rt_depth++;
 	real_GOMP_atomic_end();
+	rt_depth--;
 	rec(TEV_LOCK_REL, 0, TLOCK_ATOMIC);
 }
 
@@ -474,24 +530,248 @@ void omp_set_lock(void *lock)
 {
 	REAL(omp_set_lock);
 	rec(TEV_LOCK_REQ, (uintptr_t)lock, TLOCK_OMP);
+	rt_depth++;
 	real_omp_set_lock(lock);
+	rt_depth--;
 	rec(TEV_LOCK_ACQ, (uintptr_t)lock, TLOCK_OMP);
 }
 
 void omp_unset_lock(void *lock)
 {
 	REAL(omp_unset_lock);
+	rt_depth++;
 	real_omp_unset_lock(lock);
+	rt_depth--;
 	rec(TEV_LOCK_REL, (uintptr_t)lock, TLOCK_OMP);
+}
+
+/* --------------------------------------------------------------- libomp */
+
+/* LLVM's OpenMP runtime (libomp; Intel's libiomp5 is the same code and ABI), whose
+ * entry points clang and Intel's compilers call (openmp/runtime/src/kmp.h and
+ * kmp_csupport.cpp, LLVM 14): __kmpc_fork_call starts a region and runs the
+ * outlined function ("microtask") on every thread of the team, the master
+ * included, followed by the end-of-region join barrier inside the runtime (not an
+ * entry point: recorded as region_end, as for libgomp). Worksharing loops and
+ * single end with a separate __kmpc_barrier call unless nowait (clang's
+ * CGOpenMPRuntime::emitBarrierCall), whose ident_t flags say whether it is an
+ * explicit `omp barrier` (KMP_IDENT_BARRIER_EXPL) or the implicit barrier of a
+ * worksharing construct (KMP_IDENT_BARRIER_IMPL_*): the former is recorded as an
+ * explicit barrier, the latter as a worksharing end. Critical sections pass the
+ * address of a per-name lock variable (kmp_critical_name), so the ABI does not tell
+ * a named from an unnamed critical: each address is its own critical_named lock.
+ * omp_set_lock/omp_unset_lock are the same names in both runtimes (above).
+ * Not recorded: reductions (__kmpc_reduce*: whether they synchronise, by a lock or
+ * a tree barrier, is the runtime's choice per team size, kmp_csupport.cpp
+ * __kmp_determine_reduction_method), ordered, tasks, teams. */
+
+/* ident_t (kmp.h): source location and flags of a call site. */
+struct kmp_ident {
+	int32_t reserved_1, flags, reserved_2, reserved_3;
+	const char *psource;
+};
+#define KMP_IDENT_BARRIER_EXPL 0x20
+typedef int32_t kmp_critical_name[8];
+typedef void (*kmpc_micro)(int32_t *gtid, int32_t *btid, ...);
+
+EXPORT void __kmpc_fork_call(struct kmp_ident *loc, int32_t argc, kmpc_micro fn, ...);
+EXPORT void __kmpc_barrier(struct kmp_ident *loc, int32_t gtid);
+EXPORT int32_t __kmpc_cancel_barrier(struct kmp_ident *loc, int32_t gtid);
+EXPORT void __kmpc_critical(struct kmp_ident *loc, int32_t gtid, kmp_critical_name *crit);
+EXPORT void __kmpc_critical_with_hint(struct kmp_ident *loc, int32_t gtid,
+				      kmp_critical_name *crit, uint32_t hint);
+EXPORT void __kmpc_end_critical(struct kmp_ident *loc, int32_t gtid, kmp_critical_name *crit);
+
+/* The outlined function takes the two thread-id pointers and then one pointer per
+ * shared variable (argc of them). The wrapper is passed to the runtime with one
+ * argument, this record, and calls the program's function with its own arguments:
+ * with exactly argc of them up to KMP_EXACT_ARGS (libomp's portable
+ * __kmp_invoke_microtask, z_Linux_util.cpp, likewise calls with exactly argc up to
+ * 15), beyond that with KMP_MAX_ARGS, the extra ones ignored by the callee, as the
+ * x86-64 System V and AArch64 calling conventions allow (the caller owns the
+ * argument area; libomp's assembly invoker relies on the same). */
+#define KMP_EXACT_ARGS 16
+#define KMP_MAX_ARGS 64
+struct kmp_region {
+	kmpc_micro fn;
+	int32_t argc;
+	void *a[KMP_MAX_ARGS];
+};
+
+static void kmp_invoke(const struct kmp_region *r, int32_t *g, int32_t *b)
+{
+	void *const *a = r->a;
+	kmpc_micro f = r->fn;
+	switch (r->argc) {
+	case 0: f(g, b); break;
+	case 1: f(g, b, a[0]); break;
+	case 2: f(g, b, a[0], a[1]); break;
+	case 3: f(g, b, a[0], a[1], a[2]); break;
+	case 4: f(g, b, a[0], a[1], a[2], a[3]); break;
+	case 5: f(g, b, a[0], a[1], a[2], a[3], a[4]); break;
+	case 6: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5]); break;
+	case 7: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
+	case 8: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
+	case 9: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); break;
+	case 10: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]); break;
+	case 11: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]); break;
+	case 12: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+		   a[11]); break;
+	case 13: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+		   a[11], a[12]); break;
+	case 14: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+		   a[11], a[12], a[13]); break;
+	case 15: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+		   a[11], a[12], a[13], a[14]); break;
+	case 16: f(g, b, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+		   a[11], a[12], a[13], a[14], a[15]); break;
+	default:
+#define A8(k) a[k], a[k + 1], a[k + 2], a[k + 3], a[k + 4], a[k + 5], a[k + 6], a[k + 7]
+		f(g, b, A8(0), A8(8), A8(16), A8(24), A8(32), A8(40), A8(48), A8(56));
+#undef A8
+		break;
+	}
+}
+
+static void kmp_region_fn(int32_t *gtid, int32_t *btid, void *p)
+{
+	const struct kmp_region *r = p;
+	int saved = rt_depth;   /* the program's code runs here, inside the runtime */
+	rt_depth = 0;
+	if (active)
+		rec(TEV_REGION_BEGIN, (uintptr_t)team_size(), 0);
+	kmp_invoke(r, gtid, btid);
+	rec(TEV_REGION_END, 0, 0);
+	rt_depth = saved;
+}
+
+void __kmpc_fork_call(struct kmp_ident *loc, int32_t argc, kmpc_micro fn, ...)
+{
+	REAL(__kmpc_fork_call);
+	if (argc < 0 || argc > KMP_MAX_ARGS) {
+		fprintf(stderr, "vcpusim-capture: a parallel region passes %d shared variables, "
+			"more than the %d the capture library can forward\n", (int)argc, KMP_MAX_ARGS);
+		abort();
+	}
+	struct kmp_region r = { .fn = fn, .argc = argc };
+	va_list ap;
+	va_start(ap, fn);
+	for (int32_t i = 0; i < argc; i++)
+		r.a[i] = va_arg(ap, void *);
+	va_end(ap);
+	rec(TEV_FORK, 0, 0);
+	rt_depth++;
+	real___kmpc_fork_call(loc, 1, (kmpc_micro)(void (*)(void))kmp_region_fn, &r);
+	rt_depth--;
+	rec(TEV_JOIN, 0, 0);
+}
+
+static uint32_t kmp_barrier_class(const struct kmp_ident *loc)
+{
+	return !loc || (loc->flags & KMP_IDENT_BARRIER_EXPL) ? TBAR_EXPLICIT : TBAR_WORKSHARE;
+}
+
+void __kmpc_barrier(struct kmp_ident *loc, int32_t gtid)
+{
+	REAL(__kmpc_barrier);
+	rec(TEV_BARRIER_ENTER, kmp_barrier_class(loc), 0);
+	rt_depth++;
+	real___kmpc_barrier(loc, gtid);
+	rt_depth--;
+	rec(TEV_BARRIER_EXIT, 0, 0);
+}
+
+int32_t __kmpc_cancel_barrier(struct kmp_ident *loc, int32_t gtid)
+{
+	REAL(__kmpc_cancel_barrier);
+	rec(TEV_BARRIER_ENTER, kmp_barrier_class(loc), 0);
+	rt_depth++;
+	int32_t r = real___kmpc_cancel_barrier(loc, gtid);
+	rt_depth--;
+	rec(TEV_BARRIER_EXIT, 0, 0);
+	return r;
+}
+
+void __kmpc_critical(struct kmp_ident *loc, int32_t gtid, kmp_critical_name *crit)
+{
+	REAL(__kmpc_critical);
+	rec(TEV_LOCK_REQ, (uintptr_t)crit, TLOCK_CRITICAL_NAMED);
+	rt_depth++;
+	real___kmpc_critical(loc, gtid, crit);
+	rt_depth--;
+	rec(TEV_LOCK_ACQ, (uintptr_t)crit, TLOCK_CRITICAL_NAMED);
+}
+
+void __kmpc_critical_with_hint(struct kmp_ident *loc, int32_t gtid, kmp_critical_name *crit,
+			       uint32_t hint)
+{
+	REAL(__kmpc_critical_with_hint);
+	rec(TEV_LOCK_REQ, (uintptr_t)crit, TLOCK_CRITICAL_NAMED);
+	rt_depth++;
+	real___kmpc_critical_with_hint(loc, gtid, crit, hint);
+	rt_depth--;
+	rec(TEV_LOCK_ACQ, (uintptr_t)crit, TLOCK_CRITICAL_NAMED);
+}
+
+void __kmpc_end_critical(struct kmp_ident *loc, int32_t gtid, kmp_critical_name *crit)
+{
+	REAL(__kmpc_end_critical);
+	rt_depth++;
+	real___kmpc_end_critical(loc, gtid, crit);
+	rt_depth--;
+	rec(TEV_LOCK_REL, (uintptr_t)crit, TLOCK_CRITICAL_NAMED);
 }
 
 /* --------------------------------------------------------------- pthreads */
 
+/* The OpenMP runtimes' own code (their text segments, found at start-up): pthread
+ * calls made from there are the runtime's (libomp's lazy initialisation on the
+ * first omp_* call takes pthread mutexes, and its idle workers sleep with them,
+ * z_Linux_util.cpp), not the program's synchronisation, and are not recorded. */
+#define MAX_RT_RANGES 16
+static struct { uintptr_t lo, hi; } rt_ranges[MAX_RT_RANGES];
+static int n_rt_ranges;
+
+static int rt_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+	static const char *const names[] = { "/libgomp.so", "/libomp.so", "/libiomp5.so", NULL };
+	const char *n = info->dlpi_name;
+	int match = 0;
+	for (int i = 0; n && names[i] && !match; i++)
+		match = strstr(n, names[i]) != NULL;
+	for (int i = 0; match && i < info->dlpi_phnum && n_rt_ranges < MAX_RT_RANGES; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			rt_ranges[n_rt_ranges].lo = info->dlpi_addr + ph->p_vaddr;
+			rt_ranges[n_rt_ranges].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+			n_rt_ranges++;
+		}
+	}
+	return 0;
+}
+
+static int from_runtime(const void *ra)
+{
+	uintptr_t a = (uintptr_t)ra;
+	for (int i = 0; i < n_rt_ranges; i++)
+		if (a >= rt_ranges[i].lo && a < rt_ranges[i].hi)
+			return 1;
+	return 0;
+}
+
+/* A call from a runtime: straight to the real function. */
+#define RUNTIME_CALL(name, ...) \
+	if (from_runtime(__builtin_return_address(0))) \
+		return real_##name(__VA_ARGS__)
+
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	REAL(pthread_mutex_lock);
+	RUNTIME_CALL(pthread_mutex_lock, m);
 	rec(TEV_LOCK_REQ, (uintptr_t)m, TLOCK_MUTEX);
+	rt_depth++;
 	int r = real_pthread_mutex_lock(m);
+	rt_depth--;
 	rec(r ? RAW_CANCEL : TEV_LOCK_ACQ, (uintptr_t)m, TLOCK_MUTEX);
 	return r;
 }
@@ -499,7 +779,10 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	REAL(pthread_mutex_unlock);
+	RUNTIME_CALL(pthread_mutex_unlock, m);
+	rt_depth++;
 	int r = real_pthread_mutex_unlock(m);
+	rt_depth--;
 	rec(TEV_LOCK_REL, (uintptr_t)m, TLOCK_MUTEX);
 	return r;
 }
@@ -507,8 +790,11 @@ EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
 	REAL(pthread_spin_lock);
+	RUNTIME_CALL(pthread_spin_lock, l);
 	rec(TEV_LOCK_REQ, (uintptr_t)l, TLOCK_SPIN);
+	rt_depth++;
 	int r = real_pthread_spin_lock(l);
+	rt_depth--;
 	rec(r ? RAW_CANCEL : TEV_LOCK_ACQ, (uintptr_t)l, TLOCK_SPIN);
 	return r;
 }
@@ -516,7 +802,10 @@ EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 {
 	REAL(pthread_spin_unlock);
+	RUNTIME_CALL(pthread_spin_unlock, l);
+	rt_depth++;
 	int r = real_pthread_spin_unlock(l);
+	rt_depth--;
 	rec(TEV_LOCK_REL, (uintptr_t)l, TLOCK_SPIN);
 	return r;
 }
@@ -524,8 +813,11 @@ EXPORT int pthread_spin_unlock(pthread_spinlock_t *l)
 EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 {
 	REAL(pthread_barrier_wait);
+	RUNTIME_CALL(pthread_barrier_wait, b);
 	rec(TEV_BARRIER_ENTER, TBAR_PTHREAD, 0);
+	rt_depth++;
 	int r = real_pthread_barrier_wait(b);
+	rt_depth--;
 	rec(TEV_BARRIER_EXIT, 0, 0);
 	return r;
 }
@@ -536,6 +828,7 @@ struct start {
 	void *(*fn)(void *);
 	void *arg;
 	struct tbuf *tb;
+	int runtime;   /* created by an OpenMP runtime inside a wrapped call: a worker */
 };
 
 static void *start_thread(void *p)
@@ -548,7 +841,12 @@ static void *start_thread(void *p)
 		put(me_tb, TEV_THREAD_BEGIN, 0, 0);
 		in_hook--;
 	}
+	/* A runtime's worker runs the runtime's code (its idle loop, where libomp
+	 * sleeps with pthread mutexes and condition variables: kmp_wait_release.h,
+	 * z_Linux_util.cpp) except inside the region functions, which reset this. */
+	rt_depth = s.runtime;
 	void *r = s.fn(s.arg);
+	rt_depth = 0;
 	rec(TEV_THREAD_END, 0, 0);
 	return r;
 }
@@ -566,7 +864,8 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
 	in_hook--;
 	if (!s)
 		return real_pthread_create(th, attr, fn, arg);
-	*s = (struct start){ fn, arg, tb };
+	*s = (struct start){ fn, arg, tb,
+			     rt_depth > 0 || from_runtime(__builtin_return_address(0)) };
 	int r = real_pthread_create(th, attr, start_thread, s);
 	if (r)
 		free(s);   /* its tbuf stays registered, empty, and is skipped at exit */
@@ -593,6 +892,7 @@ __attribute__((constructor)) static void capture_init(void)
 	base_ns = now_ns();
 	base_stamp = stamp();
 	owner = getpid();
+	dl_iterate_phdr(rt_object, NULL);
 	active = 1;
 	me_tb = new_tbuf();   /* the main thread is thread 0 */
 	if (me_tb)
@@ -1113,6 +1413,14 @@ __attribute__((destructor)) static void capture_fini(void)
 			"no trace written\n", err);
 	else if (trace_write_file(t, out, err, sizeof err) < 0)
 		fprintf(stderr, "vcpusim-capture: %s\n", err);
+	/* Threads ran but none called anything recognised: most likely a runtime this
+	 * library does not wrap (or a static binary's): the trace has only each
+	 * thread's computation, and a replay would show no synchronisation at all. */
+	if (ok && atomic_load(&nthreads) > 1 && !atomic_load(&seen_runtime))
+		fprintf(stderr, "vcpusim-capture: warning: %d threads ran but no OpenMP "
+			"(libgomp GOMP_*, libomp __kmpc_*) or pthread synchronisation call was "
+			"seen: the trace has no regions, barriers or locks. Does the program use "
+			"another runtime, or link one statically?\n", atomic_load(&nthreads));
 	if (forced)
 		fprintf(stderr, "vcpusim-capture: warning: %d lock(s) held across a barrier or "
 			"region boundary were recorded as released there\n", forced);

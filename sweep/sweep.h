@@ -1,8 +1,8 @@
-/* sweep.h: helpers shared by `vcpusim sweep` (sim/sweep.c) and `vcpusim plot`
+/* sweep.h: helpers shared by `vcpusim sweep` (sweep/) and `vcpusim plot`
  * (plots/plot.c): a growable text buffer, atomic file writes, deterministic number
  * formatting, CSV fields, and the per-point statistics (mean, sd, 95% CI). */
-#ifndef VCPUSIM_SWEEP_H
-#define VCPUSIM_SWEEP_H
+#ifndef VCPUSIM_SWEEP_SWEEP_H
+#define VCPUSIM_SWEEP_SWEEP_H
 #include <stddef.h>
 
 /* Growable NUL-terminated text; on allocation failure oom is set and later
@@ -25,7 +25,9 @@ char *sweep_read_file(const char *path, size_t *len);
 
 /* Shortest of %.15g / %.17g that reads back exactly: same double, same text. */
 void sweep_fmt_num(char *out, size_t n, double v);
-/* Appends s as one CSV field, quoted only when it holds , " or a line break. */
+/* Appends s as one CSV field, quoted only when it holds , " or a line break; a
+ * text that a spreadsheet would take for a formula (= + - @ tab CR first, not a
+ * number) gets a leading apostrophe inside quotes (OWASP, "CSV Injection"). */
 void sweep_csv_field(struct sbuf *b, const char *s);
 
 /* Sample statistics of x[0..n): n, mean, sd (n-1 denominator) and the half-width
@@ -34,6 +36,7 @@ void sweep_csv_field(struct sbuf *b, const char *s);
 struct sweep_stats {
 	int n;
 	double mean, sd, ci95;
+	double median, min, max;        /* NaN when n < 1 */
 };
 void sweep_stats(const double *x, int n, struct sweep_stats *st);
 

@@ -1,0 +1,154 @@
+/* replay.c: vcpusim-bench-replay, the CPU split of a trace-replay run (issue 15's
+ * target: loading a captured trace at most 20% of a replay run's CPU).
+ *
+ * usage: vcpusim-bench-replay [-n REPS] SCENARIO.json...
+ *
+ * Each repetition is a fresh process, as a `vcpusim run` is (a process reusing its
+ * own freed memory would hide the page faults of a first load): a forked child
+ * loads the scenario (JSON, trace file, decoding, validation, guest programs:
+ * scenario_load) and frees it again at the end, then simulates it (sim_create,
+ * sim_run, sim_destroy), measuring each phase by its thread CPU time
+ * (CLOCK_THREAD_CPUTIME_ID) and minor page faults (getrusage). Scenarios are
+ * interleaved repetition by repetition, so a burst of load from other jobs on the
+ * machine hits them alike; the median of each figure is printed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include "sim/jparse.h"
+#include "sim/scenario.h"
+#include "sim/sim.h"
+
+struct split { double load_ms, sim_ms; long load_faults, sim_faults; };
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* In the child: one run of file, its split written to fd. */
+static int measure(const char *file, int fd)
+{
+	struct split r;
+	long f0 = minflt();
+	double t0 = cpu_ms();
+	struct jp jp;
+	jp_init(&jp, file);
+	struct scenario *sc = scenario_load(&jp, file, NULL, 0);
+	if (!sc) {
+		fprintf(stderr, "%s\n", jp.msg);
+		return 2;
+	}
+	double t1 = cpu_ms();
+	long f1 = minflt();
+	struct sim *s = sim_create(sc);
+	sim_run(s);
+	sim_destroy(s);
+	double t2 = cpu_ms();
+	long f2 = minflt();
+	scenario_free(sc);
+	double t3 = cpu_ms();
+	long f3 = minflt();
+	r.load_ms = (t1 - t0) + (t3 - t2);
+	r.load_faults = (f1 - f0) + (f3 - f2);
+	r.sim_ms = t2 - t1;
+	r.sim_faults = f2 - f1;
+	return write(fd, &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1;
+}
+
+static int run_child(const char *file, struct split *out)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		_exit(measure(file, p[1]));
+	}
+	close(p[1]);
+	ssize_t n = read(p[0], out, sizeof *out);
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return n == (ssize_t)sizeof *out && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	int reps = 11, first = 1;
+	if (argc > 2 && !strcmp(argv[1], "-n")) {
+		reps = atoi(argv[2]);
+		first = 3;
+	}
+	if (first >= argc || reps < 1 || reps > 1000) {
+		fprintf(stderr, "usage: vcpusim-bench-replay [-n REPS] SCENARIO.json...\n");
+		return 2;
+	}
+	int nf = argc - first;
+	struct split *all = calloc((size_t)(nf * reps), sizeof *all);
+	double *v = calloc((size_t)reps, sizeof *v);
+	if (!all || !v)
+		return 1;
+	for (int r = 0; r < reps; r++)   /* interleaved: scenario after scenario */
+		for (int i = 0; i < nf; i++)
+			if (run_child(argv[first + i], &all[i * reps + r]) < 0) {
+				fprintf(stderr, "vcpusim-bench-replay: %s: the run failed\n", argv[first + i]);
+				return 1;
+			}
+	printf("CPU time per replay run, median of %d fresh processes (thread CPU time):\n", reps);
+	printf("%-44s %10s %10s %8s %12s %12s\n", "scenario", "load_ms", "sim_ms", "load_%",
+	       "load_faults", "sim_faults");
+	for (int i = 0; i < nf; i++) {
+		struct split *s = &all[i * reps];
+		double lm, sm, lf, sf, share;
+		for (int r = 0; r < reps; r++)
+			v[r] = s[r].load_ms;
+		lm = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = s[r].sim_ms;
+		sm = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = 100 * s[r].load_ms / (s[r].load_ms + s[r].sim_ms);
+		share = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = (double)s[r].load_faults;
+		lf = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = (double)s[r].sim_faults;
+		sf = median(v, reps);
+		const char *name = strrchr(argv[first + i], '/');
+		printf("%-44s %10.2f %10.2f %7.1f%% %12.0f %12.0f\n", name ? name + 1 : argv[first + i],
+		       lm, sm, share, lf, sf);
+	}
+	free(all);
+	free(v);
+	return 0;
+}

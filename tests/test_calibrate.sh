@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test_calibrate.sh: `vcpusim calibrate` measures this host and writes a host profile
+# that a scenario can name (docs/host-profile.md); bad flags exit 2.
+bin=$1 src=$2
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$bin" calibrate --seconds 0.2 --repetitions 2 --name test-host -o "$tmp/p.json" 2>"$tmp/log" && ok || bad "calibrate failed: $(cat "$tmp/log")"
+grep -q "host activity per CPU" "$tmp/log" && ok || bad "no summary on stderr"
+python3 - "$tmp/p.json" <<'PY' && ok || bad "profile contents"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["vcpusim_host_profile"] == 1 and p["name"] == "test-host"
+assert 0.5 < p["tsc_ghz"] < 10, p["tsc_ghz"]
+assert 0.1 < p["spin_iteration_ns"] < 1000, p["spin_iteration_ns"]
+assert p["ipi_ns"] > 0 and p["tick_hz"] > 0
+assert p["machine"]["cpus"] >= 1 and len(p["per_cpu"]) == p["machine"]["cpus"]
+for k in ("irq", "task"):
+    c = p["activity"][k]
+    assert c["rate_hz"] >= 0
+    if c["samples"]:
+        h = c["length_ns"]["hist"]
+        assert h and all(b[0] < b[1] and b[2] > 0 for b in h)
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(h, h[1:])), "bins in order"
+        assert sum(b[2] for b in h) == c["samples"]
+PY
+# a scenario names it (relative to the scenario's directory) and runs with it
+cat > "$tmp/s.json" <<'J'
+{"host": {"pcpus": 2, "profile": "p.json"}, "stop": {"max_ms": 300},
+ "vms": [{"name": "a", "vcpus": 2, "workload": {"kind": "bsp", "iterations": 1000, "grain_us": 200}},
+         {"name": "h", "vcpus": 2, "workload": {"kind": "cpu_bound"}}]}
+J
+(cd / && "$bin" run "$tmp/s.json" --check -o "$tmp/r.json") && ok || bad "run with the calibrated profile"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["host_profile"]["name"]=="test-host", r["host_profile"]' "$tmp/r.json" && ok || bad "results name the profile"
+# bad flags and a missing profile: exit 2, naming what is wrong
+out=$("$bin" calibrate --seconds -1 2>&1); [ $? -eq 2 ] && echo "$out" | grep -q -- "--seconds" && ok || bad "bad --seconds: $out"
+out=$("$bin" calibrate --name 'a"b' 2>&1); [ $? -eq 2 ] && ok || bad "bad --name: $out"
+out=$("$bin" calibrate --frobnicate 2>&1); [ $? -eq 2 ] && ok || bad "unknown flag: $out"
+out=$("$bin" run "$tmp/s.json" --set host.profile=nothere.json 2>&1); [ $? -eq 2 ] &&
+	echo "$out" | grep -q "host.profile: host profile $tmp/nothere.json" && ok || bad "missing profile: $out"
+echo "test_calibrate: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
