@@ -378,8 +378,6 @@ static void lock_release(struct sim *s, struct vcpu *v)
  *    the head takes the lock: a preempted head holds it up (as qspinlock does).
  * The holder's vCPU is not checked: the lock word does not say who holds it. */
 
-enum { PVQ_NONE, PVQ_UNFAIR, PVQ_NODE, PVQ_HEAD };
-
 static simtime_t pv_spin_ns(const struct sim *s)
 {
 	return (simtime_t)((double)s->guest.pv_spin_cycles / s->host.ghz + 0.5);

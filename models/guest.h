@@ -9,6 +9,9 @@
 enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_QSPIN, LOCK_PVQSPIN,
 		 LOCK_KINDS };
 extern const char *const lock_kind_names[];
+/* A pvqspinlock waiter's role (guest_thread.pvq_role, models/guest.c): spinning
+ * unfairly outside the MCS queue, a queue node, the queue head. */
+enum pvq_role { PVQ_NONE, PVQ_UNFAIR, PVQ_NODE, PVQ_HEAD };
 
 struct guest_config {
 	enum lock_kind lock_kind;

@@ -71,8 +71,69 @@ static struct res run(const char *kind, int seed, const char *extra, int with_ho
 	return r;
 }
 
+/* guest_check_vm catches a broken pvqspinlock queue (what --check relies on). */
+static void checker_catches(void)
+{
+	struct vcpu w[3];
+	struct glock l;
+	struct vm vm;
+	memset(w, 0, sizeof w);
+	memset(&l, 0, sizeof l);
+	memset(&vm, 0, sizeof vm);
+	unsigned char req[9] = { 0 };
+	l.kind = LOCK_PVQSPIN;
+	vm.nlocks = 1;
+	vm.locks = &l;
+	vm.nvcpus = 3;
+	vm.vcpus = w;
+	vm.tlb_req = req;
+	l.holder = &w[2];
+	w[2].g.lock = &l;
+	w[2].g.st = G_CRITICAL;
+	/* two queued waiters: w0 head (spinning, pending set), w1 node */
+	l.waiters = &w[0];
+	l.waiters_tail = &w[1];
+	l.nwaiters = 2;
+	w[0].g.wait_next = &w[1];
+	w[1].g.wait_prev = &w[0];
+	for (int i = 0; i < 2; i++) {
+		w[i].g.lock = &l;
+		w[i].g.st = G_LOCK_SPIN;
+		w[i].g.ticket = (uint64_t)i;
+	}
+	w[0].g.pvq_role = PVQ_HEAD;
+	w[1].g.pvq_role = PVQ_NODE;
+	l.pending = 1;
+	EXPECT(guest_check_vm(&vm) == NULL, "a well-formed queue passes: %s", guest_check_vm(&vm));
+	w[0].g.pvq_role = PVQ_NODE;
+	EXPECT(guest_check_vm(&vm) != NULL, "a queue without a head is caught");
+	w[0].g.pvq_role = PVQ_HEAD;
+	w[0].g.st = G_LOCK_PARKED;
+	EXPECT(guest_check_vm(&vm) != NULL, "pending with a halted head is caught");
+	l.pending = 0;
+	EXPECT(guest_check_vm(&vm) == NULL, "a halted head without pending passes");
+	w[1].g.pvq_role = PVQ_UNFAIR;
+	EXPECT(guest_check_vm(&vm) == NULL, "an unfair spinner behind a halted head passes");
+	l.pending = 1;
+	w[0].g.st = G_LOCK_SPIN;
+	EXPECT(guest_check_vm(&vm) != NULL, "an unfair spinner while pending is set is caught");
+	l.pending = 0;
+	w[1].g.pvq_role = PVQ_NODE;
+	w[1].g.ticket = 0;
+	EXPECT(guest_check_vm(&vm) != NULL, "queue order is checked");
+	w[1].g.ticket = 1;
+	/* TLB shootdown bookkeeping: a request without a waiting initiator */
+	req[1 * 3 + 2] = 1;
+	EXPECT(guest_check_vm(&vm) != NULL, "a flush request nobody waits for is caught");
+	w[2].g.tlb_wait = 1;
+	EXPECT(guest_check_vm(&vm) != NULL, "an initiator that is not spinning is caught");
+	w[2].g.st = G_TLB_SPIN;
+	EXPECT(guest_check_vm(&vm) == NULL, "a waiting initiator passes: %s", guest_check_vm(&vm));
+}
+
 int main(void)
 {
+	checker_catches();
 	for (int seed = 1; seed <= 2; seed++) {
 		struct res t = run("ticket", seed, "", 1);
 		struct res q = run("qspinlock", seed, "", 1);
