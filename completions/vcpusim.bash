@@ -74,7 +74,7 @@ _vcpusim()
 		case $key in
 		scheduler.policy)
 			COMPREPLY=($(compgen -W "$(vcpusim list policies 2>/dev/null | awk '{print $1}')" -- "$cur")) ;;
-		guest.spinlock) COMPREPLY=($(compgen -W "ticket tas pvticket pmtlock" -- "$cur")) ;;
+		guest.spinlock) COMPREPLY=($(compgen -W "ticket tas pvticket pmtlock qspinlock pvqspinlock" -- "$cur")) ;;
 		esac
 		return
 	fi

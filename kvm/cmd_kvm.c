@@ -287,6 +287,12 @@ static int check_runnable(struct jp *jp, const cJSON *root, const struct scenari
 					KGUEST_MAX_LOCKS, d.nlocks);
 				return -1;
 			}
+			if (d.tlb_per_phase > 0) {
+				jp_join(wp, path, "workload.tlb_shootdowns_per_phase");
+				jp_fail(jp, wp, "the KVM runner's OS-less guest has no TLB shootdowns, got %d per phase",
+					d.tlb_per_phase);
+				return -1;
+			}
 		}
 		if (v->weight != 256 || v->cap != 0) {
 			fprintf(stderr, "vcpusim kvm: note: %s: weight and cap are not applied to real vCPU threads\n",

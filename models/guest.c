@@ -23,6 +23,16 @@
  *    longer blocks the lock for everybody, at the price of FIFO order.
  *    Interpretation: the timeout is computed once, at the request (as in the
  *    authors' lock), and counts CPU time spent spinning, not wall time.
+ *  - qspinlock: Linux's queued spinlock (since 4.2; kernel/locking/qspinlock.c) as
+ *    a guest runs it without paravirt spinlocks and with the virt_spin_lock
+ *    fallback off (KVM_HINTS_REALTIME, or bare metal): waiters queue in an MCS
+ *    queue and only the queue head may take the lock, so the grant order is FIFO
+ *    and a preempted head holds the lock up for everybody: it behaves as ticket
+ *    here (same code path). Without PV support a KVM guest uses virt_spin_lock's
+ *    test-and-set fallback instead: that is tas.
+ *  - pvqspinlock: the paravirt qspinlock of Linux 6.1
+ *    (kernel/locking/qspinlock_paravirt.h, x86 with 8 pending bits), see the
+ *    "pvqspinlock" section below.
  *  Every acquisition's wait (request to acquire, as the guest TSC sees it, so
  *  including time the waiter was itself preempted) goes into a log2-cycles
  *  histogram; waits >= long_wait_cycles are long waits and are reported to the
@@ -50,7 +60,8 @@
 #include "sim/sim.h"
 #include "sim/trace.h"
 
-const char *const lock_kind_names[] = { "ticket", "tas", "pvticket", "pmtlock", NULL };
+const char *const lock_kind_names[] = { "ticket", "tas", "pvticket", "pmtlock", "qspinlock",
+					 "pvqspinlock", NULL };
 
 static int is_timed(enum guest_state st)
 {
@@ -86,6 +97,10 @@ static void charge(struct sim *s, struct vcpu *v)
 		v->st.spin_ns += dt;
 		v->st.p2p_spin_ns += dt;
 		break;
+	case G_TLB_SPIN:
+		v->st.spin_ns += dt;
+		v->st.tlb_spin_ns += dt;
+		break;
 	default:
 		break;
 	}
@@ -120,6 +135,25 @@ static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t 
 
 static void next_op(struct sim *s, struct vcpu *v);
 static void continue_after(struct sim *s, struct vcpu *v);
+static void pvq_request(struct sim *s, struct vcpu *v, struct glock *l);
+static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w);
+/* The policy sees the guest's IPIs at the send (sched_ops.ipi, used by dcs). */
+static void notify_ipi(struct sim *s, struct vcpu *from, struct vcpu *to)
+{
+	if (s->ops->ipi)
+		s->ops->ipi(s, from, to);
+}
+static void tlb_shootdown(struct sim *s, struct vcpu *v);
+static void tlb_done(struct sim *s, struct vcpu *v);
+static void tlb_ipi_event(struct sim *s, struct event *e);
+static const char *tlb_check(const struct vm *vm);
+static void pvq_acquired(struct sim *s, struct glock *l, struct vcpu *v);
+static void pvq_release(struct sim *s, struct glock *l, struct vcpu *releaser);
+static void pvq_spin_timer(struct sim *s, struct vcpu *v);
+static int pvq_dispatched(struct sim *s, struct vcpu *v);
+static void pvq_woken(struct sim *s, struct vcpu *v);
+static void pvq_poke_next(struct sim *s, struct vcpu *v);
+static const char *pvq_check(const struct glock *l);
 
 /* ---- spinlocks */
 
@@ -164,7 +198,8 @@ static int grantable(const struct glock *l, const struct vcpu *v)
 static void spin_started(struct sim *s, struct vcpu *v)
 {
 	if (s->ops->spin && running(v) &&
-	    (v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN))
+	    (v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN ||
+	     v->g.st == G_TLB_SPIN))
 		s->ops->spin(s, v);
 }
 
@@ -175,6 +210,7 @@ static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
 	int b = cycles < 2 ? 0 : 63 - __builtin_clzll(cycles);
 	st->acquisitions++;
 	st->wait_hist[b]++;
+	kwait_add(s, v->vm, KW_SPINLOCK, wait);
 	if (cycles > st->max_wait_cycles)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
@@ -194,6 +230,8 @@ static void acquired(struct sim *s, struct vcpu *v)
 		waiter_remove(l, v);
 	l->holder = v;
 	g->pmt_compete = 0;
+	if (l->kind == LOCK_PVQSPIN)
+		pvq_acquired(s, l, v);
 	if (s->observe)
 		s->observe(s, OBS_LOCK_ACQUIRE, v, l);
 	if (running(v))
@@ -208,11 +246,15 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	g->lock = l;
 	g->after = after;
 	g->wait_start = s->now;
-	if (l->kind != LOCK_TAS)
+	if (l->kind != LOCK_TAS && l->kind != LOCK_PVQSPIN)
 		g->ticket = l->next_ticket++;
 	g->pmt_compete = 0;
 	if (s->observe)
 		s->observe(s, OBS_LOCK_REQUEST, v, l);
+	if (l->kind == LOCK_PVQSPIN) {
+		pvq_request(s, v, l);
+		return;
+	}
 	/* a free tas lock goes to whoever asks first, even past preempted spinners */
 	if (grantable(l, v)) {
 		acquired(s, v);
@@ -265,6 +307,10 @@ static void lock_release(struct sim *s, struct vcpu *v)
 		pmt_release(s, l, v);
 		return;
 	}
+	if (l->kind == LOCK_PVQSPIN) {
+		pvq_release(s, l, v);
+		return;
+	}
 	if (l->kind == LOCK_TAS) {
 		int k = 0;
 		for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
@@ -289,9 +335,352 @@ static void lock_release(struct sim *s, struct vcpu *v)
 		/* paravirt unlock slow path: kick the waiter (a hypercall) */
 		v->g.pending_sys += s->guest.kick_ns;
 		v->vm->st.ipis_sent++;
+		v->vm->st.pv_kicks++;
 		vcpu_send_wake_ipi(s, next, s->guest.ipi_ns);
+		notify_ipi(s, v, next);
 	}
 	/* else: the next ticket's vCPU is preempted; the lock waits for it */
+}
+
+/* ---- pvqspinlock
+ *
+ * The paravirt queued spinlock of Linux 6.1 (kernel/locking/qspinlock_paravirt.h,
+ * kernel/locking/qspinlock.c; x86, _Q_PENDING_BITS == 8; KVM's pv_wait/pv_kick are
+ * kvm_wait (halt if the lock byte still has the value) and the KVM_HC_KICK_CPU
+ * hypercall, arch/x86/kernel/kvm.c). The PV slow path skips the pending-bit path
+ * (goto pv_queue) and:
+ *  - a requester first tries pv_hybrid_queued_unfair_trylock: it takes a free lock
+ *    unless the pending bit is set (lock stealing); while the MCS queue is not empty
+ *    and pending is clear it stays there spinning unfairly (PVQ_UNFAIR, a tas-like
+ *    competitor outside the queue); when the queue is empty or pending is set it
+ *    queues. Interpretation: when pending becomes set (or the queue empties) all
+ *    unfair spinners queue at that moment, in their order, also those whose vCPU is
+ *    preempted (Linux: each does so at its next loop).
+ *  - a queue node that is not the head (pv_wait_node) spins SPIN_THRESHOLD
+ *    iterations (guest.pv_spin_count), then halts (pv_wait). It halts early
+ *    (pv_wait_early, every PV_PREV_CHECK_MASK+1 = 256 iterations) when the node
+ *    before it is halted or its vCPU is preempted (vcpu_is_preempted(prev->cpu):
+ *    KVM's steal_time.preempted, set by kvm_steal_time_set_preempted when the host
+ *    schedules the vCPU thread out, so here: runnable, or stalled by a task-like
+ *    host activity, not by an interrupt). Interpretation: the check is taken as
+ *    immediate (256 iterations are a few us). A halted node is not woken when it
+ *    becomes the head: pv_kick_node only marks it hashed (_Q_SLOW_VAL), and the
+ *    holder's unlock kicks it.
+ *  - the queue head (pv_wait_head_or_lock) sets pending (no stealing from now on)
+ *    and spins SPIN_THRESHOLD iterations for the lock; then clears pending, hashes
+ *    the lock (_Q_SLOW_VAL) and halts. It hashes once (the "ONCE" branch): after
+ *    a kick pv_wait returns at once unless the lock byte is _Q_SLOW_VAL again, so a
+ *    head woken once spins (pending set) until it gets the lock.
+ *  - unlock: if the lock byte is _Q_SLOW_VAL (the head halted), unhash, release,
+ *    kick the head (__pv_queued_spin_unlock_slowpath): the unlocker pays kick_ns and
+ *    the head wakes after ipi_ns; meanwhile the lock is free with pending clear, so
+ *    running unfair spinners and new requesters may steal it. With pending set, only
+ *    the head takes the lock: a preempted head holds it up (as qspinlock does).
+ * The holder's vCPU is not checked: the lock word does not say who holds it. */
+
+static simtime_t pv_spin_ns(const struct sim *s)
+{
+	return (simtime_t)((double)s->guest.pv_spin_cycles / s->host.ghz + 0.5);
+}
+
+static struct vcpu *pvq_head(const struct glock *l)
+{
+	for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
+		if (w->g.pvq_role != PVQ_UNFAIR)
+			return w;
+	return NULL;
+}
+
+static struct vcpu *pvq_prev(const struct vcpu *v)
+{
+	for (struct vcpu *w = v->g.wait_prev; w; w = w->g.wait_prev)
+		if (w->g.pvq_role != PVQ_UNFAIR)
+			return w;
+	return NULL;
+}
+
+static struct vcpu *pvq_next(const struct vcpu *v)
+{
+	for (struct vcpu *w = v->g.wait_next; w; w = w->g.wait_next)
+		if (w->g.pvq_role != PVQ_UNFAIR)
+			return w;
+	return NULL;
+}
+
+/* vcpu_is_preempted from KVM's steal-time data (see above). */
+static int pvq_vcpu_preempted(const struct vcpu *v)
+{
+	return v->state == VCPU_RUNNABLE ||
+	       (v->state == VCPU_RUNNING && v->running_on->host_busy && v->running_on->host_task);
+}
+
+/* pv_wait_early: the node before v is halted or its vCPU preempted. */
+static int pvq_wait_early(const struct vcpu *v)
+{
+	const struct vcpu *p = pvq_prev(v);
+	return p && (p->g.st == G_LOCK_PARKED || pvq_vcpu_preempted(p));
+}
+
+/* A non-head node spins (pv_wait_node) with a fresh SPIN_THRESHOLD; its timer
+ * fires at once when it should halt early. */
+static void pvq_node_spin(struct sim *s, struct vcpu *v)
+{
+	v->g.pvq_role = PVQ_NODE;
+	enter(s, v, G_LOCK_SPIN, pv_spin_ns(s));
+	if (running(v) && pvq_wait_early(v))
+		evq_schedule(&s->q, &v->ev, s->now);
+}
+
+/* The node after v may halt early: v was preempted or halted. */
+static void pvq_poke_next(struct sim *s, struct vcpu *v)
+{
+	struct glock *l = v->g.lock;
+	if (!l || l->kind != LOCK_PVQSPIN || l->holder == v || v->g.pvq_role == PVQ_UNFAIR ||
+	    (v->g.st != G_LOCK_SPIN && v->g.st != G_LOCK_PARKED))
+		return;
+	struct vcpu *n = pvq_next(v);
+	if (n && n->g.pvq_role == PVQ_NODE && n->g.st == G_LOCK_SPIN && running(n))
+		evq_schedule(&s->q, &n->ev, s->now);
+}
+
+static void pvq_head_spin(struct sim *s, struct vcpu *v);
+
+/* The unfair spinners join the MCS queue (pending was set or the queue emptied). */
+static void pvq_queue_unfair(struct sim *s, struct glock *l)
+{
+	int n = l->nwaiters;
+	struct vcpu *w = l->waiters;
+	for (int i = 0; i < n && w; i++) {
+		struct vcpu *nx = w->g.wait_next;
+		if (w->g.pvq_role == PVQ_UNFAIR) {
+			waiter_remove(l, w);
+			waiter_append(l, w);
+			w->g.ticket = l->next_ticket++;
+			w->g.pvq_role = PVQ_NODE;
+		}
+		w = nx;
+	}
+	/* the first may now be the head (the lock is held: it cannot take it here) */
+	struct vcpu *h = pvq_head(l);
+	if (h && h->g.pvq_role == PVQ_NODE) {
+		h->g.pvq_role = PVQ_HEAD;
+		if (running(h))
+			pvq_head_spin(s, h);
+	}
+	/* the others start pv_wait_node (an unfair spin had no budget) */
+	for (w = l->waiters; w; w = w->g.wait_next) {
+		if (w->g.pvq_role != PVQ_NODE || w->g.st != G_LOCK_SPIN ||
+		    w->g.remaining != SIMTIME_NEVER)
+			continue;
+		if (running(w))
+			pvq_node_spin(s, w);
+		else
+			w->g.remaining = pv_spin_ns(s);
+	}
+}
+
+/* The running queue head takes a free lock or sets pending and spins. */
+static void pvq_head_spin(struct sim *s, struct vcpu *v)
+{
+	struct glock *l = v->g.lock;
+	v->g.pvq_role = PVQ_HEAD;
+	if (!l->holder) {
+		if (v->g.st != G_LOCK_SPIN)
+			enter(s, v, G_LOCK_SPIN, SIMTIME_NEVER);
+		acquired(s, v);
+		return;
+	}
+	l->pending = 1;
+	enter(s, v, G_LOCK_SPIN, v->g.pvq_hashed ? SIMTIME_NEVER : pv_spin_ns(s));
+	pvq_queue_unfair(s, l);
+}
+
+static void pvq_halt(struct sim *s, struct vcpu *v)
+{
+	v->vm->st.pv_halts++;
+	enter(s, v, G_LOCK_PARKED, SIMTIME_NEVER);
+	pvq_poke_next(s, v);
+	vcpu_block(s, v);
+}
+
+static void pvq_request(struct sim *s, struct vcpu *v, struct glock *l)
+{
+	struct guest_thread *g = &v->g;
+	g->pvq_role = PVQ_NONE;
+	g->pvq_hashed = g->pvq_kicked = 0;
+	if (!l->holder && !l->pending) {
+		acquired(s, v);   /* fast path, or a steal */
+		return;
+	}
+	int queued = pvq_head(l) != NULL;
+	waiter_append(l, v);
+	if (queued && !l->pending) {
+		g->pvq_role = PVQ_UNFAIR;
+		enter(s, v, G_LOCK_SPIN, SIMTIME_NEVER);
+	} else {
+		g->ticket = l->next_ticket++;
+		if (queued) {
+			pvq_node_spin(s, v);
+		} else {
+			pvq_head_spin(s, v);
+			if (l->holder == v)
+				return;
+		}
+	}
+	spin_started(s, v);
+}
+
+static void pvq_acquired(struct sim *s, struct glock *l, struct vcpu *v)
+{
+	if (v->g.pvq_role == PVQ_HEAD)
+		l->pending = 0;   /* trylock_clear_pending */
+	v->g.pvq_role = PVQ_NONE;
+	struct vcpu *h = pvq_head(l);
+	if (!h) {
+		pvq_queue_unfair(s, l);   /* no queue: unfair spinners queue up */
+		return;
+	}
+	if (h->g.pvq_role == PVQ_HEAD)
+		return;
+	/* the MCS lock passes to the next node (arch_mcs_spin_unlock_contended) */
+	h->g.pvq_role = PVQ_HEAD;
+	if (h->g.st == G_LOCK_PARKED)
+		h->g.pvq_hashed = 1;   /* pv_kick_node: hashed; the unlock kicks it */
+	else if (running(h))
+		pvq_head_spin(s, h);
+	/* else a preempted node: it starts its head loop when it runs */
+}
+
+static void pvq_release(struct sim *s, struct glock *l, struct vcpu *releaser)
+{
+	struct vcpu *h = pvq_head(l);
+	if (h && h->g.st == G_LOCK_PARKED && h->g.pvq_hashed && !h->g.pvq_kicked) {
+		/* _Q_SLOW_VAL: unhash, release, pv_kick the head */
+		h->g.pvq_kicked = 1;
+		releaser->g.pending_sys += s->guest.kick_ns;
+		releaser->vm->st.ipis_sent++;
+		releaser->vm->st.pv_kicks++;
+		vcpu_send_wake_ipi(s, h, s->guest.ipi_ns);
+		notify_ipi(s, releaser, h);
+	}
+	if (l->pending) {
+		if (h && running(h) && h->g.st == G_LOCK_SPIN)
+			acquired(s, h);
+		return;   /* a preempted head holds the lock up */
+	}
+	int k = 0;
+	for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
+		k += w->g.pvq_role == PVQ_UNFAIR && running(w) && w->g.st == G_LOCK_SPIN;
+	if (k == 0)
+		return;
+	int pick = (int)gsl_rng_uniform_int(releaser->vm->rng, (unsigned long)k);
+	for (struct vcpu *w = l->waiters; w; w = w->g.wait_next)
+		if (w->g.pvq_role == PVQ_UNFAIR && running(w) && w->g.st == G_LOCK_SPIN &&
+		    pick-- == 0) {
+			acquired(s, w);
+			return;
+		}
+}
+
+/* The spin timer of a queued waiter: its SPIN_THRESHOLD ran out, or it was told
+ * to check pv_wait_early. */
+static void pvq_spin_timer(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	struct glock *l = g->lock;
+	if (g->pvq_role == PVQ_HEAD) {
+		if (!l->holder) {
+			acquired(s, v);
+			return;
+		}
+		/* clear pending, hash (_Q_SLOW_VAL), halt until the unlock kicks */
+		l->pending = 0;
+		g->pvq_hashed = 1;
+		pvq_halt(s, v);
+		return;
+	}
+	if (g->pvq_role != PVQ_NODE)
+		return;
+	if (g->remaining <= 0 || pvq_wait_early(v)) {
+		pvq_halt(s, v);
+		return;
+	}
+	evq_schedule(&s->q, &v->ev, s->now + g->remaining);
+}
+
+/* A pvqspinlock spinner runs again. Returns 1 if handled (no re-arm needed). */
+static int pvq_dispatched(struct sim *s, struct vcpu *v)
+{
+	struct glock *l = v->g.lock;
+	switch (v->g.pvq_role) {
+	case PVQ_HEAD:
+		if (!l->pending || !l->holder) {
+			pvq_head_spin(s, v);
+			if (l->holder != v)
+				spin_started(s, v);
+			return 1;
+		}
+		return 0;
+	case PVQ_UNFAIR:
+		if (!l->holder && !l->pending) {
+			acquired(s, v);
+			return 1;
+		}
+		return 0;
+	default:
+		if (pvq_wait_early(v)) {
+			evq_schedule(&s->q, &v->ev, s->now);
+			return 1;
+		}
+		return 0;
+	}
+}
+
+/* A halted waiter's vCPU runs again: kicked as the head (it spins for the lock
+ * from now on), or spuriously (it spins again: pv_wait_node's loop). */
+static void pvq_woken(struct sim *s, struct vcpu *v)
+{
+	v->g.st = G_LOCK_SPIN;
+	if (v->g.pvq_role == PVQ_HEAD) {
+		v->g.pvq_hashed = 1;
+		pvq_head_spin(s, v);
+		if (v->g.lock && v->g.lock->holder != v)
+			spin_started(s, v);
+		return;
+	}
+	pvq_node_spin(s, v);
+	spin_started(s, v);
+}
+
+/* Queue consistency of a pvqspinlock (guest_check_vm). */
+static const char *pvq_check(const struct glock *l)
+{
+	int queued = 0, unfair = 0;
+	uint64_t last = 0;
+	for (const struct vcpu *w = l->waiters; w; w = w->g.wait_next) {
+		if (w->g.pvq_role == PVQ_UNFAIR) {
+			unfair++;
+			if (w->g.st != G_LOCK_SPIN)
+				return "pvqspinlock: an unfair spinner is not spinning";
+			continue;
+		}
+		if (w->g.pvq_role != (queued == 0 ? PVQ_HEAD : PVQ_NODE))
+			return "pvqspinlock: the first queued waiter is not the head, or a node is";
+		if (queued > 0 && w->g.ticket <= last)
+			return "pvqspinlock: queue out of order";
+		last = w->g.ticket;
+		queued++;
+	}
+	if (unfair && (!queued || l->pending))
+		return "pvqspinlock: unfair spinners without a queue, or with pending set";
+	if (l->pending && (!queued || l->waiters == NULL))
+		return "pvqspinlock: pending set without a queue head";
+	if (l->pending) {
+		const struct vcpu *h = pvq_head(l);
+		if (h->g.st != G_LOCK_SPIN)
+			return "pvqspinlock: pending set but the head is halted";
+	}
+	return NULL;
 }
 
 /* ---- barrier */
@@ -368,6 +757,137 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 	}
 }
 
+/* ---- guest kernel IPIs: TLB shootdowns, reschedule IPIs
+ *
+ * TLB shootdown (Linux 6.1 arch/x86/mm/tlb.c flush_tlb_mm_range ->
+ * native_flush_tlb_multi -> on_each_cpu_cond_mask(tlb_is_not_lazy, ...),
+ * kernel/smp.c smp_call_function_many_cond): the initiator sends a flush IPI to
+ * every other CPU of the process that is not idle in lazy TLB mode, then spins
+ * (csd_lock_wait, a cpu_relax loop: PAUSE, so pause-loop exiting sees it) until
+ * each has run flush_tlb_func and released its csd. A target handles the IPI when
+ * its vCPU executes: ipi_ns after the send if it executes then, otherwise when it
+ * next enters the guest, so one preempted target stalls the initiator for as long
+ * as it waits for a pCPU. In the model the targets are the VM's other vCPUs except
+ * those whose thread sleeps (futex, OP_SLEEP: idle, lazy TLB) or has ended; a
+ * halted target (pv lock wait) is woken by the interrupt and acknowledges at
+ * arrival (interpretation: the wake-up's own delay is not modelled). The target's
+ * flush costs no modelled CPU time. The initiator's wait is a guest kernel wait:
+ * recorded per VM (kernel_waits.tlb_shootdown) and, when at least long_wait_cycles,
+ * reported to the policy's long_wait hook like a long spinlock wait (the paper's
+ * guest monitor sees kernel busy-waits).
+ * PV TLB flush (guest.pv_tlb_flush; KVM, Linux 4.16+, arch/x86/kernel/kvm.c
+ * kvm_flush_tlb_multi): a target whose steal-time `preempted` flag is set is not
+ * sent an IPI; KVM_VCPU_FLUSH_TLB is set instead and the host flushes at its next
+ * entry (record_steal_time), so the initiator does not wait for it.
+ * Reschedule IPIs: the futex wake-ups of a barrier's sleepers (above) are Linux's
+ * try_to_wake_up on a remote CPU: an IPI that the waker does not wait for
+ * (ttwu_queue_wakelist, asynchronous); the woken thread's wait from the send to
+ * its vCPU running is recorded as kernel_waits.resched_ipi (not reported to the
+ * policy: nobody spins for it). */
+
+static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w)
+{
+	struct kwait *k = &vm->st.kwait[c];
+	k->n++;
+	k->total += w;
+	if (w > k->max)
+		k->max = w;
+	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+		k->long_n++;
+}
+
+/* The initiator has every acknowledgement: its wait ends. */
+static void tlb_done(struct sim *s, struct vcpu *v)
+{
+	simtime_t w = s->now - v->g.wait_start;
+	kwait_add(s, v->vm, KW_TLB, w);
+	uint64_t cycles = (uint64_t)ns_to_cycles(&s->host, w);
+	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
+		if (s->trace)
+			trace_long_wait(s->trace, s, v, (unsigned long long)cycles);
+		if (s->ops->long_wait)
+			s->ops->long_wait(s, v, cycles);
+	}
+	if (running(v))
+		charge(s, v);
+	next_op(s, v);
+}
+
+/* Target t runs flush_tlb_func for every initiator that asked it. */
+static void tlb_handle(struct sim *s, struct vcpu *t)
+{
+	struct vm *vm = t->vm;
+	unsigned char *req = &vm->tlb_req[(size_t)t->idx * (size_t)vm->nvcpus];
+	for (int i = 0; i < vm->nvcpus; i++) {
+		if (!req[i])
+			continue;
+		req[i] = 0;
+		struct vcpu *in = &vm->vcpus[i];
+		if (--in->g.tlb_wait == 0 && in->g.st == G_TLB_SPIN && running(in))
+			tlb_done(s, in);
+		/* a preempted initiator sees it when it runs again */
+	}
+}
+
+/* A flush IPI reaches its target. */
+static void tlb_ipi_event(struct sim *s, struct event *e)
+{
+	struct vcpu *t = e->owner;
+	if (running(t) || t->state == VCPU_BLOCKED)
+		tlb_handle(s, t);
+	else
+		t->g.tlb_irq = 1;   /* delivered at its next entry */
+}
+
+static void tlb_shootdown(struct sim *s, struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct guest_thread *g = &v->g;
+	g->wait_start = s->now;
+	g->tlb_wait = 0;
+	for (int i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *t = &vm->vcpus[i];
+		if (t == v || t->g.st == G_FUTEX_SLEEP || t->g.st == G_SLEEP || t->g.st == G_DONE ||
+		    t->g.st == G_START)
+			continue;   /* idle (lazy TLB) or not running the program */
+		if (s->guest.pv_tlb_flush && pvq_vcpu_preempted(t)) {
+			vm->st.tlb_deferred++;   /* KVM_VCPU_FLUSH_TLB: flushed at entry */
+			continue;
+		}
+		unsigned char *r = &vm->tlb_req[(size_t)t->idx * (size_t)vm->nvcpus + (size_t)v->idx];
+		if (*r)
+			continue;
+		*r = 1;
+		g->tlb_wait++;
+		vm->st.tlb_ipis++;
+		if (!event_pending(&t->tlb_ev) && !t->g.tlb_irq)
+			evq_schedule(&s->q, &t->tlb_ev, s->now + s->guest.ipi_ns);
+		notify_ipi(s, v, t);
+	}
+	if (g->tlb_wait == 0) {
+		kwait_add(s, vm, KW_TLB, 0);
+		next_op(s, v);
+		return;
+	}
+	enter(s, v, G_TLB_SPIN, SIMTIME_NEVER);
+	spin_started(s, v);
+}
+
+/* Consistency of the shootdown bookkeeping (guest_check_vm). */
+static const char *tlb_check(const struct vm *vm)
+{
+	for (int i = 0; i < vm->nvcpus; i++) {
+		int n = 0;
+		for (int t = 0; t < vm->nvcpus; t++)
+			n += vm->tlb_req[(size_t)t * (size_t)vm->nvcpus + (size_t)i];
+		if (n != vm->vcpus[i].g.tlb_wait)
+			return "TLB shootdown: acknowledgements awaited do not match the requests";
+		if (n && vm->vcpus[i].g.st != G_TLB_SPIN)
+			return "TLB shootdown: requests pending but the initiator is not waiting";
+	}
+	return NULL;
+}
+
 /* ---- continuations */
 
 static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum guest_next after)
@@ -435,7 +955,9 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		lock_release(s, v);
 		for (int i = 0; i < b->nto_wake; i++) {
 			vm->st.ipis_sent++;
+			b->to_wake[i]->g.ipi_sent_at = s->now;
 			vcpu_send_wake_ipi(s, b->to_wake[i], s->guest.ipi_ns);
+			notify_ipi(s, v, b->to_wake[i]);
 		}
 		b->nto_wake = 0;
 		g->after = GN_OP_DONE;
@@ -486,6 +1008,9 @@ static void next_op(struct sim *s, struct vcpu *v)
 		case OP_BARRIER:
 			barrier_arrive(s, v);
 			return;
+		case OP_TLB_SHOOTDOWN:
+			tlb_shootdown(s, v);
+			return;
 		case OP_SLEEP:
 			enter(s, v, G_SLEEP, SIMTIME_NEVER);
 			evq_schedule(&s->q, &v->ev, s->now + (g->op.ns > 0 ? g->op.ns : 0));
@@ -535,7 +1060,12 @@ static void guest_event(struct sim *s, struct event *e)
 				enter(s, v, G_LOCK_SPIN, SIMTIME_NEVER);
 			return;
 		}
+		if (g->lock->kind == LOCK_PVQSPIN) {
+			pvq_spin_timer(s, v);
+			return;
+		}
 		/* paravirt ticket spun out: halt until kicked */
+		v->vm->st.pv_halts++;
 		enter(s, v, G_LOCK_PARKED, SIMTIME_NEVER);
 		vcpu_block(s, v);
 		return;
@@ -549,11 +1079,21 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
 	g->seg_start = s->now;
+	if (g->tlb_irq) {
+		/* a flush IPI that waited for this entry: delivered now, as an event */
+		g->tlb_irq = 0;
+		evq_schedule(&s->q, &v->tlb_ev, s->now);
+	}
 	switch (g->st) {
 	case G_START:
 		next_op(s, v);
 		return;
 	case G_LOCK_SPIN:
+		if (g->lock->kind == LOCK_PVQSPIN) {
+			if (pvq_dispatched(s, v))
+				return;
+			break;
+		}
 		if (grantable(g->lock, v)) {
 			acquired(s, v);
 			return;
@@ -572,6 +1112,10 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 			spin_started(s, v);
 		return;
 	case G_LOCK_PARKED:
+		if (g->lock->kind == LOCK_PVQSPIN) {
+			pvq_woken(s, v);
+			return;
+		}
 		if (grantable(g->lock, v)) {
 			g->st = G_LOCK_SPIN;
 			acquired(s, v);
@@ -582,7 +1126,16 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 			spin_started(s, v);
 		}
 		return;
+	case G_TLB_SPIN:
+		if (g->tlb_wait == 0)
+			tlb_done(s, v);
+		else
+			spin_started(s, v);
+		return;
 	case G_FUTEX_SLEEP:
+		kwait_add(s, vm, KW_RESCHED, s->now - g->ipi_sent_at);
+		next_op(s, v);
+		return;
 	case G_SLEEP:
 		next_op(s, v);
 		return;
@@ -599,6 +1152,7 @@ void guest_descheduled(struct sim *s, struct vcpu *v)
 	charge(s, v);
 	if (is_timed(v->g.st))
 		evq_cancel(&s->q, &v->ev);
+	pvq_poke_next(s, v);   /* its successor in a pvqspinlock queue may halt early */
 }
 
 void guest_resumed(struct sim *s, struct vcpu *v)
@@ -624,7 +1178,9 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 	vm->wstate = vm->wk->start(vm->wp, vm->nvcpus);
 	vm->nflags = vm->wk->flags ? vm->wk->flags(vm->wp, vm->nvcpus) : 0;
 	vm->flags = calloc(vm->nflags > 0 ? (size_t)vm->nflags : 1, sizeof *vm->flags);
-	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake || !vm->flags) {
+	vm->tlb_req = calloc((size_t)vm->nvcpus * (size_t)vm->nvcpus, 1);
+	if (!vm->locks || !vm->barrier.sleepers || !vm->barrier.to_wake || !vm->flags ||
+	    !vm->tlb_req) {
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
@@ -638,6 +1194,7 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		event_init(&v->ev, guest_event, v, EV_GUEST);
+		event_init(&v->tlb_ev, tlb_ipi_event, v, EV_GUEST);
 		v->g.st = G_START;
 		v->g.after = GN_OP_DONE;
 	}
@@ -651,10 +1208,14 @@ void guest_free_vm(struct vm *vm)
 	free(vm->barrier.sleepers);
 	free(vm->barrier.to_wake);
 	free(vm->flags);
+	free(vm->tlb_req);
 }
 
 const char *guest_check_vm(const struct vm *vm)
 {
+	const char *te = tlb_check(vm);
+	if (te)
+		return te;
 	for (int i = 0; i < vm->nlocks; i++) {
 		const struct glock *l = &vm->locks[i];
 		int n = 0;
@@ -664,7 +1225,7 @@ const char *guest_check_vm(const struct vm *vm)
 				return "a lock waiter is not waiting for that lock";
 			if (w == l->holder)
 				return "a lock holder is also queued";
-			if (l->kind != LOCK_TAS && n > 0 && w->g.ticket <= last)
+			if (l->kind != LOCK_TAS && l->kind != LOCK_PVQSPIN && n > 0 && w->g.ticket <= last)
 				return "ticket waiters out of order";
 			last = w->g.ticket;
 			n++;
@@ -673,6 +1234,12 @@ const char *guest_check_vm(const struct vm *vm)
 			return "lock waiter count does not match the queue";
 		if (l->holder && l->holder->g.lock != l)
 			return "lock holder does not hold that lock";
+		if (l->kind == LOCK_PVQSPIN) {
+			const char *e = pvq_check(l);
+			if (e)
+				return e;
+			continue;
+		}
 		if (l->kind != LOCK_TAS && l->next_ticket - l->owner_ticket !=
 		    (uint64_t)(n + (l->holder ? 1 : 0)))
 			return "ticket counters do not match holder and waiters";

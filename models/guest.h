@@ -6,8 +6,12 @@
 #include "sim/simtime.h"
 #include "models/model.h"
 
-enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_KINDS };
+enum lock_kind { LOCK_TICKET, LOCK_TAS, LOCK_PVTICKET, LOCK_PMT, LOCK_QSPIN, LOCK_PVQSPIN,
+		 LOCK_KINDS };
 extern const char *const lock_kind_names[];
+/* A pvqspinlock waiter's role (guest_thread.pvq_role, models/guest.c): spinning
+ * unfairly outside the MCS queue, a queue node, the queue head. */
+enum pvq_role { PVQ_NONE, PVQ_UNFAIR, PVQ_NODE, PVQ_HEAD };
 
 struct guest_config {
 	enum lock_kind lock_kind;
@@ -21,6 +25,8 @@ struct guest_config {
 	simtime_t kick_ns;          /* paravirt kick hypercall, releaser's CPU */
 	int monitor_user;           /* guest.monitor "all": long barrier and hand-off
 	                               waits reach the policy's long_wait hook too */
+	int pv_tlb_flush;           /* KVM PV TLB flush: a preempted target is not
+	                               waited for, it flushes at its next entry */
 };
 
 struct sim;

@@ -31,6 +31,7 @@ enum guest_state {
 	G_FUTEX_SLEEP,    /* vCPU blocked on the barrier futex until an IPI wakes it */
 	G_SLEEP,          /* vCPU blocked for an OP_SLEEP */
 	G_P2P_SPIN,       /* busy-waiting on a hand-off flag (OP_WAIT), untimed */
+	G_TLB_SPIN,       /* TLB shootdown initiator: spinning until every target acks, untimed */
 	G_DONE,           /* program over: the vCPU halts for good */
 };
 
@@ -63,13 +64,20 @@ struct guest_thread {
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
 	simtime_t barrier_arrival; /* when it arrived at that barrier */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
+	/* pvqspinlock (models/guest.c): role in the lock (an unfair spinner outside the
+	 * MCS queue, a queue node, the queue head), the head has halted once (is
+	 * hashed: it never halts again for this acquisition), the unlocker kicked it */
+	int pvq_role, pvq_hashed, pvq_kicked;
+	int tlb_wait;              /* TLB shootdown initiator: acknowledgements awaited */
+	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
+	simtime_t ipi_sent_at;     /* when a wake-up (reschedule) IPI was sent to it */
 };
 
 struct vcpu_stats {
 	simtime_t work_ns, spin_ns, sys_ns;  /* CPU time by what the guest did */
 	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
 	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
-	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns;
+	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns, tlb_spin_ns;
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
 	uint64_t wakes;
@@ -89,6 +97,7 @@ struct vcpu {
 	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
 	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
 	struct event ipi_ev;     /* a wake-up IPI (event channel) in flight to this vCPU */
+	struct event tlb_ev;     /* a TLB flush IPI in flight to this vCPU (models/guest.c) */
 	struct guest_thread g;
 	gsl_rng *rng;
 	struct vcpu_stats st;
@@ -101,6 +110,7 @@ struct glock {
 	uint64_t next_ticket, owner_ticket;  /* ticket kinds */
 	struct vcpu *waiters, *waiters_tail; /* FIFO by request */
 	int nwaiters;
+	int pending;             /* pvqspinlock: the queue head spins actively (no stealing) */
 };
 
 struct gbarrier {
@@ -112,11 +122,23 @@ struct gbarrier {
 	int nto_wake;
 };
 
+/* Guest kernel waits by cause (models/guest.c): spinlock acquisitions, TLB shootdown
+ * initiators waiting for acknowledgements, threads woken by a reschedule IPI (send
+ * to run). */
+enum kwait_cause { KW_SPINLOCK, KW_TLB, KW_RESCHED, KW_CAUSES };
+struct kwait {
+	uint64_t n, long_n;
+	simtime_t total, max;
+};
+
 struct vm_stats {
 	uint64_t acquisitions, long_waits, max_wait_cycles;
 	uint64_t wait_hist[WAIT_HIST_BUCKETS];
 	uint64_t barriers, futex_sleeps, ipis_sent, requests;
 	uint64_t lock_calls;        /* real acquisitions the OP_LOCKs stand for */
+	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
+	struct kwait kwait[KW_CAUSES];
+	uint64_t tlb_ipis, tlb_deferred; /* flush IPIs sent; flushes deferred (PV TLB flush) */
 	uint64_t p2p_waits, p2p_spun, p2p_long_waits;  /* OP_WAITs; those that spun */
 	simtime_t p2p_wait_max;
 	uint64_t wake_lat[LAT_BUCKETS];
@@ -147,6 +169,7 @@ struct vm {
 	gsl_rng *rng;
 	struct vm_stats st;
 	int n_exec;               /* vCPUs executing now (running, not stalled by the host) */
+	unsigned char *tlb_req;   /* [target * nvcpus + initiator]: flush requested */
 	simtime_t together_since;
 };
 

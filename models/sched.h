@@ -50,6 +50,10 @@ struct sched_ops {
 	 * G_BARRIER_SPIN or G_P2P_SPIN): called once per continuous spin, at its start and at each
 	 * dispatch that resumes it. Used by the kvm policy's pause-loop exiting. */
 	void (*spin)(struct sim *s, struct vcpu *v);
+	/* Optional: the guest sends an IPI from vCPU `from` to `to` (a TLB shootdown's
+	 * flush IPI, a reschedule IPI waking a sleeper, a paravirt kick), at the send.
+	 * Used by dcs (urgent vCPU first). */
+	void (*ipi)(struct sim *s, struct vcpu *from, struct vcpu *to);
 	/* Optional: the policy's own invariants, run after every event under --check. */
 	void (*check)(struct sim *s);
 	/* Optional: extra per-VM results ("cosched_ms", ...) or host results. */

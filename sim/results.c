@@ -52,10 +52,32 @@ static void vm_totals(const struct vm *vm, struct vcpu_stats *t)
 		t->lock_spin_ns += v->lock_spin_ns;
 		t->barrier_spin_ns += v->barrier_spin_ns;
 		t->p2p_spin_ns += v->p2p_spin_ns;
+		t->tlb_spin_ns += v->tlb_spin_ns;
 		t->preemptions += v->preemptions;
 		t->migrations += v->migrations;
 		t->wakes += v->wakes;
 	}
+}
+
+/* Guest kernel waits by cause (models/guest.c): spinlock acquisitions, TLB
+ * shootdown initiators, threads woken by a reschedule IPI. */
+static void results_kernel_waits(struct sim *s, struct vm *vm, cJSON *o)
+{
+	static const char *const names[KW_CAUSES] = { "spinlock", "tlb_shootdown", "resched_ipi" };
+	cJSON *kw = cJSON_AddObjectToObject(o, "kernel_waits");
+	for (int c = 0; c < KW_CAUSES; c++) {
+		const struct kwait *k = &vm->st.kwait[c];
+		cJSON *x = cJSON_AddObjectToObject(kw, names[c]);
+		cJSON_AddNumberToObject(x, "waits", (double)k->n);
+		cJSON_AddNumberToObject(x, "long_waits", (double)k->long_n);
+		cJSON_AddNumberToObject(x, "wait_ms", ms(k->total));
+		cJSON_AddNumberToObject(x, "max_us", simtime_us(k->max));
+		if (c == KW_TLB) {
+			cJSON_AddNumberToObject(x, "ipis", (double)vm->st.tlb_ipis);
+			cJSON_AddNumberToObject(x, "deferred", (double)vm->st.tlb_deferred);
+		}
+	}
+	(void)s;
 }
 
 static cJSON *vm_json(struct sim *s, struct vm *vm)
@@ -81,12 +103,16 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddNumberToObject(o, "lock_spin_ms", ms(t.lock_spin_ns));
 	cJSON_AddNumberToObject(o, "barrier_spin_ms", ms(t.barrier_spin_ns));
 	cJSON_AddNumberToObject(o, "p2p_spin_ms", ms(t.p2p_spin_ns));
+	cJSON_AddNumberToObject(o, "tlb_spin_ms", ms(t.tlb_spin_ns));
 	cJSON *sp = cJSON_AddObjectToObject(o, "spin");
 	cJSON_AddNumberToObject(sp, "acquisitions", (double)vm->st.acquisitions);
 	cJSON_AddNumberToObject(sp, "long_waits", (double)vm->st.long_waits);
 	cJSON_AddNumberToObject(sp, "max_wait_cycles", (double)vm->st.max_wait_cycles);
 	/* real acquisitions the modelled ones stand for (npb UA aggregates them) */
 	cJSON_AddNumberToObject(sp, "lock_calls", (double)vm->st.lock_calls);
+	/* paravirt locks (pvticket, pvqspinlock): waiters that halted, unlockers' kicks */
+	cJSON_AddNumberToObject(sp, "pv_halts", (double)vm->st.pv_halts);
+	cJSON_AddNumberToObject(sp, "pv_kicks", (double)vm->st.pv_kicks);
 	int last = 0;
 	for (int b = 0; b < WAIT_HIST_BUCKETS; b++)
 		if (vm->st.wait_hist[b])
@@ -104,6 +130,7 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddNumberToObject(pp, "long_waits", (double)vm->st.p2p_long_waits);
 	cJSON_AddNumberToObject(pp, "max_wait_us", simtime_us(vm->st.p2p_wait_max));
 	cJSON_AddNumberToObject(o, "ipis_sent", (double)vm->st.ipis_sent);
+	results_kernel_waits(s, vm, o);
 	cJSON_AddNumberToObject(o, "cosched_ms", ms(vm->st.cosched_ns));
 	cJSON_AddNumberToObject(o, "mode_switches", (double)vm->st.mode_switches);
 	/* steal: on a pCPU but stalled by the host's own activity; ready: runnable,

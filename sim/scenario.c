@@ -81,7 +81,7 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
 	static const char *const keys[] = { "spinlock", "long_wait_cycles", "spin_iteration_cycles",
 					    "barrier_spin_count", "pv_spin_count", "pmt_timeout_count", "futex_cs_ns",
-					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", NULL };
+					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", "pv_tlb_flush", NULL };
 	const cJSON *g = jp_obj(jp, root, "", "guest", 0);
 	struct guest_config *gc = &sc->guest;
 	jp_only_keys(jp, g, "guest", keys);
@@ -104,6 +104,7 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	gc->kick_ns = jp_int(jp, g, "guest", "kick_ns", 1000, 0, NS_PER_SEC);
 	static const char *const monitors[] = { "spinlocks", "all", NULL };
 	gc->monitor_user = jp_enum(jp, g, "guest", "monitor", monitors, 0);
+	gc->pv_tlb_flush = jp_bool(jp, g, "guest", "pv_tlb_flush", 0);
 }
 
 static int *parse_affinity(struct jp *jp, const cJSON *vmj, const char *path, int vcpus, int npcpus)

@@ -26,6 +26,10 @@ expect2 "s.json: guest.spinlock: the KVM runner supports" \
 expect2 "s.json: kvm.host_hogs[0].affinity[0]: expected a pCPU id in [0, 0], got 3" \
 	"{\"host\":{\"pcpus\":1},\"kvm\":{\"host_hogs\":[{\"affinity\":[3]}]},\"vms\":[$vm]}"
 expect2 "s.json: kvm.gap_us: expected" "{\"host\":{\"pcpus\":1},\"kvm\":{\"gap_us\":\"x\"},\"vms\":[$vm]}"
+expect2 "s.json: guest.spinlock: the KVM runner supports" \
+	"{\"host\":{\"pcpus\":1},\"guest\":{\"spinlock\":\"pvqspinlock\"},\"vms\":[$vm]}"
+expect2 "s.json: vms[0].workload.tlb_shootdowns_per_phase: the KVM runner's OS-less guest has no TLB shootdowns" \
+	'{"host":{"pcpus":1},"vms":[{"vcpus":2,"workload":{"kind":"bsp","iterations":2,"tlb_shootdowns_per_phase":1}}]}'
 expect2 "s.json: kvm.hogs: unknown key" "{\"host\":{\"pcpus\":1},\"kvm\":{\"hogs\":1},\"vms\":[$vm]}"
 expect2 "s.json: host.pcpus: 4096 pCPUs, but host CPU" "{\"host\":{\"pcpus\":4096},\"vms\":[$vm]}"
 expect2 "s.json: vms[0].vcpus: the KVM runner supports at most 32 vCPUs" \

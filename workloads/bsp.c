@@ -1,7 +1,9 @@
 /* bsp.c: a parametric bulk-synchronous parallel program: `iterations` phases, each
  * a compute of `grain_us` per thread (spread by `imbalance`), optionally with
  * `locks_per_phase` spinlock critical sections of `cs_ns` on `nlocks` shared locks
- * interleaved with the compute, then a barrier of all the VM's threads. This is
+ * interleaved with the compute, then `tlb_shootdowns_per_phase` TLB shootdowns
+ * (the guest kernel's, as a munmap of a per-phase buffer does; models/guest.c),
+ * then a barrier of all the VM's threads. This is
  * the shape of an OpenMP loop nest (model.md, "Workloads"); the NPB presets are
  * calibrated instances of the same shape.
  *
@@ -16,6 +18,7 @@ struct workload_params {
 	simtime_t grain_ns;
 	double imbalance;
 	int locks_per_phase;
+	int tlb_per_phase;
 	int nlocks;
 	simtime_t cs_ns;
 	int barrier;
@@ -33,7 +36,8 @@ struct bsp_state {
 };
 
 static const char *const keys[] = { "kind", "iterations", "grain_us", "imbalance",
-				    "locks_per_phase", "nlocks", "cs_ns", "barrier", NULL };
+				    "locks_per_phase", "nlocks", "cs_ns", "barrier",
+				    "tlb_shootdowns_per_phase", NULL };
 
 static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *path, int vcpus)
 {
@@ -46,6 +50,7 @@ static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *
 	p->nlocks = (int)jp_int(jp, w, path, "nlocks", 1, 1, 4096);
 	p->cs_ns = jp_int(jp, w, path, "cs_ns", 500, 0, NS_PER_SEC);
 	p->barrier = jp_bool(jp, w, path, "barrier", 1);
+	p->tlb_per_phase = (int)jp_int(jp, w, path, "tlb_shootdowns_per_phase", 0, 0, 100000);
 	return p;
 }
 
@@ -67,8 +72,9 @@ static void stop(void *state)
 	free(s);
 }
 
-/* Phase layout for k = locks_per_phase: steps 0..2k are compute (even) and lock
- * (odd) alternating, step 2k+1 is the barrier. */
+/* Phase layout for k = locks_per_phase and m = tlb_shootdowns_per_phase: steps
+ * 0..2k are compute (even) and lock (odd) alternating, steps 2k+1..2k+m are TLB
+ * shootdowns, then the barrier. */
 static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
 		    struct op *out)
 {
@@ -100,6 +106,11 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 			}
 			return;
 		}
+		if (step <= 2 * k + p->tlb_per_phase) {
+			tp->step++;
+			out->kind = OP_TLB_SHOOTDOWN;
+			return;
+		}
 		tp->step = 0;
 		tp->iter++;
 		if (p->barrier) {
@@ -127,6 +138,7 @@ void bsp_describe(const struct workload_params *p, struct bsp_desc *d)
 	d->grain_ns = p->grain_ns;
 	d->imbalance = p->imbalance;
 	d->locks_per_phase = p->locks_per_phase;
+	d->tlb_per_phase = p->tlb_per_phase;
 	d->nlocks = p->nlocks;
 	d->cs_ns = p->cs_ns;
 	d->barrier = p->barrier;

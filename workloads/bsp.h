@@ -12,6 +12,7 @@ struct bsp_desc {
 	simtime_t grain_ns;
 	double imbalance;
 	int locks_per_phase, nlocks;
+	int tlb_per_phase;
 	simtime_t cs_ns;
 	int barrier;
 };

@@ -178,9 +178,11 @@ static const char *const keys[] = { "kind", "kernel", "class", "iterations", "sy
 				    "handoffs", "pipeline_share", "lock_rate", "lock_hold_ns",
 				    "lock_batch", "nlocks", "lock_kind", NULL };
 /* "guest", then lock_kind_names in enum lock_kind order */
-static const char *const kind_names[] = { "guest", "ticket", "tas", "pvticket", "pmtlock", NULL };
+static const char *const kind_names[] = { "guest", "ticket", "tas", "pvticket", "pmtlock",
+					  "qspinlock", "pvqspinlock", NULL };
 _Static_assert(LOCK_TICKET == 0 && LOCK_TAS == 1 && LOCK_PVTICKET == 2 && LOCK_PMT == 3 &&
-	       LOCK_KINDS == 4, "kind_names follows enum lock_kind");
+	       LOCK_QSPIN == 4 && LOCK_PVQSPIN == 5 && LOCK_KINDS == 6,
+	       "kind_names follows enum lock_kind");
 
 static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *path, int vcpus)
 {

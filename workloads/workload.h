@@ -23,6 +23,9 @@ enum op_kind {
 	 * sync_left/sync_right: a pure busy-wait in user space, no futex, no yield. */
 	OP_SIGNAL,    /* flags[flag] += 1 (a store: no CPU time); releases its waiters */
 	OP_WAIT,      /* spin (burning CPU) until flags[flag] >= value */
+	/* The guest kernel flushes the TLBs of the process's other CPUs (munmap,
+	 * mprotect): an IPI to each, then a spin until every one acknowledges. */
+	OP_TLB_SHOOTDOWN,
 };
 
 struct op {

@@ -577,12 +577,14 @@ static void tick_event(struct sim *s, struct event *ev)
 
 static int spinning(const struct vcpu *v)
 {
-	return v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN;
+	return v->g.st == G_LOCK_SPIN || v->g.st == G_BARRIER_SPIN || v->g.st == G_P2P_SPIN ||
+	       v->g.st == G_TLB_SPIN;
 }
 
 static int kernel_mode(const struct vcpu *v)
 {
-	return v->g.st == G_CRITICAL || v->g.st == G_LOCK_SPIN || v->g.st == G_SYS;
+	return v->g.st == G_CRITICAL || v->g.st == G_LOCK_SPIN || v->g.st == G_SYS ||
+	       v->g.st == G_TLB_SPIN;
 }
 
 static simtime_t cycles_ns(struct sim *s, int64_t cycles)
@@ -594,7 +596,7 @@ static simtime_t cycles_ns(struct sim *s, int64_t cycles)
 static void spin(struct sim *s, struct vcpu *v)
 {
 	struct kvm *k = kvm_of(s);
-	if (!k->prm->ple || (v->g.st != G_LOCK_SPIN && !k->prm->ple_user))
+	if (!k->prm->ple || (v->g.st != G_LOCK_SPIN && v->g.st != G_TLB_SPIN && !k->prm->ple_user))
 		return;   /* barrier and hand-off flag spins are user mode */
 	struct kent *e = ent(s, v);
 	sim_at(s, &e->ple_ev, s->now + cycles_ns(s, e->ple_window));

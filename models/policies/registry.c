@@ -12,6 +12,8 @@ extern const struct sched_ops sched_relaxed;
 extern const struct sched_ops sched_credit2;
 extern const struct sched_ops sched_coresched;
 extern const struct sched_ops sched_kvm;
+extern const struct sched_ops sched_credit_ple;
+extern const struct sched_ops sched_dcs;
 
 const struct sched_ops *const sched_policies[] = {
 	&sched_credit,
@@ -24,6 +26,8 @@ const struct sched_ops *const sched_policies[] = {
 	&sched_credit2,
 	&sched_coresched,
 	&sched_kvm,
+	&sched_credit_ple,
+	&sched_dcs,
 	NULL,
 };
 
