@@ -4,7 +4,8 @@
  * switches are instant events ("ph":"i", global scope); each stretch of a VM in
  * coscheduled mode (asman) or holding its pCPUs as a gang (gang, hybrid) is a span
  * on that VM's track of process 1 ("VMs"). Written to a temporary file and
- * renamed at the end, so an interrupted run leaves no half-written trace. */
+ * renamed at the end (sim/outfile.h), so an interrupted run leaves no
+ * half-written trace; "-" is standard output. */
 #include "sim/trace.h"
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +15,16 @@
 struct trace *trace_open(const char *path, int npcpus)
 {
 	struct trace *t = calloc(1, sizeof *t);
-	size_t n = strlen(path) + 32;
-	t->path = strdup(path);
-	t->tmp = malloc(n);
-	snprintf(t->tmp, n, "%s.tmp.%d", path, (int)getpid());
-	t->f = fopen(t->tmp, "w");
+	if (!t)
+		return NULL;
 	t->slice_start = calloc((size_t)npcpus, sizeof *t->slice_start);
 	t->last_runnable = t->last_idle = -1;
-	if (!t->f || !t->path || !t->slice_start) {
-		if (t->f)
-			fclose(t->f);
-		free(t->path);
-		free(t->tmp);
+	if (!t->slice_start || outfile_open(&t->out, path) < 0) {
 		free(t->slice_start);
 		free(t);
 		return NULL;
 	}
+	t->f = t->out.f;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", t->f);
 	fprintf(t->f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"args\":{\"name\":\"host\"}}");
 	for (int i = 0; i < npcpus; i++)
@@ -132,8 +127,6 @@ static void trace_free(struct trace *t)
 {
 	free(t->vm_start);
 	free(t->vm_span);
-	free(t->path);
-	free(t->tmp);
 	free(t->slice_start);
 	free(t);
 }
@@ -143,19 +136,13 @@ int trace_close(struct trace *t, struct sim *s)
 	for (int i = 0; t->vm_start && i < t->nvms; i++)
 		vm_span_close(t, &s->vms[i], simtime_us(s->end));
 	fputs("\n]}\n", t->f);
-	int err = ferror(t->f);
-	err |= fclose(t->f) != 0;
-	if (!err)
-		err = rename(t->tmp, t->path) != 0;
-	if (err)
-		unlink(t->tmp);
+	int err = outfile_commit(&t->out);
 	trace_free(t);
-	return err ? -1 : 0;
+	return err;
 }
 
 void trace_abort(struct trace *t)
 {
-	fclose(t->f);
-	unlink(t->tmp);
+	outfile_abort(&t->out);
 	trace_free(t);
 }

@@ -3,6 +3,7 @@
 #ifndef VCPUSIM_TRACE_H
 #define VCPUSIM_TRACE_H
 #include <stdio.h>
+#include "sim/outfile.h"
 
 struct sim;
 struct pcpu;
@@ -10,8 +11,8 @@ struct vcpu;
 struct vm;
 
 struct trace {
-	FILE *f;
-	char *path, *tmp;
+	FILE *f;               /* out.f */
+	struct outfile out;
 	int first;
 	double *slice_start;   /* per pCPU, us */
 	double *vm_start;      /* per VM: start of its open span (us), < 0 if none;
