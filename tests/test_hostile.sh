@@ -110,6 +110,13 @@ diff <(strip_wall "$tmp/f.json") <(strip_wall "$tmp/i.json") >/dev/null && ok ||
 echo '{"vms":[' | "$bin" validate - 2>&1 | grep -q '^(standard input): invalid JSON' && ok || bad "stdin errors name (standard input)"
 "$bin" run --quiet "$tmp/s.json" --trace - -o "$tmp/f2.json" > "$tmp/t.json" && python3 -m json.tool "$tmp/t.json" >/dev/null && ok || bad "--trace -"
 "$bin" compare - "$tmp/f.json" < "$tmp/f.json" | grep -q '^vm ' && ok || bad "compare - (stdin)"
+vtr="$2/traces/samples/ep-2t.vtr"
+if [ -f "$vtr" ]; then
+	"$bin" trace convert - -o - < "$vtr" | cmp -s - "$vtr" && ok || bad "trace convert - -o -"
+	"$bin" trace info - < "$vtr" | grep -q '^format: *vcpusim' && ok || bad "trace info -"
+	cp "$vtr" "$tmp/t.vtr"
+	expect 2 "is also" "$bin" trace convert "$tmp/t.vtr" -o "$tmp/t.vtr"
+fi
 
 # ---- 5, 6, 7. silent wrong results
 # (5) a zero-length sleep: the io VM serves all its requests (see also check_catches.sh)
