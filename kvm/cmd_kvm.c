@@ -623,14 +623,10 @@ static cJSON *results_json(const struct scenario *sc, const struct kvm_run_spec 
 static int write_trace(const char *path, const struct kvm_run_spec *spec,
 		       const struct kvm_run_result *res)
 {
-	size_t n = strlen(path) + 32;
-	char *tmp = malloc(n);
-	snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		free(tmp);
+	struct outfile of;
+	if (outfile_open(&of, path) < 0)
 		return -1;
-	}
+	FILE *f = of.f;
 	double per_us = res->tsc_khz / 1e3;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", f);
 	/* pid 1 and tids from TRACE_TID_BASE, as `run --trace` (sim/trace.c: Perfetto
@@ -703,13 +699,7 @@ static int write_trace(const char *path, const struct kvm_run_spec *spec,
 	/* real time, not simulated: `plot --timeline` labels its axis "time" */
 	fprintf(f, "\n],\"metadata\":{\"clock\":\"real\",\"source\":\"vcpusim kvm\",\"version\":\"%s\"}}\n",
 		VCPUSIM_VERSION);
-	int err = ferror(f);
-	err |= fclose(f) != 0;
-	if (!err)
-		err = rename(tmp, path) != 0;
-	if (err)
-		unlink(tmp);
-	free(tmp);
+	int err = outfile_commit(&of) < 0;
 	if (truncated)
 		fprintf(stderr, "vcpusim kvm: note: %s: some vCPUs were preempted more than %zu times; their trace stops there\n",
 			path, (size_t)KGUEST_GAPLOG_N);
@@ -872,6 +862,22 @@ int cmd_kvm(int argc, char **argv)
 		free(sets);
 		fprintf(stderr, "vcpusim kvm: which scenario?\n%s", kvm_help);
 		return 2;
+	}
+	const char *outs[3] = { out, trace, simout };
+	for (int a = 0; a < 3; a++) {
+		if (outs[a] && !*outs[a]) {
+			free(sets);
+			fprintf(stderr, "vcpusim kvm: an output file name is empty\n");
+			return 2;
+		}
+		const char *clash = same_file(outs[a], file) ? file : NULL;
+		for (int b = a + 1; b < 3 && !clash; b++)
+			clash = same_file(outs[a], outs[b]) || both_stdout(outs[a], outs[b]) ? outs[b]
+											      : NULL;
+		if (clash) {
+			free(sets);
+			return refuse_same("kvm", outs[a], clash);
+		}
 	}
 	struct jp jp;
 	jp_init(&jp, file);

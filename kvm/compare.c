@@ -7,6 +7,8 @@
  * completion is then the median [min..max], histograms and counts are summed.
  * --plot draws the overlaid wait histograms with gnuplot. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +17,22 @@
 #include <cjson/cJSON.h>
 #include "sim/cli.h"
 #include "sim/jparse.h"
+#include "plots/gp_quote.h"
 
 static const char compare_help[] =
-	"usage: vcpusim compare A.json B.json [--plot OUT.png] [--no-header] [--label-a L]\n"
-	"                       [--label-b L]\n\n"
+	"usage: vcpusim compare A.json B.json [--plot OUT.png|-] [--floor B] [--no-header]\n"
+	"                       [--label-a L] [--label-b L]\n\n"
 	"Compares two results files (from `vcpusim run -o` or `vcpusim kvm -o`) VM by VM:\n"
 	"completion time (ms) and the ratio B/A, CPU share (work_ms / run length), long-wait\n"
 	"fraction (long waits / acquisitions), and two distances between the lock-wait\n"
 	"histograms: TV (total variation, 0 = same shape, 1 = disjoint) and EMD (earth mover's\n"
 	"distance over log2-cycle buckets: 1.0 = a factor of 2 apart). Ratios outside\n"
-	"[0.8, 1.25] (more than 25%% apart) are marked with '!'.\n"
+	"[0.8, 1.25] (more than 25% apart) are marked with '!'.\n"
 	"A side may be a comma-separated list of results of repeated runs: completion is\n"
-	"then shown as median [min..max]; counts and histograms are summed.\n\n"
-	"  --plot FILE   PNG of the overlaid wait histograms (needs gnuplot)\n"
+	"then shown as median [min..max]; counts and histograms are summed. A file - is\n"
+	"standard input.\n\n"
+	"  --plot FILE   PNG of the overlaid wait histograms (needs gnuplot; - : standard\n"
+	"                output, the table then goes to standard error)\n"
 	"  --floor B     histogram distances merge buckets below B (default 8: waits under\n"
 	"                2^8 cycles are the lock operation itself; the simulator says 0)\n"
 	"  --no-header   table rows only, prefixed with the scenario name (for scripts)\n"
@@ -186,6 +191,12 @@ bad:
 static int load_side(struct side *s, const char *list)
 {
 	memset(s, 0, sizeof *s);
+	size_t n = strlen(list);
+	if (!n || list[0] == ',' || list[n - 1] == ',' || strstr(list, ",,")) {
+		fprintf(stderr, "vcpusim compare: '%s': expected a results file or a comma-separated "
+				"list of them, with no empty name\n", list);
+		return -1;
+	}
 	char *copy = strdup(list), *save = NULL;
 	int rc = 0;
 	for (char *f = strtok_r(copy, ",", &save); f && rc == 0; f = strtok_r(NULL, ",", &save)) {
@@ -272,51 +283,28 @@ static void pct(char *out, size_t len, const struct vmagg *a)
 		snprintf(out, len, "%.2f%%", 100.0 * a->longw / a->acq);
 }
 
-static int plot(const char *png, struct side *A, struct side *B, const char *la, const char *lb)
+/* Writes the gnuplot script: every string in it from the results files (names,
+ * labels, policies) or the command line goes through gp_quote (issue 13, item 1). */
+static int plot_script(FILE *g, const char *dat, const char *img, struct side *A,
+		       struct side *B, const char *la, const char *lb, char names[][96], int ncols,
+		       int na)
 {
-	char dat[64] = "/tmp/vcpusim-compare-XXXXXX";
-	int fd = mkstemp(dat);
-	if (fd < 0)
-		return -1;
-	FILE *d = fdopen(fd, "w");
-	int ncols = 0, na = 0;
-	char names[2 * MAX_VMS][96];
-	/* one block per series: bucket, fraction of acquisitions */
-	for (int s = 0; s < 2; s++) {
-		struct side *S = s ? B : A;
-		for (int i = 0; i < S->nvms; i++) {
-			struct vmagg *v = &S->vms[i];
-			double tot = 0;
-			for (int b = 0; b < HB; b++)
-				tot += v->hist[b];
-			if (tot <= 0 || ncols >= 2 * MAX_VMS)
-				continue;
-			snprintf(names[ncols++], sizeof names[0], "%s %s", v->name, s ? lb : la);
-			for (int b = 0; b < HB; b++)
-				fprintf(d, "%d %g\n", b, v->hist[b] / tot);
-			fprintf(d, "\n\n");
-		}
-		if (s == 0)
-			na = ncols;
-	}
-	fclose(d);
-	if (ncols == 0) {
-		unlink(dat);
-		fprintf(stderr, "vcpusim compare: no lock waits to plot: %s not written\n", png);
-		return 0;
-	}
-	char tmp[4096];
-	snprintf(tmp, sizeof tmp, "%s.tmp.%d", png, (int)getpid());
-	FILE *g = popen("gnuplot", "w");
-	if (!g) {
-		unlink(dat);
+	char title[512];   /* cut if longer: a title */
+	int tn = !strcmp(la, A->scenario) && !strcmp(lb, B->scenario)
+		? snprintf(title, sizeof title, "lock waits: %s vs %s (%s)", la, lb, A->policy)
+		: snprintf(title, sizeof title, "lock waits: %s (%s) vs %s (%s)", A->scenario, la,
+			   B->scenario, lb);
+	if (tn < 0)
+		title[0] = 0;
+	char *qimg = gp_quote(img), *qtitle = gp_quote(title), *qdat = gp_quote(dat);
+	if (!qimg || !qtitle || !qdat) {
+		free(qimg);
+		free(qtitle);
+		free(qdat);
 		return -1;
 	}
-	fprintf(g, "set terminal pngcairo size 1000,600 noenhanced\nset output '%s'\n", tmp);
-	if (!strcmp(la, A->scenario) && !strcmp(lb, B->scenario))
-		fprintf(g, "set title 'lock waits: %s vs %s (%s)'\n", la, lb, A->policy);
-	else
-		fprintf(g, "set title 'lock waits: %s (%s) vs %s (%s)'\n", A->scenario, la, B->scenario, lb);
+	fprintf(g, "set terminal pngcairo size 1000,600 noenhanced\nset output %s\n", qimg);
+	fprintf(g, "set title %s\n", qtitle);
 	fprintf(g, "set xlabel 'log2(wait cycles)'\nset ylabel 'fraction of acquisitions'\n"
 		   "set logscale y\nset yrange [1e-5:1]\nset grid\nset key top right\n"
 		   "set arrow from 20,1e-5 to 20,1 nohead dt 3 lc rgb 'gray'\n");
@@ -330,22 +318,140 @@ static int plot(const char *png, struct side *A, struct side *B, const char *la,
 	}
 	fprintf(g, "set xrange [-0.5:%d]\nset xtics 2\n", top + 2);
 	fprintf(g, "plot ");
-	for (int s = 0; s < ncols; s++)
-		fprintf(g, "%s'%s' index %d using 1:($2>0?$2:1/0) with linespoints lw 2 dt %d title '%s'",
-			s ? ", " : "", dat, s, s < na ? 1 : 2, names[s]);
+	int rc = 0;
+	for (int s = 0; s < ncols; s++) {
+		char *qn = gp_quote(names[s]);
+		if (!qn) {
+			rc = -1;
+			break;
+		}
+		fprintf(g, "%s%s index %d using 1:($2>0?$2:1/0) with linespoints lw 2 dt %d title %s",
+			s ? ", " : "", qdat, s, s < na ? 1 : 2, qn);
+		free(qn);
+	}
 	fprintf(g, "\n");
-	int rc = pclose(g);
+	free(qimg);
+	free(qtitle);
+	free(qdat);
+	return rc;
+}
+
+/* The whole of a file gnuplot wrote into our private directory. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, n = 0, got;
+	char *buf = malloc(cap);
+	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
+		if ((n += got) == cap) {
+			char *nb = cap < ((size_t)1 << 30) ? realloc(buf, cap *= 2) : NULL;
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	if (buf && (ferror(f) || n == 0)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/* The figure: gnuplot draws into a private directory (mkdtemp), the PNG is then
+ * written to png like every output (sim/outfile.h: temp file and rename, or
+ * straight through for stdout and devices). */
+static int plot(const char *png, struct side *A, struct side *B, const char *la, const char *lb)
+{
+	char dir[64] = "/tmp/vcpusim-compare-XXXXXX";
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "vcpusim compare: cannot create a temporary directory: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	char dat[96], img[96], gp[96];
+	snprintf(dat, sizeof dat, "%s/hist.dat", dir);
+	snprintf(img, sizeof img, "%s/plot.png", dir);
+	snprintf(gp, sizeof gp, "%s/plot.gp", dir);
+	FILE *d = fopen(dat, "w");
+	if (!d) {
+		rmdir(dir);
+		return -1;
+	}
+	int ncols = 0, na = 0;
+	static char names[2 * MAX_VMS][96];
+	/* one block per series: bucket, fraction of acquisitions */
+	for (int s = 0; s < 2; s++) {
+		struct side *S = s ? B : A;
+		for (int i = 0; i < S->nvms; i++) {
+			struct vmagg *v = &S->vms[i];
+			double tot = 0;
+			for (int b = 0; b < HB; b++)
+				tot += v->hist[b];
+			if (tot <= 0 || ncols >= 2 * MAX_VMS)
+				continue;
+			if (snprintf(names[ncols], sizeof names[0], "%s %s", v->name, s ? lb : la) < 0)
+				names[ncols][0] = 0;   /* a key entry, cut if longer */
+			ncols++;
+			for (int b = 0; b < HB; b++)
+				fprintf(d, "%d %g\n", b, v->hist[b] / tot);
+			fprintf(d, "\n\n");
+		}
+		if (s == 0)
+			na = ncols;
+	}
+	int rc = -1;
+	char *bytes = NULL;
+	FILE *g = NULL;
+	if (fclose(d) != 0)
+		goto out;
+	if (ncols == 0) {
+		fprintf(stderr, "vcpusim compare: no lock waits to plot: %s not written\n", png);
+		rc = 0;
+		goto out;
+	}
+	g = fopen(gp, "w");
+	if (!g || plot_script(g, dat, img, A, B, la, lb, names, ncols, na) < 0 || fclose(g) != 0) {
+		if (g)
+			fclose(g);
+		goto out;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		execlp("gnuplot", "gnuplot", gp, (char *)NULL);
+		fprintf(stderr, "vcpusim compare: cannot run gnuplot: %s (install gnuplot-nox: "
+				"scripts/deps.sh)\n", strerror(errno));
+		_exit(127);
+	}
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	size_t len = 0;
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || !(bytes = slurp(img, &len))) {
+		if (!(WIFEXITED(st) && WEXITSTATUS(st) == 127))
+			fprintf(stderr, "vcpusim compare: gnuplot did not draw the plot\n");
+		goto out;
+	}
+	if (write_file_atomic(png, bytes, len) < 0) {
+		fprintf(stderr, "vcpusim compare: %s: cannot write: %s\n", png, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(bytes);
 	unlink(dat);
-	if (rc != 0 || access(tmp, F_OK) != 0) {
-		unlink(tmp);
-		fprintf(stderr, "vcpusim compare: gnuplot failed (is gnuplot installed?)\n");
-		return -1;
-	}
-	if (rename(tmp, png) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	unlink(img);
+	unlink(gp);
+	rmdir(dir);
+	return rc;
 }
 
 int cmd_compare(int argc, char **argv)
@@ -392,12 +498,29 @@ int cmd_compare(int argc, char **argv)
 		fprintf(stderr, "vcpusim compare: two results files are needed\n%s", compare_help);
 		return 2;
 	}
+	if (png && !*png) {
+		fprintf(stderr, "vcpusim compare: --plot: empty file name\n");
+		return 2;
+	}
+	/* the figure must not replace one of the results files it is drawn from */
+	for (int s = 0; png && s < 2; s++) {
+		char *copy = strdup(s ? fb : fa), *save = NULL;
+		for (char *f = copy ? strtok_r(copy, ",", &save) : NULL; f; f = strtok_r(NULL, ",", &save))
+			if (same_file(png, f)) {
+				refuse_same("compare", png, f);
+				free(copy);
+				return 2;
+			}
+		free(copy);
+	}
 	struct side *A = malloc(sizeof *A), *B = malloc(sizeof *B);
 	if (!A || !B || load_side(A, fa) < 0 || load_side(B, fb) < 0) {
 		free(A);
 		free(B);
 		return 2;
 	}
+	/* the table goes to stderr when the figure is written to stdout */
+	FILE *tab = png && !strcmp(png, "-") ? stderr : stdout;
 	/* default labels: the policies, or the scenarios when the policies are equal */
 	int same = !strcmp(A->policy, B->policy) && strcmp(A->scenario, B->scenario);
 	if (!la)
@@ -405,10 +528,10 @@ int cmd_compare(int argc, char **argv)
 	if (!lb)
 		lb = same ? B->scenario : B->policy;
 	if (header) {
-		printf("A: %s, policy %s (%d run%s)   B: %s, policy %s (%d run%s)\n", A->scenario,
+		fprintf(tab, "A: %s, policy %s (%d run%s)   B: %s, policy %s (%d run%s)\n", A->scenario,
 		       A->policy, A->nfiles, A->nfiles > 1 ? "s" : "", B->scenario, B->policy, B->nfiles,
 		       B->nfiles > 1 ? "s" : "");
-		printf("%-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n", "vm", la, lb, "B/A",
+		fprintf(tab, "%-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n", "vm", la, lb, "B/A",
 		       "shareA", "shareB", "longA", "longB", "TV", "EMD");
 	}
 	/* VMs of A in order, then those only in B */
@@ -443,8 +566,8 @@ int cmd_compare(int argc, char **argv)
 			snprintf(emd, sizeof emd, "%.2f", e);
 		}
 		if (!header)
-			printf("%-26s ", A->scenario);
-		printf("%-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n", name, ca, cb, ratio, sa, sb, pa,
+			fprintf(tab, "%-26s ", A->scenario);
+		fprintf(tab, "%-12s %-22s %-22s %7s %7s %7s %9s %9s %6s %6s\n", name, ca, cb, ratio, sa, sb, pa,
 		       pb, tv, emd);
 	}
 	/* real runs: which lock preemptions the guest saw */
@@ -456,20 +579,20 @@ int cmd_compare(int argc, char **argv)
 			if (!v->has_real || v->acq <= 0 || !header)
 				continue;
 			if (!any++ && header)
-				printf("\nlock preemption seen by the real guest (summed over runs): long waits; "
+				fprintf(tab, "\nlock preemption seen by the real guest (summed over runs): long waits; "
 				       "long holds (holder preempted in its critical section: LHP);\n"
 				       "late handoffs (lock granted to a waiter that was not running: LWP); mean share of\n"
 				       "the run during which the host happened to run all the VM's vCPUs at once\n");
-			printf("  %-12s %-10s long waits %6.0f  long holds %6.0f  late handoffs %6.0f  of %8.0f acquisitions",
+			fprintf(tab, "  %-12s %-10s long waits %6.0f  long holds %6.0f  late handoffs %6.0f  of %8.0f acquisitions",
 			       v->name, s ? lb : la, v->longw, v->long_holds, v->late_handoffs, v->acq);
 			if (v->ntogether)
-				printf("; all vCPUs ran together %.0f%% of the time", 100 * v->together_frac / v->ntogether);
-			printf("\n");
+				fprintf(tab, "; all vCPUs ran together %.0f%% of the time", 100 * v->together_frac / v->ntogether);
+			fprintf(tab, "\n");
 		}
 	}
 	int rc = 0;
 	if (png && plot(png, A, B, la, lb) < 0) {
-		fprintf(stderr, "vcpusim compare: %s: could not draw the plot\n", png);
+		fprintf(stderr, "vcpusim compare: %s: not written\n", png);
 		rc = 1;
 	}
 	free(A);

@@ -1216,6 +1216,14 @@ const char *guest_check_vm(const struct vm *vm)
 	const char *te = tlb_check(vm);
 	if (te)
 		return te;
+	/* a vCPU its pCPU runs while its thread sleeps: no event will ever advance
+	 * it (the frozen vCPU of issue 13, item 5) */
+	for (int i = 0; i < vm->nvcpus; i++) {
+		const struct vcpu *v = &vm->vcpus[i];
+		if (v->state == VCPU_RUNNING && (v->g.st == G_SLEEP || v->g.st == G_FUTEX_SLEEP ||
+						 v->g.st == G_LOCK_PARKED || v->g.st == G_DONE))
+			return "a running vCPU's guest thread is asleep: nothing will advance it";
+	}
 	for (int i = 0; i < vm->nlocks; i++) {
 		const struct glock *l = &vm->locks[i];
 		int n = 0;

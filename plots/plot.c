@@ -9,6 +9,9 @@
 #include "sim/cli.h"
 #include "sim/jparse.h"
 #include "sweep/sweep.h"
+#include "plots/gp_quote.h"
+#include "plots/plot.h"
+#include "sim/outfile.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -159,9 +162,11 @@ fail:
 static int csv_load(const char *path, struct csv *c, char *msg, size_t msgn)
 {
 	memset(c, 0, sizeof *c);
-	char *text = sweep_read_file(path, NULL);
+	/* bounded, and a directory or /dev/zero says so (issue 13, items 9 and 14) */
+	const char *rwhy = NULL;
+	char *text = jp_read_file(path, (size_t)1 << 30, NULL, &rwhy);
 	if (!text) {
-		sfmt(msg, msgn, "%s: cannot read: %s", path, strerror(errno));
+		sfmt(msg, msgn, "%s: %s%s", path, rwhy, strstr(rwhy, "too large") ? " (more than 1 GiB)" : "");
 		return 2;
 	}
 	const char *p = text, *why = NULL;
@@ -516,17 +521,16 @@ static void key_label(const char *key, char *out, size_t n)
 	sfmt(out, n, "%s", key);
 }
 
-/* gnuplot single-quoted string */
+/* gnuplot string literal: plots/gp_quote.h (the one escaping function) */
 static void gp_str(struct sbuf *b, const char *s)
 {
-	sb_add(b, "'", 1);
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_add(b, "'", 1);
-		if (*s != '\n' && *s != '\t')
-			sb_add(b, s, 1);
+	char *q = gp_quote(s);
+	if (!q) {
+		b->oom = 1;
+		return;
 	}
-	sb_add(b, "'", 1);
+	sb_puts(b, q);
+	free(q);
 }
 
 /* a data field: tabs and line breaks would break the row */
@@ -547,11 +551,93 @@ static void dat_num(struct sbuf *b, double v)
 	}
 }
 
+/* ---------------------------------------------------------------- staging */
+
+/* Every figure of one `vcpusim plot` is made in a private directory inside
+ * PLOTDIR (mkdtemp: mode 0700, a fresh name, so nothing planted there can
+ * redirect gnuplot's writes) and moved into PLOTDIR only when all of them
+ * succeeded: a failure midway leaves PLOTDIR as it was (issue 13, items 2, 13). */
+static struct {
+	char final[PATH_MAX], dir[PATH_MAX];
+	const char *input;          /* a file read from PLOTDIR's neighbourhood (the trace) */
+	char names[16][32];
+	int n, active;
+} stage;
+
+static int stage_begin(const char *plotdir, const char *input)
+{
+	stage.n = 0;
+	stage.input = input;
+	sfmt(stage.final, sizeof stage.final, "%s", plotdir);
+	sfmt(stage.dir, sizeof stage.dir, "%s/.vcpusim-plot-XXXXXX", plotdir);
+	if (!mkdtemp(stage.dir)) {
+		fprintf(stderr, "vcpusim plot: cannot write into %s: %s\n", plotdir, strerror(errno));
+		return -1;
+	}
+	stage.active = 1;
+	return 0;
+}
+
+static void stage_add(const char *name)
+{
+	if (stage.n < (int)(sizeof stage.names / sizeof *stage.names))
+		sfmt(stage.names[stage.n++], sizeof stage.names[0], "%s", name);
+}
+
+static void stage_abort(void)
+{
+	char p[PATH_MAX];
+	for (int i = 0; i < stage.n; i++) {
+		sfmt(p, sizeof p, "%s/%s", stage.dir, stage.names[i]);
+		unlink(p);
+	}
+	rmdir(stage.dir);
+	stage.n = stage.active = 0;
+}
+
+/* Moves the figures into PLOTDIR; prints the images written. 0, or 1 (2 when
+ * one would replace the input). */
+static int stage_commit(void)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	for (int i = 0; i < stage.n; i++) {
+		sfmt(to, sizeof to, "%s/%s", stage.final, stage.names[i]);
+		if (stage.input && same_file(to, stage.input)) {
+			refuse_same("plot", to, stage.input);
+			stage_abort();
+			return 2;
+		}
+		struct stat sb;
+		if (stat(to, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "vcpusim plot: %s: is a directory: nothing written\n", to);
+			stage_abort();
+			return 1;
+		}
+	}
+	for (int i = 0; i < stage.n; i++) {
+		sfmt(from, sizeof from, "%s/%s", stage.dir, stage.names[i]);
+		sfmt(to, sizeof to, "%s/%s", stage.final, stage.names[i]);
+		if (rename(from, to) < 0) {
+			fprintf(stderr, "vcpusim plot: %s: cannot write: %s\n", to, strerror(errno));
+			stage_abort();
+			return 1;
+		}
+	}
+	for (int i = 0; i < stage.n; i++) {
+		const char *dot = strrchr(stage.names[i], '.');
+		if (dot && (!strcmp(dot, ".png") || !strcmp(dot, ".svg") || !strcmp(dot, ".pdf")))
+			printf("%s/%s\n", stage.final, stage.names[i]);
+	}
+	stage.n = stage.active = 0;
+	rmdir(stage.dir);
+	return 0;
+}
+
 /* The figure options of this `vcpusim plot` (set by cmd_plot), or NULL. */
 static const struct opts *style;
 
-/* Writes PLOTDIR/KIND.dat and KIND.gp, runs gnuplot there, renames the outputs. */
-static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
+/* Writes KIND.dat and KIND.gp into the staging directory, runs gnuplot there. */
+static int render(const char *finaldir, const char *kind, const struct sbuf *dat,
 		  const char *title, const char *xlabel, const char *ylabel, const char *keytitle,
 		  int ngroups, double refline, const char *extra_vars)
 {
@@ -591,6 +677,12 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	sb_puts(&gp, "\n");
 	sb_puts(&gp, body);
 	int rc = 0;
+	const char *plotdir = stage.dir;
+	char name[32];
+	sfmt(name, sizeof name, "%s.dat", kind);
+	stage_add(name);
+	sfmt(name, sizeof name, "%s.gp", kind);
+	stage_add(name);
 	sfmt(path, sizeof path, "%s/%s.dat", plotdir, kind);
 	if (gp.oom || dat->oom || sweep_write_file(path, dat->p, dat->len) < 0)
 		rc = 1;
@@ -645,9 +737,11 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 		sfmt(part, sizeof part, "%s.part", f);
 		if (stat(part, &sb) < 0 || sb.st_size == 0 || rename(part, f) < 0)
 			good = 0;
+		sfmt(name, sizeof name, "%s.%s", kind, i == 2 ? "pdf" : i ? "svg" : "png");
+		stage_add(name);
 	}
 	if (!good) {
-		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s%s", plotdir, script,
+		fprintf(stderr, "vcpusim plot: gnuplot failed on %s/%s:\n%s%s", finaldir, script,
 			err && *err ? err : "(no message)\n",
 			logy ? "vcpusim plot: (--logy: a log axis shows only values above 0)\n" : "");
 		free(err);
@@ -662,15 +756,17 @@ static int render(const char *plotdir, const char *kind, const struct sbuf *dat,
 	char logp[PATH_MAX];
 	sfmt(logp, sizeof logp, "%s/%s.gnuplot.log", plotdir, kind);
 	if (err && *err) {
-		if (sweep_write_file(logp, err, strlen(err)) == 0)
-			fprintf(stderr, "vcpusim plot: note: gnuplot warned while drawing %s: %s\n",
-				kind, logp);
-	} else
-		unlink(logp);
+		if (sweep_write_file(logp, err, strlen(err)) == 0) {
+			sfmt(name, sizeof name, "%s.gnuplot.log", kind);
+			stage_add(name);
+			fprintf(stderr, "vcpusim plot: note: gnuplot warned while drawing %s: %s/%s\n",
+				kind, finaldir, name);
+		}
+	} else {
+		sfmt(logp, sizeof logp, "%s/%s.gnuplot.log", finaldir, kind);
+		unlink(logp);   /* an old one beside the new figure would mislead */
+	}
 	free(err);
-	printf("%s\n%s\n", png, svg);
-	if (pdf)
-		printf("%s\n", pdfp);
 	return 0;
 }
 
@@ -1165,7 +1261,11 @@ static int slice_row(const cJSON *e)
 	return (int)pc->valuedouble;
 }
 
-static int plot_timeline(const char *trace, const char *out, double from, double to)
+/* set by plot_timeline_data: the trace records real time (`vcpusim kvm --trace`) */
+static int timeline_real;
+
+int plot_timeline_data(const char *trace, double from, double to, struct sbuf *dat,
+		       struct sbuf *names_var, int *ngroups)
 {
 	struct jp jp;
 	jp_init(&jp, trace);
@@ -1191,8 +1291,11 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
 		const cJSON *dur = cJSON_GetObjectItemCaseSensitive(e, "dur");
 		int row = slice_row(e);
+		/* times finite and in range: an int cast of 1e300 is undefined (issue 13,
+		 * item 13); slice_row bounds the row */
 		if (!cJSON_IsString(vm) || !cJSON_IsNumber(ts) || !cJSON_IsNumber(dur) || row < 0 ||
-		    row > 4095) {
+		    row > 4095 || !(fabs(ts->valuedouble) < 1e15) ||
+		    !(dur->valuedouble >= 0 && dur->valuedouble < 1e15)) {
 			bad++;
 			continue;
 		}
@@ -1207,7 +1310,8 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	}
 	if (bad || !slices) {
 		fprintf(stderr, "%s: traceEvents: %s\n", trace,
-			bad ? "pCPU slices without vm, ts, dur or tid: not a `vcpusim run --trace` file"
+			bad ? "pCPU slices without vm, ts, dur or tid, or out of range (ts and dur "
+			      "finite, a pCPU number < 4096): not a `vcpusim run --trace` file"
 			    : "no pCPU slices (an empty run, or not a `vcpusim run --trace` file)");
 		cJSON_Delete(root);
 		return 2;
@@ -1225,8 +1329,10 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		dat_field(&d, names[k]);
 		sb_puts(&d, "\n");
 		sb_puts(&words, k ? " " : "");
-		for (const char *c = names[k]; *c; c++)
-			sb_add(&words, isspace((unsigned char)*c) || *c == '"' ? "_" : c, 1);
+		/* word() splits at blanks and honours quotes: neither may be in a name */
+		for (const unsigned char *c = (const unsigned char *)names[k]; *c; c++)
+			sb_add(&words, *c <= ' ' || *c == '"' || *c == '\'' || *c == '\\' || *c == 0x7f
+				       ? "_" : (const char *)c, 1);
 		int any = 0;
 		cJSON_ArrayForEach(e, evs) {
 			if (!is_pcpu_slice(e))
@@ -1254,7 +1360,7 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 	/* `vcpusim kvm --trace` files record real time (metadata.clock "real") */
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
 	const cJSON *clock = meta ? cJSON_GetObjectItemCaseSensitive(meta, "clock") : NULL;
-	int real = cJSON_IsString(clock) && !strcmp(clock->valuestring, "real");
+	timeline_real = cJSON_IsString(clock) && !strcmp(clock->valuestring, "real");
 	cJSON_Delete(root);
 	if (!drawn) {
 		fprintf(stderr, "%s: nothing ran between %g and %g ms\n", trace, from, to);
@@ -1262,6 +1368,20 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		sb_free(&vars);
 		return 2;
 	}
+	*dat = d;
+	*names_var = vars;
+	*ngroups = nnames;
+	return 0;
+}
+
+static int plot_timeline(const char *trace, const char *out, double from, double to)
+{
+	struct sbuf d = { 0 }, vars = { 0 };
+	int nnames = 0;
+	int rc = plot_timeline_data(trace, from, to, &d, &vars, &nnames);
+	if (rc)
+		return rc;
+	int real = timeline_real;
 	char dir[PATH_MAX], title[512];
 	if (out) {
 		sfmt(dir, sizeof dir, "%s", out);
@@ -1280,9 +1400,11 @@ static int plot_timeline(const char *trace, const char *out, double from, double
 		return 1;
 	}
 	sfmt(title, sizeof title, "Which VM runs on each pCPU, %g to %g ms", from, to);
-	int rc = render(dir, "timeline", &d, title, real ? "time (ms)" : "simulated time (ms)", "",
-			"VM", nnames, 0,
-			vars.p);
+	rc = stage_begin(dir, trace) < 0 ? 1
+		 : render(dir, "timeline", &d, title, real ? "time (ms)" : "simulated time (ms)", "",
+			  "VM", nnames, 0, vars.p);
+	if (stage.active)
+		rc = rc ? (stage_abort(), rc) : stage_commit();
 	sb_free(&d);
 	sb_free(&vars);
 	return rc;
@@ -1397,6 +1519,12 @@ int cmd_plot(int argc, char **argv)
 	/* group */
 	int gcol = -1;
 	if (o.group && strchr(o.group, '+')) {
+		size_t gl = strlen(o.group);
+		if (o.group[0] == '+' || o.group[gl - 1] == '+' || strstr(o.group, "++")) {
+			fprintf(stderr, "vcpusim plot: --group %s: an empty part (expected KEY1+KEY2)\n",
+				o.group);
+			goto done;
+		}
 		gcol = combo_col(&r, o.group);
 		if (gcol == -3) {
 			rc = 1;
@@ -1447,6 +1575,10 @@ int cmd_plot(int argc, char **argv)
 	}
 	if (mkdir(plotdir, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "vcpusim plot: cannot create %s: %s\n", plotdir, strerror(errno));
+		rc = 1;
+		goto done;
+	}
+	if (stage_begin(plotdir, NULL) < 0) {
 		rc = 1;
 		goto done;
 	}
@@ -1534,6 +1666,8 @@ int cmd_plot(int argc, char **argv)
 		rc = 2;
 	}
 done:
+	if (stage.active)
+		rc = rc ? (stage_abort(), rc) : stage_commit();
 	free(use);
 	free(vals);
 	results_free(&r);

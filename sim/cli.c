@@ -12,41 +12,20 @@
 #include "sim/sim.h"
 #include "sim/trace.h"
 
-int write_file_atomic(const char *path, const char *data, size_t len)
-{
-	size_t n = strlen(path) + 32;
-	char *tmp = malloc(n);
-	if (!tmp)
-		return -1;
-	snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-	FILE *f = fopen(tmp, "wb");
-	if (!f) {
-		free(tmp);
-		return -1;
-	}
-	int err = fwrite(data, 1, len, f) != len;
-	err |= fclose(f) != 0;
-	if (!err)
-		err = rename(tmp, path) != 0;
-	int saved = errno;
-	if (err)
-		unlink(tmp);
-	free(tmp);
-	errno = saved;
-	return err ? -1 : 0;
-}
-
 static const char run_help[] =
-	"usage: vcpusim run [SCENARIO.json] [-o RESULTS.json] [--set PATH=VALUE]...\n"
-	"                   [--trace TRACE.json [--trace-from MS] [--trace-to MS]] [--check]\n\n"
+	"usage: vcpusim run [SCENARIO.json|-] [-o RESULTS.json|-] [--set PATH=VALUE]... [--quiet]\n"
+	"                   [--trace TRACE.json|- [--trace-from MS] [--trace-to MS]] [--check]\n\n"
 	"Simulates the scenario (without one, a built-in example: a lock-heavy parallel VM\n"
 	"beside a CPU hog under Xen Credit) and prints a summary, or writes the results JSON\n"
 	"with -o.\n\n"
-	"  -o FILE           write results JSON to FILE (atomically) instead of the summary\n"
+	"  SCENARIO -        read the scenario from standard input\n"
+	"  -o FILE           write results JSON to FILE (atomically; - : standard output)\n"
+	"                    instead of the summary\n"
 	"  --set PATH=VALUE  override a scenario value by dotted path with array indices,\n"
 	"                    e.g. --set scheduler.policy=credit --set vms[0].vcpus=8;\n"
 	"                    VALUE is JSON if it parses as JSON, else a string\n"
-	"  --trace FILE      write the schedule as Chrome/Perfetto trace events\n"
+	"  --trace FILE      write the schedule as Chrome/Perfetto trace events (- :\n"
+	"                    standard output; the summary then goes to standard error)\n"
 	"  --trace-from MS, --trace-to MS\n"
 	"                    only the part of the schedule in [MS, MS) of simulated time\n"
 	"  --check           verify the model's invariants after every event (slower)\n"
@@ -147,6 +126,18 @@ int cmd_run(int argc, char **argv)
 		free(sets);
 		return 2;
 	}
+	/* outputs are checked before anything is simulated */
+	if ((out && !*out) || (trace_path && !*trace_path)) {
+		free(sets);
+		fprintf(stderr, "vcpusim run: %s: empty file name\n", out && !*out ? "-o" : "--trace");
+		return 2;
+	}
+	const char *clash = same_file(out, file) ? out : same_file(trace_path, file) ? trace_path
+			  : same_file(out, trace_path) || both_stdout(out, trace_path) ? out : NULL;
+	if (clash) {
+		free(sets);
+		return refuse_same("run", clash, same_file(clash, file) ? file : "the --trace output");
+	}
 	struct jp jp;
 	jp_init(&jp, file ? file : "(built-in scenario)");
 	struct scenario *sc = scenario_load(&jp, file, sets, nsets);
@@ -157,6 +148,12 @@ int cmd_run(int argc, char **argv)
 	}
 	if (check)
 		sc->check = 1;
+	struct outfile of = { 0 };
+	if (out && outfile_open(&of, out) < 0) {
+		fprintf(stderr, "vcpusim: %s: cannot write: %s\n", out, strerror(errno));
+		scenario_free(sc);
+		return 1;
+	}
 	double t0 = wall_clock();
 	struct sim *s = sim_create(sc);
 	s->progress = !quiet && isatty(2);
@@ -164,9 +161,11 @@ int cmd_run(int argc, char **argv)
 		s->trace = trace_open(trace_path, s->host.npcpus);
 		if (!s->trace) {
 			fprintf(stderr, "vcpusim: %s: cannot write: %s\n", trace_path, strerror(errno));
+			if (out)
+				outfile_abort(&of);
 			sim_destroy(s);
 			scenario_free(sc);
-			return 2;
+			return 1;
 		}
 		trace_window(s->trace, trace_from, trace_to);
 	}
@@ -192,7 +191,11 @@ int cmd_run(int argc, char **argv)
 			char *withnl = malloc(len + 2);
 			memcpy(withnl, text, len);
 			withnl[len] = '\n';
-			if (write_file_atomic(out, withnl, len + 1) < 0) {
+			if (fwrite(withnl, 1, len + 1, of.f) != len + 1) {
+				outfile_abort(&of);
+				fprintf(stderr, "vcpusim: %s: cannot write: %s\n", out, strerror(errno));
+				rc = 1;
+			} else if (outfile_commit(&of) < 0) {
 				fprintf(stderr, "vcpusim: %s: cannot write: %s\n", out, strerror(errno));
 				rc = 1;
 			}
@@ -200,8 +203,12 @@ int cmd_run(int argc, char **argv)
 			free(text);
 			cJSON_Delete(r);
 		} else {
-			results_print_summary(stdout, s, wall);
+			/* with the trace on stdout, the summary goes to stderr */
+			results_print_summary(trace_path && !strcmp(trace_path, "-") ? stderr : stdout,
+					      s, wall);
 		}
+	} else if (out) {
+		outfile_abort(&of);
 	}
 	sim_destroy(s);
 	scenario_free(sc);
@@ -242,25 +249,63 @@ int cmd_validate(int argc, char **argv)
 }
 
 static const char list_help[] =
-	"usage: vcpusim list policies|workloads\n\nLists what is built in, one line each.\n";
+	"usage: vcpusim list policies|workloads\n\n"
+	"Lists what is built in, one entry each (wrapped at 100 columns).\n";
+
+/* Prints text from column `col` on, wrapped at word boundaries to 100 columns,
+ * continuation lines indented to `indent`. Returns the column reached. */
+static int wrap(const char *text, int col, int indent)
+{
+	const int width = 100;
+	const char *p = text;
+	while (*p) {
+		size_t w = strcspn(p, " ");
+		if (col > indent && col + 1 + (int)w > width) {
+			printf("\n%*s", indent, "");
+			col = indent;
+		} else if (col > indent) {
+			putchar(' ');
+			col++;
+		}
+		printf("%.*s", (int)w, p);
+		col += (int)w;
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	return col;
+}
 
 int cmd_list(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "policies")) {
-		for (int i = 0; sched_policies[i]; i++)
-			printf("%-10s %s [%s]\n", sched_policies[i]->name, sched_policies[i]->summary,
-			       sched_policies[i]->source);
+		for (int i = 0; sched_policies[i]; i++) {
+			int col = printf("%-10s ", sched_policies[i]->name);
+			col = wrap(sched_policies[i]->summary, col, 11);
+			char src[512];
+			snprintf(src, sizeof src, "[%s]", sched_policies[i]->source);
+			wrap(src, col, 11);
+			putchar('\n');
+		}
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "workloads")) {
-		for (int i = 0; workload_kinds[i]; i++)
-			printf("%-10s %s\n", workload_kinds[i]->name, workload_kinds[i]->summary);
+		for (int i = 0; workload_kinds[i]; i++) {
+			int col = printf("%-10s ", workload_kinds[i]->name);
+			wrap(workload_kinds[i]->summary, col, 11);
+			putchar('\n');
+		}
 		return 0;
 	}
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(list_help, stdout);
 		return 0;
 	}
+	if (argc == 2)
+		fprintf(stderr, "vcpusim list: '%s': expected policies or workloads\n", argv[1]);
+	else
+		fprintf(stderr, "vcpusim list: %s\n", argc < 2 ? "what? (policies or workloads)"
+							 : "one argument only");
 	fputs(list_help, stderr);
 	return 2;
 }

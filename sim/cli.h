@@ -4,6 +4,7 @@
 #ifndef VCPUSIM_CLI_H
 #define VCPUSIM_CLI_H
 #include <stddef.h>
+#include "sim/outfile.h"
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
@@ -16,9 +17,6 @@ int cmd_trace(int argc, char **argv);    /* traces/trace_cmd.c */
 int cmd_capture(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv); /* kvm/calibrate.c */
 
-/* Writes data to path atomically: a temporary file in the same directory, then
- * rename, so an interrupted run never leaves a half-written output. Returns 0 or
- * -1 with errno set. */
-int write_file_atomic(const char *path, const char *data, size_t len);
+/* write_file_atomic: sim/outfile.h */
 
 #endif

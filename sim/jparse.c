@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void jp_init(struct jp *jp, const char *file)
 {
@@ -169,6 +170,13 @@ const char *jp_str(struct jp *jp, const cJSON *obj, const char *path, const char
 		jp_expected(jp, p, v, "a string");
 		return def;
 	}
+	const char *why = jp_text_problem(v->valuestring);
+	if (why) {
+		char p[JP_PATH_MAX];
+		jp_join(p, path, key);
+		jp_fail(jp, p, "%s", why);
+		return def;
+	}
 	return v->valuestring;
 }
 
@@ -252,63 +260,214 @@ void jp_only_keys(struct jp *jp, const cJSON *obj, const char *path,
 	}
 }
 
-cJSON *jp_load_file(struct jp *jp, const char *file)
+const char *jp_text_problem(const char *s)
 {
-	FILE *f = fopen(file, "rb");
-	if (!f) {
-		jp_fail(jp, NULL, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	size_t got;
-	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			if (cap >= (size_t)256 << 20) {
-				free(buf);
-				buf = NULL;
-				fclose(f);
-				jp_fail(jp, NULL, "file larger than 256 MiB");
-				return NULL;
-			}
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-			}
-			buf = nb;
+	const unsigned char *c = (const unsigned char *)s;
+	while (*c) {
+		if (*c < 0x20 || *c == 0x7f)
+			return "a control character in the string (names and values are printed "
+			       "on terminals and into CSV and gnuplot files)";
+		if (*c < 0x80) {
+			c++;
+			continue;
 		}
+		/* UTF-8 (RFC 3629, section 4): no overlong forms, no surrogates, <= U+10FFFF */
+		int n = *c >= 0xc2 && *c <= 0xdf ? 1 : *c >= 0xe0 && *c <= 0xef ? 2
+		      : *c >= 0xf0 && *c <= 0xf4 ? 3 : -1;
+		if (n < 0)
+			return "not valid UTF-8";
+		unsigned lo = 0x80, hi = 0xbf;
+		if (*c == 0xe0)
+			lo = 0xa0;
+		else if (*c == 0xed)
+			hi = 0x9f;
+		else if (*c == 0xf0)
+			lo = 0x90;
+		else if (*c == 0xf4)
+			hi = 0x8f;
+		if (c[1] < lo || c[1] > hi)
+			return "not valid UTF-8";
+		for (int k = 2; k <= n; k++)
+			if ((c[k] & 0xc0) != 0x80)
+				return "not valid UTF-8";
+		c += n + 1;
 	}
-	int err = ferror(f);
-	fclose(f);
-	if (!buf || err) {
-		free(buf);
-		jp_fail(jp, NULL, "cannot read the file");
-		return NULL;
+	return NULL;
+}
+
+/* Duplicate keys: cJSON keeps both and every lookup finds the first, so a
+ * scenario that says "vcpus" twice would silently use the first (RFC 8259,
+ * section 4: names SHOULD be unique; here they must be). */
+static int dup_cmp(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+static int check_dups(struct jp *jp, const cJSON *v, const char *path, int depth)
+{
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	int n = 0;
+	const cJSON *c;
+	for (c = v->child; c; c = c->next)
+		n++;
+	if (cJSON_IsObject(v) && n > 1) {
+		const cJSON **a = malloc((size_t)n * sizeof *a);
+		if (!a) {
+			jp_fail(jp, path, "out of memory");
+			return -1;
+		}
+		int i = 0;
+		for (c = v->child; c; c = c->next)
+			a[i++] = c;
+		qsort(a, (size_t)n, sizeof *a, dup_cmp);
+		for (i = 1; i < n; i++)
+			if (!dup_cmp(&a[i - 1], &a[i])) {
+				char p[JP_PATH_MAX];
+				jp_join(p, path, a[i]->string ? a[i]->string : "?");
+				free(a);
+				jp_fail(jp, p, "key given twice in one object");
+				return -1;
+			}
+		free(a);
 	}
-	if (memchr(buf, 0, n)) {
-		free(buf);
-		jp_fail(jp, NULL, "not JSON text (contains a NUL byte)");
+	if (depth > 64)
+		return 0;
+	int i = 0;
+	for (c = v->child; c; c = c->next, i++) {
+		char p[JP_PATH_MAX];
+		if (cJSON_IsObject(v))
+			jp_join(p, path, c->string ? c->string : "?");
+		else
+			jp_index(p, path, i);
+		if (check_dups(jp, c, p, depth + 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* "\u0000" would end the decoded C string early (a name cut short silently). */
+static const char *nul_escape(const char *buf, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (buf[i] == '\\') {
+			if (buf[i + 1] == 'u' && i + 5 < n && !memcmp(buf + i + 2, "0000", 4))
+				return buf + i;
+			i++;
+		}
+	return NULL;
+}
+
+static int line_of(const char *buf, const char *at)
+{
+	int line = 1;
+	for (const char *p = buf; p < at; p++)
+		line += *p == '\n';
+	return line;
+}
+
+cJSON *jp_parse_text(struct jp *jp, const char *buf, size_t n, const char *what)
+{
+	const char *bad = nul_escape(buf, n);
+	if (bad) {
+		jp_fail(jp, NULL, "%s\\u0000 (a NUL character) near line %d", what, line_of(buf, bad));
 		return NULL;
 	}
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, n, &end, 0);
 	if (!root) {
-		size_t off = end && end >= buf && end <= buf + n ? (size_t)(end - buf) : 0;
-		int line = 1;
-		for (size_t i = 0; i < off; i++)
-			line += buf[i] == '\n';
-		jp_fail(jp, NULL, "invalid JSON near line %d", line);
-	} else {
-		for (const char *p = end; p && p < buf + n; p++)
-			if (!isspace((unsigned char)*p)) {
-				cJSON_Delete(root);
-				root = NULL;
-				jp_fail(jp, NULL, "trailing text after the JSON value");
-				break;
-			}
+		const char *at = end && end >= buf && end <= buf + n ? end : buf;
+		jp_fail(jp, NULL, "%sinvalid JSON near line %d", what, line_of(buf, at));
+		return NULL;
 	}
+	for (const char *p = end; p && p < buf + n; p++)
+		if (!isspace((unsigned char)*p)) {
+			cJSON_Delete(root);
+			jp_fail(jp, NULL, "%strailing text after the JSON value", what);
+			return NULL;
+		}
+	if (check_dups(jp, root, "", 0) < 0) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+char *jp_read_file(const char *file, size_t max, size_t *len, const char **why)
+{
+	int in = !strcmp(file, "-");
+	FILE *f = in ? stdin : fopen(file, "rb");
+	if (!f) {
+		static _Thread_local char msg[160];
+		snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));
+		*why = msg;
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			*why = "cannot read: is a directory";
+			goto fail;
+		}
+		if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+			*why = "cannot read: file too large";
+			goto fail;
+		}
+	}
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	size_t got;
+	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+		/* a NUL byte: not text (and /dev/zero stops here, not at the cap) */
+		if (memchr(buf + n, 0, got)) {
+			free(buf);
+			*why = "cannot read: not text (contains a NUL byte)";
+			goto fail;
+		}
+		n += got;
+		if (n == cap) {
+			if (cap >= max) {
+				free(buf);
+				*why = "cannot read: file too large";
+				goto fail;
+			}
+			cap = cap * 2 > max ? max : cap * 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				free(buf);
+			buf = nb;
+		}
+	}
+	if (!buf || ferror(f)) {
+		*why = !buf ? "cannot read: out of memory" : "cannot read: input/output error";
+		free(buf);
+		goto fail;
+	}
+	if (!in)
+		fclose(f);
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+fail:
+	if (!in)
+		fclose(f);
+	return NULL;
+}
+
+cJSON *jp_load_file(struct jp *jp, const char *file)
+{
+	if (!strcmp(file, "-") && jp->file && !strcmp(jp->file, "-"))
+		jp->file = "(standard input)";
+	size_t n;
+	const char *why = NULL;
+	char *buf = jp_read_file(file, (size_t)256 << 20, &n, &why);
+	if (!buf) {
+		jp_fail(jp, NULL, "%s%s", why, strstr(why, "too large") ? " (more than 256 MiB)" : "");
+		return NULL;
+	}
+	cJSON *root = jp_parse_text(jp, buf, n, "");
 	free(buf);
 	return root;
 }
@@ -325,9 +484,20 @@ int jp_set_path(struct jp *jp, cJSON *root, const char *assignment)
 	memcpy(path, assignment, (size_t)(eq - assignment));
 	path[eq - assignment] = 0;
 	const char *value = eq + 1;
-	cJSON *val = cJSON_Parse(value);
-	if (!val)
+	/* the whole value must be JSON (`100ms` is the string "100ms", not 100) */
+	if (nul_escape(value, strlen(value))) {
+		jp_fail(jp, NULL, "--set %s: \\u0000 (a NUL character) in the value", assignment);
+		return -1;
+	}
+	cJSON *val = cJSON_ParseWithOpts(value, NULL, 1);
+	if (val) {
+		if (check_dups(jp, val, path, 0) < 0) {
+			cJSON_Delete(val);
+			return -1;
+		}
+	} else {
 		val = cJSON_CreateString(value);
+	}
 	if (!val) {
 		jp_fail(jp, path, "out of memory");
 		return -1;

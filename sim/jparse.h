@@ -51,7 +51,20 @@ void jp_only_keys(struct jp *jp, const cJSON *obj, const char *path,
 		  const char *const *allowed);
 int jp_is_integer(const cJSON *v);
 
-/* Reads a whole file and parses it; on failure records a message naming the file
+/* NULL when s is text a name or value may hold, else why not: a control
+ * character, or bytes that are not UTF-8. jp_str applies it to every string. */
+const char *jp_text_problem(const char *s);
+
+/* Reads a whole file ("-": standard input) of at most max bytes, NUL-terminated;
+ * NULL with *why set ("cannot open: ...", "cannot read: ...") when it cannot be read, is a directory, holds a NUL byte or
+ * is larger (a regular file's size is checked before reading it). */
+char *jp_read_file(const char *file, size_t max, size_t *len, const char **why);
+
+/* Parses JSON text: the whole text one value, no key twice in an object, no
+ * \u0000; else NULL with an error prefixed by what. */
+cJSON *jp_parse_text(struct jp *jp, const char *buf, size_t n, const char *what);
+
+/* Reads a whole file ("-": standard input) and parses it; on failure records a message naming the file
  * (and the line of a syntax error) and returns NULL. */
 cJSON *jp_load_file(struct jp *jp, const char *file);
 

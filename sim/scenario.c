@@ -93,9 +93,26 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	double it = jp_num(jp, g, "guest", "spin_iteration_cycles", it_def, 0.01, 1e6);
 	int64_t bar = jp_int(jp, g, "guest", "barrier_spin_count", 300000, 0, INT64_C(1) << 40);
 	int64_t pv = jp_int(jp, g, "guest", "pv_spin_count", 1 << 15, 0, INT64_C(1) << 40);
+	/* derived spin budgets must fit simulated time (each key in range is not
+	 * enough: 2^40 x 1e6 cycles / 0.1 GHz overflows int64 ns; issue 13, item 7) */
+	const double lim = 1e15;   /* ns: 11.6 days of spinning */
+	if ((double)bar * it / sc->ghz > lim)
+		jp_fail(jp, "guest", "barrier_spin_count x spin_iteration_cycles / host.ghz = %.3g ns, "
+			"more than %.0e ns: lower guest.barrier_spin_count or spin_iteration_cycles",
+			(double)bar * it / sc->ghz, lim);
+	if ((double)pv * it / sc->ghz > lim)
+		jp_fail(jp, "guest", "pv_spin_count x spin_iteration_cycles / host.ghz = %.3g ns, "
+			"more than %.0e ns: lower guest.pv_spin_count or spin_iteration_cycles",
+			(double)pv * it / sc->ghz, lim);
 	gc->barrier_spin_ns = (simtime_t)((double)bar * it / sc->ghz + 0.5);
 	gc->pv_spin_cycles = (int64_t)((double)pv * it + 0.5);
 	int64_t pmt = jp_int(jp, g, "guest", "pmt_timeout_count", 1 << 14, 0, INT64_C(1) << 40);
+	/* a waiter's budget is its queue position (< MAX_VCPUS_TOTAL) times this */
+	if ((double)pmt * it / sc->ghz * MAX_VCPUS_TOTAL > lim)
+		jp_fail(jp, "guest", "pmt_timeout_count x spin_iteration_cycles / host.ghz x %d "
+			"(queue positions) = %.3g ns, more than %.0e ns: lower guest.pmt_timeout_count "
+			"or spin_iteration_cycles", MAX_VCPUS_TOTAL,
+			(double)pmt * it / sc->ghz * MAX_VCPUS_TOTAL, lim);
 	gc->pmt_timeout_cycles = (int64_t)((double)pmt * it + 0.5);
 	gc->futex_cs_ns = jp_int(jp, g, "guest", "futex_cs_ns", 250, 0, NS_PER_SEC);
 	gc->futex_wake_ns = jp_int(jp, g, "guest", "futex_wake_ns", 1000, 0, NS_PER_SEC);
@@ -227,6 +244,10 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 			return;
 		}
 		struct workload_params *wp = wk->parse(jp, w, wpath, vcpus);
+		if (!jp->failed && wp && workload_takes_no_time(wk, wp, vcpus))
+			jp_fail(jp, wpath, "its operations take no time and wait for nothing: a run "
+				"could only loop through them at one instant; give them a duration (%s)",
+				workload_time_keys(kind));
 		int *aff = parse_affinity(jp, vmj, path, vcpus, sc->npcpus);
 		if (jp->failed) {
 			if (wp)

@@ -6,6 +6,7 @@
  * Determinism: one event queue ordered by (time, insertion), one random stream
  * per entity; nothing here iterates over pointers' addresses or hash tables. */
 #include "sim/sim.h"
+#include "sim/stall.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,11 +287,20 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	v->st.wakes++;
 	if (v->running_on) {
 		/* blocked and woken within one instant, before its pCPU rescheduled:
-		 * it never left (Xen's vcpu_wake finds it current) */
+		 * it never left (Xen's vcpu_wake finds it current), so its thread
+		 * goes on as on a dispatch (else it ran asleep for good: issue 13) */
 		v->state = VCPU_RUNNING;
 		s->ops->wake(s, v);
 		if (s->trace)
 			trace_vcpu_state(s->trace, s, v);
+#ifdef VCPUSIM_FAULT_DOUBLE_DISPATCH
+		/* test-only build: VCPUSIM_FAULT=frozen brings the bug back, to show
+		 * --check catches it (tests/check_catches.sh) */
+		if (getenv("VCPUSIM_FAULT"))
+			return;
+#endif
+		if (!v->running_on->host_busy)   /* else its host activity's end resumes it */
+			guest_dispatched(s, v);
 		return;
 	}
 	iwr_update(s);
@@ -601,7 +611,9 @@ int sim_run(struct sim *s)
 		}
 	}
 	simtime_t max = s->sc->max_ns;
-	int all_done_possible = s->finite_vms > 0;
+	int all_done_possible = s->finite_vms > 0, stalled = 0;
+	struct stall stall;   /* no progress: sim/stall.h */
+	stall_init(&stall, s);
 	while (!sim_invariant_broken) {
 		if (all_done_possible && s->finished_vms == s->finite_vms)
 			break;
@@ -619,6 +631,10 @@ int sim_run(struct sim *s)
 		s->events++;
 		s->events_by_kind[e->kind]++;
 		s->last_kind = e->kind;
+		if (stall_note(&stall, s, t, e)) {
+			stalled = 1;
+			break;
+		}
 		e->fire(s, e);
 		if (s->check)
 			check_invariants(s);
@@ -647,5 +663,6 @@ int sim_run(struct sim *s)
 	for (int m = 0; m < s->nvms; m++)
 		if (s->vms[m].n_exec == s->vms[m].nvcpus)
 			s->vms[m].st.together_ns += s->now - s->vms[m].together_since;
-	return sim_invariant_broken ? 1 : 0;
+	stall_free(&stall);
+	return sim_invariant_broken || stalled ? 1 : 0;
 }

@@ -21,7 +21,8 @@
  * --trace-from/--trace-to keep only [from, to): spans are clipped to it, instants
  * outside it left out, the counters' values at its start written there.
  * Names from the scenario are JSON-escaped. Written to a temporary file and
- * renamed at the end, so an interrupted run leaves no half-written trace. */
+ * renamed at the end (sim/outfile.h), so an interrupted run leaves no half-written
+ * trace; "-" is standard output. */
 #include "sim/trace.h"
 #include <math.h>
 #include <stdlib.h>
@@ -98,26 +99,17 @@ struct trace *trace_open(const char *path, int npcpus)
 	struct trace *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
-	size_t n = strlen(path) + 32;
-	t->path = strdup(path);
-	t->tmp = malloc(n);
-	if (t->tmp)
-		snprintf(t->tmp, n, "%s.tmp.%d", path, (int)getpid());
-	t->f = t->tmp ? fopen(t->tmp, "w") : NULL;
 	t->slice_start = calloc((size_t)npcpus, sizeof *t->slice_start);
 	t->npcpus = npcpus;
 	t->from_us = 0;
 	t->to_us = INFINITY;
 	t->last_runnable = t->last_idle = t->pend_runnable = t->pend_idle = -1;
-	if (!t->f || !t->path || !t->slice_start) {
-		if (t->f)
-			fclose(t->f);
-		free(t->path);
-		free(t->tmp);
+	if (!t->slice_start || outfile_open(&t->out, path) < 0) {
 		free(t->slice_start);
 		free(t);
 		return NULL;
 	}
+	t->f = t->out.f;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n", t->f);
 	fprintf(t->f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"args\":{\"name\":\"host\"}}",
 		PID_HOST);
@@ -353,8 +345,6 @@ static void trace_free(struct trace *t)
 	free(t->vm_span);
 	free(t->vstate);
 	free(t->vsince);
-	free(t->path);
-	free(t->tmp);
 	free(t->slice_start);
 	free(t);
 }
@@ -390,20 +380,14 @@ int trace_close(struct trace *t, struct sim *s)
 	else
 		fprintf(t->f, "%.6f]", end / 1e3);
 	fputs("}}\n", t->f);
-	int err = ferror(t->f);
-	err |= fclose(t->f) != 0;
-	if (!err)
-		err = rename(t->tmp, t->path) != 0;
-	if (err)
-		unlink(t->tmp);
+	int err = outfile_commit(&t->out);
 	trace_free(t);
-	return err ? -1 : 0;
+	return err;
 }
 
 void trace_abort(struct trace *t)
 {
-	fclose(t->f);
-	unlink(t->tmp);
+	outfile_abort(&t->out);
 	trace_free(t);
 }
 

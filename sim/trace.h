@@ -4,6 +4,7 @@
 #ifndef VCPUSIM_TRACE_H
 #define VCPUSIM_TRACE_H
 #include <stdio.h>
+#include "sim/outfile.h"
 
 struct sim;
 struct pcpu;
@@ -11,8 +12,8 @@ struct vcpu;
 struct vm;
 
 struct trace {
-	FILE *f;
-	char *path, *tmp;
+	FILE *f;                /* out.f */
+	struct outfile out;     /* sim/outfile.h */
 	int npcpus;
 	double from_us, to_us;  /* only what overlaps [from, to) is written */
 	double *slice_start;    /* per pCPU, us */

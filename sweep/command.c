@@ -98,11 +98,23 @@ int make_dir(const char *dir, const struct sweep *sw)
 	DIR *d = opendir(path);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
-		const char *t = strstr(e->d_name, ".part.");
-		t = t ? t + 6 : strstr(e->d_name, ".tmp.") ? strstr(e->d_name, ".tmp.") + 5 : NULL;
-		long pid;
-		if (t && parse_long(t, 1, LONG_MAX, &pid) == 0 && kill((pid_t)pid, 0) < 0 &&
-		    errno == ESRCH) {
+		/* NAME.part.PID (a run's output, PID the sweep's) and its writer's temp
+		 * file NAME.part.PID.tmp.PID2 (sim/outfile.c): stale when either process
+		 * is gone (a killed worker may linger as a zombie for a while, its sweep
+		 * not) */
+		int stale = 0;
+		const char *marks[2] = { ".part.", ".tmp." };
+		for (int m = 0; m < 2 && !stale; m++) {
+			const char *t = strstr(e->d_name, marks[m]);
+			if (!t)
+				continue;
+			t += strlen(marks[m]);
+			char *end = NULL;
+			long pid = strtol(t, &end, 10);
+			stale = end != t && (*end == 0 || *end == '.') && pid > 0 &&
+				kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+		}
+		if (stale) {
 			char f[PATH_MAX];
 			sfmt(f, sizeof f, "%s/%s", path, e->d_name);
 			unlink(f);

@@ -109,6 +109,7 @@ static void checker_catches(void)
 	EXPECT(guest_check_vm(&vm) != NULL, "a queue without a head is caught");
 	w[0].g.pvq_role = PVQ_HEAD;
 	w[0].g.st = G_LOCK_PARKED;
+	w[0].state = VCPU_BLOCKED;   /* a halted waiter's vCPU is blocked */
 	EXPECT(guest_check_vm(&vm) != NULL, "pending with a halted head is caught");
 	l.pending = 0;
 	EXPECT(guest_check_vm(&vm) == NULL, "a halted head without pending passes");
@@ -116,6 +117,7 @@ static void checker_catches(void)
 	EXPECT(guest_check_vm(&vm) == NULL, "an unfair spinner behind a halted head passes");
 	l.pending = 1;
 	w[0].g.st = G_LOCK_SPIN;
+	w[0].state = VCPU_RUNNING;
 	EXPECT(guest_check_vm(&vm) != NULL, "an unfair spinner while pending is set is caught");
 	l.pending = 0;
 	w[1].g.pvq_role = PVQ_NODE;

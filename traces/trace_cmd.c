@@ -170,8 +170,8 @@ int cmd_trace(int argc, char **argv)
 			}
 			if (!strcmp(argv[i], "--json"))
 				json = 1;
-			else if (argv[i][0] != '-' && !file)
-				file = argv[i];
+			else if ((argv[i][0] != '-' || !argv[i][1]) && !file)
+				file = argv[i];   /* - : standard input */
 			else {
 				fprintf(stderr, "vcpusim trace info: unexpected argument '%s'\n", argv[i]);
 				return 2;
@@ -188,8 +188,8 @@ int cmd_trace(int argc, char **argv)
 		for (int i = 2; i < argc; i++) {
 			if (!strcmp(argv[i], "-o") && i + 1 < argc)
 				out = argv[++i];
-			else if (argv[i][0] != '-' && !in)
-				in = argv[i];
+			else if ((argv[i][0] != '-' || !argv[i][1]) && !in)
+				in = argv[i];   /* - : standard input */
 			else {
 				fprintf(stderr, "vcpusim trace convert: unexpected argument '%s'\n", argv[i]);
 				return 2;
@@ -199,6 +199,8 @@ int cmd_trace(int argc, char **argv)
 			fprintf(stderr, "vcpusim trace convert: expected FILE -o OUT\n");
 			return 2;
 		}
+		if (same_file(out, in))
+			return refuse_same("trace convert", out, in);
 		return trace_convert(in, out);
 	}
 	fprintf(stderr, "vcpusim trace: unknown subcommand '%s' (expected info or convert)\n",
@@ -247,6 +249,32 @@ static int find_lib(const char *opt, char *out, size_t n)
 		return 0;
 #endif
 	return -1;
+}
+
+/* Copies the file from to the output out (sim/outfile.h). */
+static int copy_out(const char *from, const char *out)
+{
+	FILE *f = fopen(from, "rb");
+	if (!f)
+		return -1;
+	struct outfile o;
+	if (outfile_open(&o, out) < 0) {
+		fclose(f);
+		return -1;
+	}
+	char buf[65536];
+	size_t n;
+	int err = 0;
+	while (!err && (n = fread(buf, 1, sizeof buf, f)) > 0)
+		err = fwrite(buf, 1, n, o.f) != n;
+	err |= ferror(f) != 0;
+	fclose(f);
+	if (err) {
+		outfile_abort(&o);
+		errno = errno ? errno : EIO;
+		return -1;
+	}
+	return outfile_commit(&o);
 }
 
 /* SIGINT/SIGTERM/SIGHUP to `vcpusim capture` (e.g. from timeout(1)) are passed on
@@ -435,12 +463,15 @@ int cmd_capture(int argc, char **argv)
 		unlink(tmp);
 		return 1;
 	}
-	if (rename(tmp, out) < 0) {
+	/* to out like every output (sim/outfile.h): through a symlink to its target,
+	 * straight through to stdout (-) or a device */
+	if (copy_out(tmp, out) < 0) {
 		fprintf(stderr, "vcpusim capture: %s: cannot write: %s\n", out, strerror(errno));
 		unlink(tmp);
 		trace_free(t);
 		return 1;
 	}
+	unlink(tmp);
 	struct trace_stats st;
 	trace_stats(t, &st);
 	fprintf(stderr, "vcpusim capture: %s: %d threads, %llu events, %.3f ms traced "

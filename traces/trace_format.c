@@ -7,6 +7,7 @@
  * read, and validates the streams, so a corrupt, truncated or hostile file gives a
  * message, never a crash. */
 #include "traces/trace.h"
+#include "sim/outfile.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -700,27 +701,10 @@ int trace_write_file(const struct trace *t, const char *path, char *err, size_t 
 		fmt_err(err, errlen, "%s: out of memory while encoding the trace", path);
 		return -1;
 	}
-	size_t pl = strlen(path);
-	char *tmp = malloc(pl + 32);
-	if (!tmp) {
-		free(buf);
-		fmt_err(err, errlen, "%s: out of memory", path);
-		return -1;
-	}
-	snprintf(tmp, pl + 32, "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
-	int ok = f != NULL;
-	if (f) {
-		ok = fwrite(buf, 1, len, f) == len;
-		ok = (fclose(f) == 0) && ok;
-	}
-	if (ok)
-		ok = rename(tmp, path) == 0;
-	if (!ok) {
+	/* temp file and rename, or straight through for stdout and devices */
+	int ok = write_file_atomic(path, (const char *)buf, len) == 0;
+	if (!ok)
 		fmt_err(err, errlen, "%s: cannot write the trace: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
 	free(buf);
 	return ok ? 0 : -1;
 }

@@ -20,37 +20,56 @@
 /* The bytes of a vcpusim trace file, or NULL with a message. */
 static unsigned char *read_trace_file(const char *path, size_t *len, char *err, size_t errlen)
 {
+	int in = !strcmp(path, "-");
+	FILE *f = in ? stdin : fopen(path, "rb");
 	struct stat sb;
-	if (stat(path, &sb) != 0) {
+	if (!f || fstat(fileno(f), &sb) != 0) {
 		snprintf(err, errlen, "%s: cannot open the trace: %s", path, strerror(errno));
+		if (f && !in)
+			fclose(f);
 		return NULL;
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory; expected a vcpusim trace file or an "
 			 "OTF2 anchor file (*.otf2)", path);
+		if (!in)
+			fclose(f);
 		return NULL;
 	}
 	if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
 		snprintf(err, errlen, "%s: %lld bytes, larger than the 4 GiB this build reads",
 			 path, (long long)sb.st_size);
+		if (!in)
+			fclose(f);
 		return NULL;
 	}
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot open the trace: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t cap = (size_t)sb.st_size + 1, n = 0;
+	/* the magic number first: a device or pipe (/dev/zero) has no size to check,
+	 * and 4 GiB of something else is not read to find that out */
+	size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 8 ? (size_t)sb.st_size + 1 : 1 << 16, n = 0;
 	unsigned char *buf = malloc(cap);
 	if (!buf) {
-		fclose(f);
+		if (!in)
+			fclose(f);
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
 	size_t r;
+	while (n < 8 && (r = fread(buf + n, 1, 8 - n, f)) > 0)
+		n += r;
+	if (n < 8 || memcmp(buf, TRACE_MAGIC, 8) != 0) {
+		if (!in)
+			fclose(f);
+		struct trace *t = trace_decode(buf, n, path, err, errlen);   /* says why */
+		free(buf);
+		if (t) {
+			trace_free(t);
+			snprintf(err, errlen, "%s: not a vcpusim trace", path);
+		}
+		return NULL;
+	}
 	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
 		n += r;
-		if (n == cap) {   /* the file grew while we read it */
+		if (n == cap) {   /* the file grew while we read it, or a pipe */
 			if (cap >= MAX_FILE_BYTES)
 				break;
 			unsigned char *b = realloc(buf, cap * 2);
@@ -61,10 +80,12 @@ static unsigned char *read_trace_file(const char *path, size_t *len, char *err, 
 		}
 	}
 	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
+	if (!in)
+		fclose(f);
+	if (rerr || n == cap) {
 		free(buf);
-		snprintf(err, errlen, "%s: read error", path);
+		snprintf(err, errlen, rerr ? "%s: read error" : "%s: larger than this build reads",
+			 path);
 		return NULL;
 	}
 	*len = n;

@@ -74,6 +74,17 @@ static inline simtime_t workload_draw(int exponential, double mean, gsl_rng *rng
 }
 
 const struct workload_kind *workload_find(const char *name);
+
+/* The keys that give a kind's operations a duration, for messages. */
+const char *workload_time_keys(const char *kind);
+
+/* 1 when the workload's first operations (10000 of thread 0, 64 of each other
+ * thread, drawn with a private random stream, so a run is not affected) are all
+ * computes of 0 ns or signals: the guest runs those one after the other inside
+ * one event, so a run could only loop there, with no event for the no-progress
+ * check to see (issue 13, item 6). */
+int workload_takes_no_time(const struct workload_kind *wk, const struct workload_params *wp,
+			   int threads);
 extern const struct workload_kind *const workload_kinds[];
 /* Keeps the traces that trace workloads read, for the next runs in this process
  * (a sweep's workers, workloads/trace.c). */

@@ -1,0 +1,48 @@
+/* stall.h: no-progress detection in the main loop (issue 13, item 6).
+ *
+ * Simulated time is what bounds a run (stop.max_ms); work that takes no time
+ * (a bsp grain of 0, an npb interval of 0, io with no think or service time)
+ * makes events at one instant for ever, or for billions of events, and the run
+ * never reaches the bound. A valid instant holds a few events per vCPU; past
+ * STALL_EVENTS (+ per vCPU) events at one instant the run is stopped with a
+ * message naming the VM whose events fill the instant and the keys that give
+ * its work a duration (exit 1). */
+#ifndef VCPUSIM_STALL_H
+#define VCPUSIM_STALL_H
+#include <stdint.h>
+#include "sim/simtime.h"
+
+#define STALL_EVENTS 2000000
+#define STALL_PER_VCPU 1000
+#define STALL_WINDOW 100000   /* events sampled to name the VM */
+
+struct sim;
+struct event;
+
+/* The bound before the per-vCPU part: STALL_EVENTS; the fuzz target lowers it so
+ * that its units stay fast (tests/fuzz/fuzz_scenario.c). */
+extern uint64_t stall_base_events;
+
+struct stall {
+	simtime_t at;        /* the current instant */
+	uint64_t n, limit;   /* events at it; the bound */
+	uint64_t *per_vm;    /* while sampling: events per VM */
+};
+
+void stall_init(struct stall *st, const struct sim *s);
+void stall_free(struct stall *st);
+/* Past the bound: samples, then prints the diagnosis; 1 = stop the run. */
+int stall_slow(struct stall *st, struct sim *s, const struct event *e);
+
+/* Called for every event, after s->now is set: 1 = stop the run. */
+static inline int stall_note(struct stall *st, struct sim *s, simtime_t now, const struct event *e)
+{
+	if (now != st->at) {
+		st->at = now;
+		st->n = 0;
+		return 0;
+	}
+	return ++st->n > st->limit ? stall_slow(st, s, e) : 0;
+}
+
+#endif
