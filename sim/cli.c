@@ -218,7 +218,7 @@ int cmd_run(int argc, char **argv)
 static const char validate_help[] =
 	"usage: vcpusim validate SCENARIO.json [--set PATH=VALUE]...\n\n"
 	"Checks a scenario; prints nothing when it is valid (exit 0), else the first error\n"
-	"as FILE: json.path: what was expected (exit 2).\n";
+	"as FILE: json.path: what was expected (exit 2). SCENARIO - reads standard input.\n";
 
 int cmd_validate(int argc, char **argv)
 {

@@ -30,7 +30,8 @@ static void trace_usage(FILE *f)
 		"info: threads, duration, event counts by kind, compute fraction and the mean\n"
 		"interval between synchronisation points of a trace (--json: as JSON).\n"
 		"convert: writes FILE (a vcpusim trace or an OTF2 anchor *.otf2) as a vcpusim\n"
-		"trace. Formats: traces/FORMAT.md; capture: `vcpusim capture --help`.\n");
+		"trace. FILE - reads standard input, -o - writes standard output.\n"
+		"Formats: traces/FORMAT.md; capture: `vcpusim capture --help`.\n");
 }
 
 static void print_ns(const char *label, double ns)
