@@ -163,6 +163,20 @@ static int write_json(const char *path, const cJSON *doc)
 	return rc;
 }
 
+
+/* Writes a job's scenario file (and frees doc): 0, or 1 with the message in c->msg. */
+static int write_job_scenario(struct runctx *c, const struct job *j, cJSON *doc)
+{
+	int rc = write_json(j->scen, doc);
+	cJSON_Delete(doc);
+	if (rc < 0) {
+		sfmt(c->msg, sizeof c->msg, "vcpusim sweep: cannot write %s: %s", j->scen,
+			 strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 static int prepare_validate(void *vc, long p, struct job *j)
 {
 	struct runctx *c = vc;
@@ -179,14 +193,7 @@ static int prepare_validate(void *vc, long p, struct job *j)
 	j->validate = 1;
 	sfmt(j->scen, sizeof j->scen, "%s/point-%ld.json", c->tmpdir, p);
 	sfmt(j->err, sizeof j->err, "%s/point-%ld.err", c->tmpdir, p);
-	int rc = write_json(j->scen, doc);
-	cJSON_Delete(doc);
-	if (rc < 0) {
-		sfmt(c->msg, sizeof c->msg, "vcpusim sweep: cannot write %s: %s", j->scen,
-			 strerror(errno));
-		return 1;
-	}
-	return 0;
+	return write_job_scenario(c, j, doc);
 }
 
 static int done_validate(void *vc, struct job *j, int st)
@@ -235,14 +242,7 @@ static int prepare_run(void *vc, long r, struct job *j)
 	sfmt(j->scen, sizeof j->scen, "%s/runs/%s.scenario.json", c->dir, name);
 	sfmt(j->err, sizeof j->err, "%s/runs/%s.err", c->dir, name);
 	sfmt(j->out, sizeof j->out, "%s/runs/%s.json.part.%ld", c->dir, name, (long)getpid());
-	int rc = write_json(j->scen, doc);
-	cJSON_Delete(doc);
-	if (rc < 0) {
-		sfmt(c->msg, sizeof c->msg, "vcpusim sweep: cannot write %s: %s", j->scen,
-			 strerror(errno));
-		return 1;
-	}
-	return 0;
+	return write_job_scenario(c, j, doc);
 }
 
 static int done_run(void *vc, struct job *j, int st)

@@ -34,24 +34,28 @@ static double ratio_heavy_light(int seed, const char *activity)
 	return r;
 }
 
+/* heavy/light over seeds 1..n: its smallest and largest */
+static void ratio_range(int n, const char *activity, double *lo, double *hi)
+{
+	*lo = 1e9;
+	*hi = 0;
+	for (int seed = 1; seed <= n; seed++) {
+		double r = ratio_heavy_light(seed, activity);
+		*lo = r < *lo ? r : *lo;
+		*hi = r > *hi ? r : *hi;
+	}
+}
+
 static void credit_seed_independence(void)
 {
-	double lo = 1e9, hi = 0;
-	for (int seed = 1; seed <= 20; seed++) {
-		double r = ratio_heavy_light(seed, "on");
-		lo = r < lo ? r : lo;
-		hi = r > hi ? r : hi;
-	}
+	double lo, hi;
+	ratio_range(20, "on", &lo, &hi);
 	printf("credit, 2 pCPUs, weights 256:768, 2 vCPUs each, 60 s, seeds 1-20: heavy/light %.3f to %.3f\n", lo, hi);
 	EXPECT(hi <= lo * 1.05, "heavy/light within 5%% over seeds: %.3f to %.3f", lo, hi);
 	EXPECT(lo > 2.0, "heavy gets clearly more than twice light: %.3f", lo);
 	/* the clockwork host: the phase of slices against accounting is frozen per seed */
-	double a = 1e9, b = 0;
-	for (int seed = 1; seed <= 4; seed++) {
-		double r = ratio_heavy_light(seed, "off");
-		a = r < a ? r : a;
-		b = r > b ? r : b;
-	}
+	double a, b;
+	ratio_range(4, "off", &a, &b);
 	printf("  same with host.activity off, seeds 1-4: %.3f to %.3f (bimodal)\n", a, b);
 	EXPECT(b > a * 1.3, "the clockwork host depends on the seed: %.3f to %.3f", a, b);
 

@@ -467,8 +467,6 @@ static struct credit_vcpu *steal(struct sim *s, int cpu, int pri)
 		peer = bitmap_cycle(scan, n, peer);
 		if (peer < 0 || peer == cpu)
 			break;
-		if (!s->host.pcpus[peer].curr && (!c->avail || bitmap_test(c->avail, peer)))
-			continue;   /* (not reached: idlers are not in scan) */
 		for (struct credit_vcpu *e = c->p[peer].rq_head; e; e = e->rq_next) {
 			if (e->pri <= pri)
 				break;
