@@ -7,12 +7,14 @@
 #include "workloads/workload.h"
 
 uint64_t stall_base_events = STALL_EVENTS;
+uint64_t stall_event_budget = 0;
 
 void stall_init(struct stall *st, const struct sim *s)
 {
 	memset(st, 0, sizeof *st);
 	st->at = -1;
 	st->limit = stall_base_events + (uint64_t)STALL_PER_VCPU * (uint64_t)s->nvcpus;
+	st->budget = stall_event_budget ? stall_event_budget : UINT64_MAX;
 }
 
 void stall_free(struct stall *st)

@@ -23,9 +23,18 @@ struct event;
  * that its units stay fast (tests/fuzz/fuzz_scenario.c). */
 extern uint64_t stall_base_events;
 
+/* A work budget for harnesses, not for users: when nonzero, the run stops (1,
+ * without a message) at the first advance of time past this many events. The
+ * fuzz target sets it so that a valid but busy scenario (a 47-vCPU lock convoy
+ * with no work: a million events in 5 ms) costs a bounded time under
+ * libFuzzer's instrumentation, as SQLite's fuzzers bound work with
+ * SQLITE_LIMIT_VDBE_OP and a progress handler (test/ossfuzz.c). 0 = none. */
+extern uint64_t stall_event_budget;
+
 struct stall {
 	simtime_t at;        /* the current instant */
 	uint64_t n, limit;   /* events at it; the bound */
+	uint64_t done, budget;   /* events at earlier instants; stall_event_budget or no bound */
 	uint64_t *per_vm;    /* while sampling: events per VM */
 };
 
@@ -38,6 +47,9 @@ int stall_slow(struct stall *st, struct sim *s, const struct event *e);
 static inline int stall_note(struct stall *st, struct sim *s, simtime_t now, const struct event *e)
 {
 	if (now != st->at) {
+		st->done += st->n + 1;   /* the events of the instant left */
+		if (st->done > st->budget)
+			return 1;   /* checked only when time advances: off the hot path */
 		st->at = now;
 		st->n = 0;
 		return 0;

@@ -4,13 +4,19 @@
  * few simulated milliseconds on a bounded machine, under invariant checks, with
  * the no-progress bound lowered (sim/stall.h): a run that stops advancing time
  * must stop with its message, never hang or loop (issue 13, item 6). The JSON is
- * read as files are (jp_parse_text: duplicate keys, \u0000). */
+ * read as files are (jp_parse_text: duplicate keys, \u0000). Each run also has a
+ * work budget of FUZZ_EVENTS events (sim/stall.h, stall_event_budget): 5 ms of a
+ * busy valid scenario can be a million events, several seconds each under the
+ * fuzzer's instrumentation (tests/fuzz/corpus/fuzz_scenario/timeout-ticket-convoy-47);
+ * the budget keeps every input fast, so fuzzing explores instead of timing out. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sim/scenario.h"
 #include "sim/sim.h"
 #include "sim/stall.h"
+
+#define FUZZ_EVENTS 200000
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,6 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct jp jp;
 	jp_init(&jp, "fuzz.json");
 	stall_base_events = 20000;
+	stall_event_budget = FUZZ_EVENTS;
 	cJSON *root = jp_parse_text(&jp, text, json_len, "");
 	struct scenario *sc = NULL;
 	if (root) {
