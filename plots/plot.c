@@ -723,7 +723,7 @@ static int render(const char *finaldir, const char *kind, const struct sbuf *dat
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	char *err = sweep_read_file(errpath, NULL);
+	char *err = sweep_read_file(errpath, NULL, NULL);
 	unlink(errpath);
 	int good = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	char png[PATH_MAX], svg[PATH_MAX], pdfp[PATH_MAX], part[PATH_MAX];

@@ -24,6 +24,48 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whether path, when it exists, is a regular file (after symlinks); else says so. */
+static int regular_or_absent(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+		return 1;
+	fprintf(stderr, "vcpusim sweep: %s is not a regular file (%s): the sweep reads and "
+			"rewrites it when resuming; remove it\n", path,
+		S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+		S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "not a file");
+	return 0;
+}
+
+/* Resuming: what the sweep reads back or rewrites in DIR must be what it wrote,
+ * regular files. A FIFO as results.csv or a run's JSON would block the sweep
+ * for ever (after all its runs, for the tables), a device would swallow them;
+ * reads are bounded besides (sweep_read_file, jp_load_file). Refuses (0, message
+ * printed) before anything runs. */
+static int resume_files_ok(const char *dir)
+{
+	static const char *const top[] = { "results.csv", "summary.csv" };
+	char path[PATH_MAX];
+	for (int i = 0; i < 2; i++) {
+		sfmt(path, sizeof path, "%s/%s", dir, top[i]);
+		if (!regular_or_absent(path))
+			return 0;
+	}
+	sfmt(path, sizeof path, "%s/runs", dir);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int ok = 1;
+	while (ok && d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;   /* (d_type is not POSIX: a stat each, on resume only) */
+		sfmt(path, sizeof path, "%s/runs/%s", dir, e->d_name);
+		ok = regular_or_absent(path);
+	}
+	if (d)
+		closedir(d);
+	return ok;
+}
+
 /* Whether DIR can hold this sweep: 0 new or empty, 1 holds this very sweep, 2
  * refused (message printed). Changes nothing. */
 int check_dir(const char *dir, const struct sweep *sw, const char *src)
@@ -38,14 +80,15 @@ int check_dir(const char *dir, const struct sweep *sw, const char *src)
 	char path[PATH_MAX];
 	sfmt(path, sizeof path, "%s/sweep.json", dir);
 	if (file_exists(path)) {
-		char *old = sweep_read_file(path, NULL);
+		const char *why;
+		char *old = sweep_read_file(path, NULL, &why);
 		if (!old) {
-			fprintf(stderr, "vcpusim sweep: cannot read %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "vcpusim sweep: %s: %s\n", path, why);
 			return 2;
 		}
 		if (!strcmp(old, sw->canon_text)) {
 			free(old);
-			return 1;
+			return resume_files_ok(dir) ? 1 : 2;
 		}
 		/* name the first line that differs */
 		const char *a = old, *b = sw->canon_text;
@@ -145,7 +188,29 @@ struct runctx {
 	double t0;
 	int tty, shown;
 	char msg[2048];
+	long msg_idx;               /* the task msg is about; -1: none */
+	int msg_rc;                 /* and the exit status that goes with it */
 };
+
+/* Keeps the message of the first failing task in task order, whatever order the
+ * workers finish in: with several invalid points, the one named no longer
+ * depends on timing (issue 13, item 14). The pool hands out tasks in order and,
+ * once one fails, lets the running ones finish: every task before a failing one
+ * was handed out, so its failure is seen too. Returns rc. */
+static int fail_task(struct runctx *c, long idx, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail_task(struct runctx *c, long idx, int rc, const char *fmt, ...)
+{
+	if (c->msg_idx >= 0 && idx >= c->msg_idx)
+		return rc;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+	va_end(ap);
+	c->msg_idx = idx;
+	c->msg_rc = rc;
+	return rc;
+}
 
 static int write_json(const char *path, const cJSON *doc)
 {
@@ -169,11 +234,9 @@ static int write_job_scenario(struct runctx *c, const struct job *j, cJSON *doc)
 {
 	int rc = write_json(j->scen, doc);
 	cJSON_Delete(doc);
-	if (rc < 0) {
-		sfmt(c->msg, sizeof c->msg, "vcpusim sweep: cannot write %s: %s", j->scen,
-			 strerror(errno));
-		return 1;
-	}
+	if (rc < 0)
+		return fail_task(c, j->idx, 1, "vcpusim sweep: cannot write %s: %s", j->scen,
+				 strerror(errno));
 	return 0;
 }
 
@@ -187,8 +250,7 @@ static int prepare_validate(void *vc, long p, struct job *j)
 	if (!doc) {
 		char label[1024];
 		point_label(c->sw, p, label, sizeof label);
-		sfmt(c->msg, sizeof c->msg, "%s: point %ld (%s): %s", c->sw->file, p, label, why);
-		return 2;
+		return fail_task(c, p, 2, "%s: point %ld (%s): %s", c->sw->file, p, label, why);
 	}
 	j->validate = 1;
 	sfmt(j->scen, sizeof j->scen, "%s/point-%ld.json", c->tmpdir, p);
@@ -212,14 +274,11 @@ static int done_validate(void *vc, struct job *j, int st)
 	size_t sl = strlen(j->scen);
 	if (!strncmp(m, j->scen, sl) && !strncmp(m + sl, ": ", 2))
 		m += sl + 2;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 2 && !j->timed_out) {
-		sfmt(c->msg, sizeof c->msg, "%s: point %ld (%s): the scenario is invalid: %s",
-			 c->sw->file, j->idx, label, *m ? m : "(no message)");
-		return 2;
-	}
-	sfmt(c->msg, sizeof c->msg, "vcpusim sweep: could not check point %ld (%s): %s%s%s",
-		 j->idx, label, bad, *m ? ": " : "", m);
-	return 1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 2 && !j->timed_out)
+		return fail_task(c, j->idx, 2, "%s: point %ld (%s): the scenario is invalid: %s",
+				 c->sw->file, j->idx, label, *m ? m : "(no message)");
+	return fail_task(c, j->idx, 1, "vcpusim sweep: could not check point %ld (%s): %s%s%s",
+			 j->idx, label, bad, *m ? ": " : "", m);
 }
 
 static int prepare_run(void *vc, long r, struct job *j)
@@ -235,10 +294,8 @@ static int prepare_run(void *vc, long r, struct job *j)
 	if (c->have[r])
 		return -1;
 	cJSON *doc = point_scenario(sw, p, sw->seeds[r % sw->nseeds], why, sizeof why);
-	if (!doc) {
-		sfmt(c->msg, sizeof c->msg, "%s: point %ld: %s", sw->file, p, why);
-		return 2;
-	}
+	if (!doc)
+		return fail_task(c, r, 2, "%s: point %ld: %s", sw->file, p, why);
 	sfmt(j->scen, sizeof j->scen, "%s/runs/%s.scenario.json", c->dir, name);
 	sfmt(j->err, sizeof j->err, "%s/runs/%s.err", c->dir, name);
 	sfmt(j->out, sizeof j->out, "%s/runs/%s.json.part.%ld", c->dir, name, (long)getpid());
@@ -281,7 +338,7 @@ static int done_run(void *vc, struct job *j, int st)
 	c->failed++;
 	struct sbuf b = { 0 };
 	sb_printf(&b, "%s\n", bad);
-	char *err = sweep_read_file(j->err, NULL);
+	char *err = sweep_read_file(j->err, NULL, NULL);
 	if (err) {
 		sb_printf(&b, "stderr of the run (%s):\n%.4000s", j->err, err);
 		free(err);
@@ -292,10 +349,8 @@ static int done_run(void *vc, struct job *j, int st)
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 2 && !j->timed_out) {
 		char line[1024];
 		first_line(j->err, line, sizeof line);
-		sfmt(c->msg, sizeof c->msg,
-			 "%s: point %ld: the run rejected its scenario %s: %s", sw->file,
-			 j->idx / sw->nseeds, j->scen, line);
-		return 2;
+		return fail_task(c, j->idx, 2, "%s: point %ld: the run rejected its scenario %s: %s",
+				 sw->file, j->idx / sw->nseeds, j->scen, line);
 	}
 	return 0;
 }
@@ -355,7 +410,7 @@ static void sweep_usage(FILE *f)
 		"metric) and every run's results in DIR/runs/. Rerun into the same DIR\n"
 		"to finish an interrupted sweep (or retry failed runs): only missing runs run.\n\n"
 		"  -o DIR         output directory (created)\n"
-		"  -j N           runs at a time (default: CPUs)\n"
+		"  -j N           runs at a time, 1 to 4096 (default: CPUs)\n"
 		"  --shard K/N    run only the K-th of N slices of the points (1 <= K <= N)\n"
 		"  --timeout SEC  kill a run after SEC seconds and count it failed (default:\n"
 		"                 the sweep's timeout_s, else 3600)\n"
@@ -369,6 +424,10 @@ static void sweep_usage(FILE *f)
 }
 
 
+
+/* -j: a worker process and two pipes each; past a few thousand the sweep would
+ * run out of file descriptors and processes rather than go faster. */
+#define SWEEP_MAX_JOBS 4096
 
 int cmd_sweep(int argc, char **argv)
 {
@@ -390,12 +449,13 @@ int cmd_sweep(int argc, char **argv)
 			out = v;
 			i++;
 		} else if (!strcmp(a, "-j") && v) {
-			if (parse_long(v, 1, 4096, &jobs) < 0)
-				goto bad_arg;
 			i++;
+			if (parse_long(v, 1, SWEEP_MAX_JOBS, &jobs) < 0)
+				goto bad_jobs;
 		} else if (!strncmp(a, "-j", 2) && a[2]) {
-			if (parse_long(a + 2, 1, 4096, &jobs) < 0)
-				goto bad_arg;
+			v = a + 2;
+			if (parse_long(v, 1, SWEEP_MAX_JOBS, &jobs) < 0)
+				goto bad_jobs;
 		} else if (!strcmp(a, "--shard") && v) {
 			char k[32], n[32];
 			if (sscanf(v, "%31[0-9]/%31[0-9]", k, n) != 2 ||
@@ -429,8 +489,9 @@ int cmd_sweep(int argc, char **argv)
 			pos[npos++] = argv[i];
 		}
 		continue;
-bad_arg:
-		fprintf(stderr, "vcpusim sweep: %s: expected a number of runs >= 1\n", a);
+bad_jobs:
+		fprintf(stderr, "vcpusim sweep: -j %s: expected a whole number of runs at a time "
+				"from 1 to %d\n", v, SWEEP_MAX_JOBS);
 		free(pos);
 		return 2;
 	}
@@ -469,7 +530,7 @@ bad_arg:
 		return 2;
 	}
 
-	struct runctx c = { .sw = &sw, .dir = out };
+	struct runctx c = { .sw = &sw, .dir = out, .msg_idx = -1 };
 	unsigned char *sel = calloc((size_t)sw.npoints, 1), *need = calloc((size_t)sw.npoints, 1);
 	unsigned char *have = calloc((size_t)(sw.npoints * sw.nseeds), 1);
 	if (!sel || !need || !have) {
@@ -526,8 +587,10 @@ bad_arg:
 	rc = pool_run(&pl, sw.npoints);
 	rmdir(c.tmpdir);
 	if (rc) {
-		if (c.msg[0])
+		if (c.msg_idx >= 0 && rc < 128) {
 			fprintf(stderr, "%s\n", c.msg);
+			rc = c.msg_rc;   /* the status of the failure named */
+		}
 		goto end;
 	}
 
@@ -557,6 +620,8 @@ bad_arg:
 	pl.prepare = prepare_run;
 	pl.done = done_run;
 	pl.progress = progress_run;
+	c.msg_idx = -1;
+	c.msg[0] = 0;
 	rc = pool_run(&pl, sw.npoints * sw.nseeds);
 	if (rc > 128) {
 		fprintf(stderr, "vcpusim sweep: interrupted; %ld of %ld runs done, run the same "
@@ -564,8 +629,10 @@ bad_arg:
 		goto end;
 	}
 	if (rc) {
-		if (c.msg[0])
+		if (c.msg_idx >= 0) {
 			fprintf(stderr, "%s\n", c.msg);
+			rc = c.msg_rc;
+		}
 		goto end;
 	}
 

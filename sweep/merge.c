@@ -64,10 +64,11 @@ int do_merge(char **dirs, int ndirs, const char *out)
 	char *first = NULL;
 	for (int i = 0; i < ndirs; i++) {
 		sfmt(path, sizeof path, "%s/sweep.json", dirs[i]);
-		char *t = sweep_read_file(path, NULL);
+		const char *why;
+		char *t = sweep_read_file(path, NULL, &why);
 		if (!t) {
 			fprintf(stderr, "vcpusim sweep --merge: %s: not a sweep output directory "
-					"(cannot read %s: %s)\n", dirs[i], path, strerror(errno));
+					"(%s: %s)\n", dirs[i], path, why);
 			free(first);
 			return 2;
 		}

@@ -20,8 +20,14 @@ void sb_free(struct sbuf *b);
 /* Writes data to path through a temporary file in the same directory and a
  * rename (write_file_atomic of sim/cli.h). Returns 0, or -1 with errno set. */
 int sweep_write_file(const char *path, const char *data, size_t len);
-/* Reads a whole file (NUL-terminated); NULL on failure with errno set. */
-char *sweep_read_file(const char *path, size_t *len);
+/* Reads a whole regular file (NUL-terminated) of at most SWEEP_READ_MAX bytes
+ * (jp_read_file: a regular file's size is checked before reading, a NUL byte
+ * stops /dev/zero); NULL on failure with *why (when why is not NULL) saying
+ * why: cannot open, not a regular file (a FIFO would block), too large, not
+ * text. What the sweep reads back from its output directory may have been
+ * replaced by anything (issue 13, item 9). */
+#define SWEEP_READ_MAX ((size_t)256 << 20)
+char *sweep_read_file(const char *path, size_t *len, const char **why);
 
 /* Shortest of %.15g / %.17g that reads back exactly: same double, same text. */
 void sweep_fmt_num(char *out, size_t n, double v);

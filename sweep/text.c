@@ -2,6 +2,7 @@
  * text buffer, whole-file reads and atomic writes, exact number formatting, paths. */
 #include "sweep/internal.h"
 #include "sim/cli.h"
+#include "sim/jparse.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -93,28 +94,30 @@ int sweep_write_file(const char *path, const char *data, size_t len)
 	return write_file_atomic(path, data, len);
 }
 
-char *sweep_read_file(const char *path, size_t *lenp)
+char *sweep_read_file(const char *path, size_t *lenp, const char **why)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct sbuf b = { 0 };
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		sb_add(&b, chunk, n);
-	int err = ferror(f);
-	fclose(f);
-	if (err || b.oom) {
-		sb_free(&b);
-		errno = err ? EIO : ENOMEM;
-		return NULL;
+	const char *w = NULL;
+	static _Thread_local char msg[160];
+	struct stat st;
+	char *text = NULL;
+	if (stat(path, &st) < 0) {
+		sfmt(msg, sizeof msg, "cannot open: %s", strerror(errno));
+		w = msg;
+	} else if (!S_ISREG(st.st_mode)) {
+		w = "not a regular file";   /* a FIFO would block, a device never end */
+	} else {
+		size_t n = 0;
+		text = jp_read_file(path, SWEEP_READ_MAX, &n, &w);
+		if (text && lenp)
+			*lenp = n;
+		if (!text && w && strstr(w, "too large")) {
+			sfmt(msg, sizeof msg, "%s (more than %zu MiB)", w, SWEEP_READ_MAX >> 20);
+			w = msg;
+		}
 	}
-	if (!b.p)
-		sb_add(&b, "", 0);
-	if (lenp)
-		*lenp = b.len;
-	return b.p;
+	if (why)
+		*why = w ? w : "cannot read";
+	return text;
 }
 
 void sweep_fmt_num(char *out, size_t n, double v)

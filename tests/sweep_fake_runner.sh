@@ -2,11 +2,12 @@
 # sweep_fake_runner.sh: stands in for `vcpusim run` / `vcpusim validate` in the
 # sweep and plot tests (VCPUSIM_SWEEP_RUNNER hook of sweep/), so they test the
 # sweep machinery alone, fast, with results that depend only on the scenario file.
-#   PROG validate SCEN        exit 2 if scheduler.policy is "bogus"
+#   PROG validate SCEN        exit 2 if scheduler.policy starts with "bogus"
 #   PROG run SCEN -o OUT      writes a results JSON in the interface.md shape
 # Knobs (environment): FAKE_SLEEP=seconds per run; FAKE_CRASH=POLICY dies by
 # SIGSEGV for that policy; FAKE_HANG=POLICY sleeps forever; FAKE_LOG=file gets a
-# line per run (to count which runs executed).
+# line per run (to count which runs executed); FAKE_SLOW_VALIDATE=POLICY makes
+# validate take 1 s for that policy (to make workers finish out of order).
 set -u
 cmd=${1:-}; scen=${2:-}
 get() { # first value of "key": in the scenario (strings unquoted)
@@ -14,8 +15,9 @@ get() { # first value of "key": in the scenario (strings unquoted)
 }
 policy=$(get policy)
 if [ "$cmd" = validate ]; then
-	if [ "$policy" = bogus ]; then
-		echo "$scen: scheduler.policy: expected one of \"credit\", \"gang\", got \"bogus\"" >&2
+	[ -n "${FAKE_SLOW_VALIDATE:-}" ] && [ "$FAKE_SLOW_VALIDATE" = "$policy" ] && sleep 1
+	if [ "${policy#bogus}" != "$policy" ]; then
+		echo "$scen: scheduler.policy: expected one of \"credit\", \"gang\", got \"$policy\"" >&2
 		exit 2
 	fi
 	exit 0

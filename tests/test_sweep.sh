@@ -197,6 +197,23 @@ expect2 '{"base": "base.json", "replicate": 3}' 'bad.json: replicate: unknown ke
 expect2 '{"base": [1]' 'bad.json: invalid JSON'
 "$V" sweep sw.json -o D --shard 0/3 2>/dev/null; [ $? = 2 ] || fail "--shard 0/3 should exit 2"
 "$V" sweep sw.json -o D -j x 2>/dev/null; [ $? = 2 ] || fail "-j x should exit 2"
+# -j out of range: exit 2 naming the flag, the value and the range (issue 13, item 14)
+for j in "-j 100000" "-j0" "-j -3"; do
+	"$V" sweep sw.json -o D $j 2>err; rc=$?
+	val=${j#-j}; val=${val# }
+	[ $rc = 2 ] && grep -qF -- "-j $val:" err && grep -qF 'from 1 to 4096' err && [ ! -e D ] &&
+		ok "$j: $(cat err)" || fail "$j: rc $rc, $(cat err)"
+done
+
+# --- several invalid points: the first in point order is named, whichever check
+# ends first (issue 13, item 14: it depended on the workers' timing)
+printf '{"base": "base.json", "vary": {"scheduler.policy": ["credit", "bogusA", "bogusB", "bogusC"]}}\n' > inv.json
+for slow in bogusA bogusB; do
+	FAKE_SLOW_VALIDATE=$slow "$V" sweep inv.json -o D -j 4 2>err; rc=$?
+	[ $rc = 2 ] && grep -qF 'inv.json: point 1 (scheduler.policy="bogusA"): the scenario is invalid' err &&
+		[ "$(wc -l < err)" = 1 ] && [ ! -e D ] && ok "several invalid points, $slow slow: $(cat err)" ||
+		fail "several invalid points, $slow slow: rc $rc, $(cat err)"
+done
 
 # --- a changed sweep into an old directory is refused
 sed 's/"replicates": 3/"replicates": 4/' sw.json > sw2.json
@@ -207,5 +224,33 @@ sed 's/"replicates": 3/"replicates": 4/' sw.json > sw2.json
 sed 's/"pcpus": 4/"pcpus": 6/' base.json > base2.json && mv base2.json base.json
 "$V" sweep sw.json -o A 2>err; [ $? = 2 ] && ok "changed base scenario refused" || fail "changed base accepted"
 mkdir E && touch E/x && "$V" sweep sw.json -o E 2>err; [ $? = 2 ] && grep -q 'not a sweep' err || fail "non-empty non-sweep dir accepted"
+
+# --- resuming reads back and rewrites files of DIR: anything planted there is
+# refused up front (exit 2 naming the file), never read without bound or blocked
+# on (issue 13, item 9). A is a finished sweep of the current sw.json again.
+rm -rf A && "$V" sweep sw.json -o A -j 2 2>/dev/null || fail "sweep into A"
+cp A/sweep.json sweep.json.keep
+resume_refused() { # WHAT PATTERN: resume A, expect exit 2 naming the file
+	timeout 60 "$V" sweep sw.json -o A -j 2 2>err; rc=$?
+	[ $rc = 2 ] && grep -qF -- "$2" err && ok "resume with $1: $(head -1 err)" || fail "resume with $1: rc $rc, $(cat err)"
+}
+rm A/sweep.json && ln -s /dev/zero A/sweep.json
+resume_refused "sweep.json -> /dev/zero" "A/sweep.json: not a regular file"
+rm A/sweep.json && head -c 1048576 /dev/zero > A/sweep.json
+resume_refused "sweep.json of NUL bytes" "A/sweep.json: cannot read: not text"
+rm A/sweep.json && truncate -s 300M A/sweep.json
+resume_refused "a 300 MB sparse sweep.json" "A/sweep.json: cannot read: file too large (more than 256 MiB)"
+cp sweep.json.keep A/sweep.json
+for f in results.csv summary.csv runs/p0001_s1.json; do
+	mv "A/$f" keep && mkfifo "A/$f"
+	resume_refused "$f a FIFO" "A/$f is not a regular file (a FIFO)"
+	rm "A/$f" && ln -s /dev/zero "A/$f"
+	resume_refused "$f -> /dev/zero" "A/$f is not a regular file (a device)"
+	rm "A/$f" && mv keep "A/$f"
+done
+# results.csv is only ever rewritten, never read: a huge one does not slow a resume
+cp A/results.csv results.keep && truncate -s 8G A/results.csv
+timeout 60 "$V" sweep sw.json -o A -j 2 2>err && cmp -s A/results.csv results.keep &&
+	ok "a resume over an 8 GB results.csv rewrites it" || fail "huge results.csv: $(cat err)"
 
 [ $fails = 0 ] && echo "test_sweep: all passed" || { echo "test_sweep: $fails failed"; exit 1; }
