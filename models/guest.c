@@ -1258,8 +1258,10 @@ void guest_descheduled(struct sim *s, struct vcpu *v)
 	charge(s, v);
 	if (is_timed(v->g.st))
 		evq_cancel(&s->q, &v->ev);
-	if (v->g.tlb_handling && event_pending(&v->tlb_ev)) {
-		/* inside the flush handler: the rest waits for its next run */
+	if (v->g.tlb_handling && event_pending(&v->tlb_ev) && v->state != VCPU_BLOCKED) {
+		/* preempted inside the flush handler: the rest waits for its next run
+		 * (a vCPU that halts finishes it first: the end stays due, and a
+		 * halted vCPU acknowledges when it comes) */
 		v->g.tlb_flush_left = v->tlb_ev.when - s->now;
 		evq_cancel(&s->q, &v->tlb_ev);
 	}
