@@ -6,8 +6,10 @@
 #         guest spinlock kind, seeds 1-3: completion, long waits, pv halts/kicks;
 #  npb:   scenarios/asman/npb.json at 2x (12 vCPUs on 6 pCPUs) under credit and
 #         asman with the default monitor, every NPB-like kernel: what the paper's
-#         monitor sees (kernel long waits by cause) and whether asman engages.
-# Usage: modern_guests_tables.sh VCPUSIM locks|npb [OUTDIR]   (prints Markdown)
+#         monitor sees (kernel long waits by cause) and whether asman engages;
+#  npb-rq: the same with the paper-era wake-up path (guest.ttwu_rq_lock: each
+#         wake-up under the wakee's rq lock): rq-lock waits, long ones.
+# Usage: modern_guests_tables.sh VCPUSIM locks|npb|npb-rq [OUTDIR]   (prints Markdown)
 set -eu
 bin=$1 what=$2 out=${3:-$(mktemp -d)}
 here=$(dirname "$0")/..
@@ -53,7 +55,26 @@ print("| %s | %s | %s | %d | %d / %d | %d | %.0f |" % (sys.argv[2], sys.argv[3],
 P
 		done
 	done ;;
+npb-rq)
+	echo "| kernel | policy | completion ms | rq-lock waits | long kernel waits: spinlock / rq lock | rq-lock spin ms | coscheduled ms |"
+	echo "|---|---|---|---|---|---|---|"
+	for k in ep is ft bt lu sp mg cg ua; do
+		for pol in credit asman; do
+			"$bin" run "$here/scenarios/asman/npb.json" --quiet --set host.pcpus=6 \
+				--set "vms[0].workload.kernel=$k" --set scheduler.policy=$pol \
+				--set guest.ttwu_rq_lock=true -o "$out/$k-$pol-rq.json" 2>/dev/null
+			python3 - "$out/$k-$pol-rq.json" $k $pol <<'P'
+import json, sys
+v = json.load(open(sys.argv[1]))['vms'][0]
+kw = v['kernel_waits']
+c = "%.0f" % v['completion_ms'] if v['completion_ms'] is not None else "unfinished"
+print("| %s | %s | %s | %d | %d / %d | %.3f | %.0f |" % (sys.argv[2], sys.argv[3], c,
+      kw['rq_lock']['waits'], kw['spinlock']['long_waits'], kw['rq_lock']['long_waits'],
+      kw['rq_lock']['spin_ms'], v['cosched_ms']))
+P
+		done
+	done ;;
 *)
-	echo "usage: modern_guests_tables.sh VCPUSIM locks|npb [OUTDIR]" >&2
+	echo "usage: modern_guests_tables.sh VCPUSIM locks|npb|npb-rq [OUTDIR]" >&2
 	exit 2 ;;
 esac
