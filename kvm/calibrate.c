@@ -426,7 +426,8 @@ static void usage(FILE *f)
 		   "  (docs/host-profile.md): host activity (a selfish-detour loop per CPU:\n"
 		   "  rate and lengths of the gaps, split into interrupts and other tasks),\n"
 		   "  the cost of a load+PAUSE spin iteration, cross-CPU futex wake-to-run\n"
-		   "  latency, timer lateness, the tick rate and the TSC rate; prints a summary.\n"
+		   "  latency, a TLB shootdown (the handler's time on its target), timer\n"
+		   "  lateness, the tick rate and the TSC rate; prints a summary.\n"
 		   "  A scenario uses it with \"host\": {\"profile\": \"PROFILE.json\"}.\n"
 		   "  --seconds S      length of one detour repetition (default 2)\n"
 		   "  --repetitions R  repetitions of the detour measurement (default 5)\n"
@@ -489,8 +490,9 @@ static void tlb_calls(char *page, int reps, double ghz, uint64_t *win, double *d
 	mprotect(page, 4096, PROT_READ | PROT_WRITE);
 }
 
-/* Fills handler (gaps of the reader inside a call, ns), remote and local (mprotect
- * times, ns); returns how many handler samples, or -1 when it cannot run here. */
+/* Fills handler (gaps of the reader inside a call, ns) and remote (the times of
+ * those calls, ns), and local (mprotect times with no other CPU in the mm, reps of
+ * them); returns how many handler samples, or -1 when it cannot run here. */
 static int measure_tlb(int cpus, double ghz, int reps, double *handler, double *remote,
 		       double *local)
 {
@@ -522,15 +524,22 @@ static int measure_tlb(int cpus, double ghz, int reps, double *handler, double *
 		goto out;
 	nanosleep(&settle, NULL);   /* its CPU idles: lazy TLB, no flush IPI */
 	tlb_calls(page, reps, ghz, NULL, local);
-	/* the reader's gap that overlaps each call (both lists are in time order) */
+	/* the reader's gap inside each call (both lists are in time order): the
+	 * handler runs after the send and before the acknowledgement the caller
+	 * waits for, so it lies within the call. A gap that starts before the call or
+	 * ends after it is something else (the reader preempted by other work: then
+	 * its CPU ran another mm, and no IPI was needed). Only calls with such a gap
+	 * flushed the reader's CPU: their times are the remote ones. */
 	n = 0;
 	size_t g = 0;
 	for (int i = 0; i < reps; i++) {
 		uint64_t a = win[2 * i], b = win[2 * i + 1];
-		while (g < r.ngaps && r.gstart[g] + r.glen[g] < a)
+		while (g < r.ngaps && r.gstart[g] < a)
 			g++;
-		if (g < r.ngaps && r.gstart[g] <= b)
+		if (g < r.ngaps && r.gstart[g] + r.glen[g] <= b) {
+			remote[n] = remote[i];
 			handler[n++] = (double)r.glen[g] / ghz;
+		}
 	}
 out:
 	if (page != MAP_FAILED)
@@ -734,8 +743,8 @@ int cmd_calibrate(int argc, char **argv)
 		cJSON_AddItemToObject(root, "wake_to_run_ns", q);
 	}
 	double fmed = 0, fextra = 0;
-	if (nf > freps / 2) {   /* most calls were seen to interrupt the reader */
-		double rmed = median_of(fr, freps), lmed = median_of(fl, freps);
+	if (nf >= freps / 10) {   /* enough calls were seen to interrupt the reader */
+		double rmed = median_of(fr, nf), lmed = median_of(fl, freps);
 		fextra = rmed - lmed;
 		cJSON *q = distribution(fh, (size_t)nf);
 		fmed = fh[nf / 2];
