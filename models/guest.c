@@ -932,6 +932,15 @@ static const char *tlb_check(const struct vm *vm)
 	return NULL;
 }
 
+/* A futex wake-up's reschedule IPI from v to the halted sleeper w. */
+static void resched_ipi(struct sim *s, struct vcpu *v, struct vcpu *w)
+{
+	v->vm->st.ipis_sent++;
+	w->g.ipi_sent_at = s->now;
+	vcpu_send_wake_ipi(s, w, s->guest.ipi_ns);
+	notify_ipi(s, v, w);
+}
+
 /* ---- continuations */
 
 static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum guest_next after)
@@ -1009,10 +1018,7 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		g->outer_lock = NULL;
 		if (w->g.st == G_FUTEX_SLEEP) {
 			/* halted: the reschedule IPI (check_preempt_curr -> resched_task) */
-			vm->st.ipis_sent++;
-			w->g.ipi_sent_at = s->now;
-			vcpu_send_wake_ipi(s, w, s->guest.ipi_ns);
-			notify_ipi(s, v, w);
+			resched_ipi(s, v, w);
 		} else {
 			/* still on its way into schedule(): it finds itself TASK_RUNNING
 			 * and does not sleep */
@@ -1056,12 +1062,8 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		return;
 	case GN_FUTEX_WOKEN:
 		lock_release(s, v);
-		for (int i = 0; i < b->nto_wake; i++) {
-			vm->st.ipis_sent++;
-			b->to_wake[i]->g.ipi_sent_at = s->now;
-			vcpu_send_wake_ipi(s, b->to_wake[i], s->guest.ipi_ns);
-			notify_ipi(s, v, b->to_wake[i]);
-		}
+		for (int i = 0; i < b->nto_wake; i++)
+			resched_ipi(s, v, b->to_wake[i]);
 		b->nto_wake = 0;
 		g->after = GN_OP_DONE;
 		continue_after(s, v);   /* pays a pending kick, if any, then next op */

@@ -18,14 +18,22 @@ struct res {
 	double wait_ms, cosched_ms;
 };
 
+/* ",{hog0}, ..." : n cpu_bound VMs of `vcpus` vCPUs, for a scenario's vms list */
+static void hogs_json(char *hs, size_t len, int n, int vcpus)
+{
+	hs[0] = 0;
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(hs);
+		snprintf(hs + k, len - k,
+			 ",{\"name\":\"hog%d\",\"vcpus\":%d,\"workload\":{\"kind\":\"cpu_bound\"}}",
+			 i, vcpus);
+	}
+}
+
 static struct res run(const char *policy, int hogs, int pv)
 {
-	char json[4096], hs[1024] = "";
-	for (int i = 0; i < hogs; i++) {
-		size_t n = strlen(hs);
-		snprintf(hs + n, sizeof hs - n,
-			 ",{\"name\":\"hog%d\",\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}}", i);
-	}
+	char json[4096], hs[1024];
+	hogs_json(hs, sizeof hs, hogs, 4);
 	snprintf(json, sizeof json,
 		 "{\"name\":\"tlb\",\"seed\":1,\"stop\":{\"max_ms\":6000},\"host\":{\"pcpus\":4,\"ghz\":2.4},"
 		 "\"scheduler\":{\"policy\":\"%s\"},\"guest\":{\"pv_tlb_flush\":%s},"
@@ -101,12 +109,8 @@ struct rq {
  * hogs on 8 pCPUs, with the rq-lock wake-up path. */
 static struct rq rq_run(const char *policy, int hogs, int seed, int cs_ns)
 {
-	char json[4096], hs[1024] = "";
-	for (int i = 0; i < hogs; i++) {
-		size_t n = strlen(hs);
-		snprintf(hs + n, sizeof hs - n,
-			 ",{\"name\":\"hog%d\",\"vcpus\":8,\"workload\":{\"kind\":\"cpu_bound\"}}", i);
-	}
+	char json[4096], hs[1024];
+	hogs_json(hs, sizeof hs, hogs, 8);
 	snprintf(json, sizeof json,
 		 "{\"name\":\"rq\",\"seed\":%d,\"stop\":{\"max_ms\":8000},\"host\":{\"pcpus\":8,\"ghz\":2.4},"
 		 "\"scheduler\":{\"policy\":\"%s\"},\"guest\":{\"ttwu_rq_lock\":true,"
