@@ -54,7 +54,9 @@
  * the waiter's vCPU is preempted the condition is checked again when it next runs.
  * Unlike a spinlock wait, a hand-off wait is user-space spinning that a guest
  * kernel monitor does not see, so it is counted (p2p results) but not reported to
- * the policy's long_wait hook. */
+ * the policy's long_wait hook. A blocking wait (op.block: a thread not created yet,
+ * workloads/trace.c) halts its vCPU instead; the signal wakes it with an IPI
+ * (ipi_ns, as a futex wake-up), and it is not counted as a hand-off. */
 #include "models/guest.h"
 #include <stdlib.h>
 #include "sim/sim.h"
@@ -147,6 +149,7 @@ static void notify_ipi(struct sim *s, struct vcpu *from, struct vcpu *to)
 	if (s->ops->ipi)
 		s->ops->ipi(s, from, to);
 }
+static void resched_ipi(struct sim *s, struct vcpu *v, struct vcpu *w);
 static void tlb_shootdown(struct sim *s, struct vcpu *v);
 static void tlb_done(struct sim *s, struct vcpu *v);
 static void tlb_ipi_event(struct sim *s, struct event *e);
@@ -770,6 +773,12 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 		if (w != v && w->g.st == G_P2P_SPIN && w->g.op.kind == OP_WAIT &&
 		    w->g.op.flag == flag && running(w) && p2p_ready(vm, w))
 			p2p_done(s, w);
+		else if (w != v && w->g.st == G_FUTEX_SLEEP && w->g.op.kind == OP_WAIT &&
+			 w->g.op.block && w->g.op.flag == flag && p2p_ready(vm, w)) {
+			/* a halted (blocking) waiter: one wake-up IPI, as a futex wake */
+			w->g.op.block = 0;
+			resched_ipi(s, v, w);
+		}
 	}
 }
 
@@ -1102,6 +1111,15 @@ static void next_op(struct sim *s, struct vcpu *v)
 			p2p_signal(s, v, g->op.flag);
 			continue;
 		case OP_WAIT:
+			if (g->op.block) {
+				/* halts until the signal's IPI (G_FUTEX_SLEEP: when it
+				 * runs again, the wake-up's wait is recorded and it goes on) */
+				if (p2p_ready(vm, v))
+					continue;
+				enter(s, v, G_FUTEX_SLEEP, SIMTIME_NEVER);
+				vcpu_block(s, v);
+				return;
+			}
 			vm->st.p2p_waits++;
 			if (p2p_ready(vm, v))
 				continue;

@@ -29,6 +29,7 @@ struct trace_program {
 	size_t *count;         /* per thread: its events */
 	int *lockmap;          /* trace lock -> op lock (order of first use), -1 unused */
 	uint64_t tlb_flushes;  /* OP_TLB_SHOOTDOWN in one pass, all threads */
+	uint64_t fork_t;       /* thread 0's first fork, UINT64_MAX if none */
 };
 
 /* The walk over one thread's events (trace_replay.c): what is open. */
@@ -48,6 +49,8 @@ struct trace_cursor {
 	struct op pending;     /* the op read after it */
 	int has_pending;
 	int tlb_pending;       /* OP_TLB_SHOOTDOWNs to return after pending */
+	int fork_signal;       /* set by the caller: an OP_SIGNAL of flag 0 follows the
+				* stream's next fork (the master creating its team) */
 };
 
 /* Builds the programs of a decoded trace (e.g. imported from OTF2); durations are
@@ -63,6 +66,9 @@ void trace_program_free(struct trace_program *p);
 
 /* Thread i from its first op. */
 void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c);
+/* 1 if thread i (> 0) was created by the master's first fork: its thread_begin is
+ * no earlier than thread 0's first fork (traces/FORMAT.md, "Replay"). */
+int trace_program_spawned(const struct trace_program *p, int i);
 /* Its next op (OP_END after the last). */
 void trace_program_next(const struct trace_program *p, struct trace_cursor *c, struct op *out);
 /* All of thread i's ops (one pass) in a malloc'ed array (*ops; NULL when out of

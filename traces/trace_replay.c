@@ -123,6 +123,7 @@ struct sink {
 	void (*lock)(struct sink *s, uint32_t lock, uint64_t hold_ns);
 	void (*barrier)(struct sink *s);
 	void (*tlb)(struct sink *s);
+	void (*fork)(struct sink *s, uint64_t t);   /* after the compute it ends; may be NULL */
 };
 
 /* One event of a thread's walk (the rules above). */
@@ -140,6 +141,8 @@ static void walk_event(struct trace_walk *w, const struct trace_event *e, struct
 		if (w->busy)
 			s->compute(s, e->t - w->since);
 		w->busy = 0;
+		if (e->kind == TEV_FORK && s->fork)
+			s->fork(s, e->t);
 		break;
 	case TEV_REGION_BEGIN:
 		if (w->busy)
@@ -254,6 +257,13 @@ static void cnt_barrier(struct sink *s)
 	cs->barriers[cs->thread]++;
 }
 
+static void cnt_fork(struct sink *s, uint64_t t)
+{
+	struct count_sink *cs = (struct count_sink *)s;
+	if (cs->thread == 0 && t < cs->p->fork_t)
+		cs->p->fork_t = t;
+}
+
 /* First (e NULL): sizes the counts by the header's; then every event. */
 static void cnt_event(void *ctx, const struct trace *t, int thread, const struct trace_event *e)
 {
@@ -300,8 +310,9 @@ static int program_from(unsigned char *buf, size_t len, const char *name, double
 	memset(p, 0, sizeof *p);
 	p->scale = scale;
 	p->buf = buf;
-	struct count_sink cs = { { cnt_compute, cnt_lock, cnt_barrier, cnt_tlb }, p, 0, 0, { 0 },
-				 NULL, 0, 0 };
+	p->fork_t = UINT64_MAX;
+	struct count_sink cs = { { cnt_compute, cnt_lock, cnt_barrier, cnt_tlb, cnt_fork }, p, 0,
+				 0, { 0 }, NULL, 0, 0 };
 	size_t *off = NULL;
 	struct trace *h = trace_decode_lazy(buf, len, name, err, errlen, &off, cnt_event, &cs);
 	if (h && cs.oom) {
@@ -421,6 +432,31 @@ static void nx_tlb(struct sink *s)
 	((struct next_sink *)s)->c->tlb_pending++;
 }
 
+/* The master's fork: the threads it creates exist from now (flag 0 += 1). */
+static void nx_fork(struct sink *s, uint64_t t)
+{
+	struct next_sink *n = (struct next_sink *)s;
+	(void)t;
+	if (!n->c->fork_signal)
+		return;
+	n->c->fork_signal = 0;
+	memset(&n->c->pending, 0, sizeof n->c->pending);
+	n->c->pending.kind = OP_SIGNAL;
+	n->c->pending.flag = 0;
+	n->c->has_pending = 1;
+}
+
+int trace_program_spawned(const struct trace_program *p, int i)
+{
+	if (i <= 0 || i >= p->nthreads || p->fork_t == UINT64_MAX || p->count[i] == 0)
+		return 0;
+	size_t off = p->start[i];
+	uint64_t now = 0;
+	struct trace_event e;
+	trace_stream_next(p->buf, &off, &now, &e);   /* its thread_begin */
+	return e.t >= p->fork_t;
+}
+
 void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c)
 {
 	memset(c, 0, sizeof *c);
@@ -431,7 +467,7 @@ void trace_cursor_start(const struct trace_program *p, int i, struct trace_curso
 void trace_program_next(const struct trace_program *p, struct trace_cursor *c, struct op *out)
 {
 	memset(out, 0, sizeof *out);
-	struct next_sink ns = { { nx_compute, nx_lock, nx_barrier, nx_tlb }, p, c };
+	struct next_sink ns = { { nx_compute, nx_lock, nx_barrier, nx_tlb, nx_fork }, p, c };
 	for (;;) {
 		if (c->acc > 0 && (c->has_pending || c->tlb_pending || c->left == 0)) {
 			out->kind = OP_COMPUTE;
@@ -509,7 +545,7 @@ static void st_tlb(struct sink *s)
 void trace_stats(const struct trace *t, struct trace_stats *st)
 {
 	memset(st, 0, sizeof *st);
-	struct stat_sink ss = { { st_compute, st_lock, st_barrier, st_tlb }, st };
+	struct stat_sink ss = { { st_compute, st_lock, st_barrier, st_tlb, NULL }, st };
 	for (int i = 0; i < t->nthreads; i++) {
 		const struct trace_thread *th = &t->threads[i];
 		st->events += th->n;
