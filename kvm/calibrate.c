@@ -19,6 +19,14 @@
  *  - cross-CPU wake-to-run latency: a thread blocked in futex_wait on one CPU, woken
  *    by a thread on another (what a halted vCPU's wake-up IPI costs, the model's
  *    guest.ipi_ns);
+ *  - a TLB shootdown: mprotect of a page that a second thread, pinned to another CPU,
+ *    keeps reading (so the mm is active there and Linux must flush it: arch/x86/mm/
+ *    tlb.c flush_tlb_mm_range -> native_flush_tlb_multi, Linux 6.1) against the same
+ *    call with that thread gone (its CPU idle, lazy: no IPI). The reader's own loop
+ *    reads the TSC: the gap in it during each call is what the flush IPI took from
+ *    it (interrupt entry, flush_tlb_func, exit: the model's guest.tlb_flush_ns, the
+ *    profile's tlb_flush_ns); the difference of the medians of the two mprotect
+ *    times is the initiator's extra wait (informational, tlb_shootdown_ns);
  *  - timer lateness: how late an absolute-deadline hrtimer (timer slack 1 ns) wakes a
  *    thread on an idle CPU: the lateness the model gives a hypervisor's timers;
  *  - the scheduler tick (CONFIG_HZ, and LOC interrupts per second on a busy CPU) and
@@ -37,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -417,13 +426,134 @@ static void usage(FILE *f)
 		   "  (docs/host-profile.md): host activity (a selfish-detour loop per CPU:\n"
 		   "  rate and lengths of the gaps, split into interrupts and other tasks),\n"
 		   "  the cost of a load+PAUSE spin iteration, cross-CPU futex wake-to-run\n"
-		   "  latency, timer lateness, the tick rate and the TSC rate; prints a summary.\n"
+		   "  latency, a TLB shootdown (the handler's time on its target), timer\n"
+		   "  lateness, the tick rate and the TSC rate; prints a summary.\n"
 		   "  A scenario uses it with \"host\": {\"profile\": \"PROFILE.json\"}.\n"
 		   "  --seconds S      length of one detour repetition (default 2)\n"
 		   "  --repetitions R  repetitions of the detour measurement (default 5)\n"
 		   "  --threshold-ns T a TSC step longer than this is a gap (default 1000)\n"
 		   "  --name NAME      the profile's name (default: calibrated-HOSTNAME)\n"
 		   "  Measure on a quiet machine; takes about S x R + 3 seconds.\n");
+}
+
+/* ---- TLB shootdown (see the top of the file) */
+
+struct tlb_reader {
+	volatile const char *page;
+	int cpu;
+	atomic_int run, ready;
+	uint64_t threshold;      /* TSC ticks: a longer step is a gap */
+	uint64_t *gstart, *glen; /* gaps, in TSC ticks */
+	size_t ngaps, cap;
+	int failed;
+};
+
+static void *tlb_reader_thread(void *arg)
+{
+	struct tlb_reader *r = arg;
+	if (pin(r->cpu) != 0) {
+		r->failed = 1;
+		atomic_store(&r->ready, 1);
+		return NULL;
+	}
+	uint64_t prev = rdtsc();
+	atomic_store(&r->ready, 1);
+	while (atomic_load_explicit(&r->run, memory_order_relaxed)) {
+		(void)r->page[0];   /* the mm's TLB entry stays live on this CPU */
+		uint64_t t = rdtsc();
+		if (t - prev > r->threshold && r->ngaps < r->cap) {
+			r->gstart[r->ngaps] = prev;
+			r->glen[r->ngaps++] = t - prev;
+		}
+		prev = t;
+	}
+	return NULL;
+}
+
+/* reps mprotect calls (alternately read-only and read-write: both change present
+ * entries, so both flush) spaced 50 us apart; their TSC windows into win (2 per
+ * call), durations in ns into dur. */
+static void tlb_calls(char *page, int reps, double ghz, uint64_t *win, double *dur)
+{
+	for (int i = 0; i < reps; i++) {
+		uint64_t t0 = rdtsc();
+		mprotect(page, 4096, i % 2 ? PROT_READ | PROT_WRITE : PROT_READ);
+		uint64_t t1 = rdtsc();
+		if (win) {
+			win[2 * i] = t0;
+			win[2 * i + 1] = t1;
+		}
+		dur[i] = (double)(t1 - t0) / ghz;
+		while ((double)(rdtsc() - t1) / ghz < 50000)
+			;
+	}
+	mprotect(page, 4096, PROT_READ | PROT_WRITE);
+}
+
+/* Fills handler (gaps of the reader inside a call, ns) and remote (the times of
+ * those calls, ns), and local (mprotect times with no other CPU in the mm, reps of
+ * them); returns how many handler samples, or -1 when it cannot run here. */
+static int measure_tlb(int cpus, double ghz, int reps, double *handler, double *remote,
+		       double *local)
+{
+	if (cpus < 2)
+		return -1;
+	char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t *win = malloc((size_t)reps * 2 * sizeof *win);
+	struct tlb_reader r = { .cpu = 1, .threshold = (uint64_t)(200 * ghz),
+				.cap = (size_t)reps * 8 + 1024 };
+	r.gstart = malloc(r.cap * sizeof *r.gstart);
+	r.glen = malloc(r.cap * sizeof *r.glen);
+	int n = -1;
+	pthread_t t;
+	if (page == MAP_FAILED || !win || !r.gstart || !r.glen || pin(0) != 0)
+		goto out;
+	page[0] = 1;
+	r.page = page;
+	atomic_store(&r.run, 1);
+	if (pthread_create(&t, NULL, tlb_reader_thread, &r) != 0)
+		goto out;
+	while (!atomic_load(&r.ready))
+		;
+	struct timespec settle = { 0, 20000000 };
+	nanosleep(&settle, NULL);   /* the reader runs, its CPU's TLB holds the page */
+	tlb_calls(page, reps, ghz, win, remote);
+	atomic_store(&r.run, 0);
+	pthread_join(t, NULL);
+	if (r.failed)
+		goto out;
+	nanosleep(&settle, NULL);   /* its CPU idles: lazy TLB, no flush IPI */
+	tlb_calls(page, reps, ghz, NULL, local);
+	/* the reader's gap inside each call (both lists are in time order): the
+	 * handler runs after the send and before the acknowledgement the caller
+	 * waits for, so it lies within the call. A gap that starts before the call or
+	 * ends after it is something else (the reader preempted by other work: then
+	 * its CPU ran another mm, and no IPI was needed). Only calls with such a gap
+	 * flushed the reader's CPU: their times are the remote ones. */
+	n = 0;
+	size_t g = 0;
+	for (int i = 0; i < reps; i++) {
+		uint64_t a = win[2 * i], b = win[2 * i + 1];
+		while (g < r.ngaps && r.gstart[g] < a)
+			g++;
+		if (g < r.ngaps && r.gstart[g] + r.glen[g] <= b) {
+			remote[n] = remote[i];
+			handler[n++] = (double)r.glen[g] / ghz;
+		}
+	}
+out:
+	if (page != MAP_FAILED)
+		munmap(page, 4096);
+	free(win);
+	free(r.gstart);
+	free(r.glen);
+	return n;
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n ? v[n / 2] : 0;
 }
 
 int cmd_calibrate(int argc, char **argv)
@@ -573,6 +703,10 @@ int cmd_calibrate(int argc, char **argv)
 	int treps = 400;
 	double *tl = calloc((size_t)treps, sizeof(double));
 	int nt = measure_timer(tl, treps, ncpu > 1 ? 1 : 0);
+	int freps = 2000;
+	double *fh = calloc((size_t)freps, sizeof(double)), *fr = calloc((size_t)freps, sizeof(double)),
+	       *fl = calloc((size_t)freps, sizeof(double));
+	int nf = fh && fr && fl ? measure_tlb(ncpu, ghz, freps, fh, fr, fl) : -1;
 
 	/* the profile */
 	cJSON *root = cJSON_CreateObject();
@@ -607,6 +741,25 @@ int cmd_calibrate(int argc, char **argv)
 		wmed = wl[nw / 2];
 		cJSON_AddNumberToObject(root, "ipi_ns", round(wmed));
 		cJSON_AddItemToObject(root, "wake_to_run_ns", q);
+	}
+	double fmed = 0, fextra = 0;
+	if (nf >= freps / 10) {   /* enough calls were seen to interrupt the reader */
+		double rmed = median_of(fr, nf), lmed = median_of(fl, freps);
+		fextra = rmed - lmed;
+		cJSON *q = distribution(fh, (size_t)nf);
+		fmed = fh[nf / 2];
+		cJSON_AddNumberToObject(root, "tlb_flush_ns", round(fmed));
+		cJSON *ts = cJSON_AddObjectToObject(root, "tlb_shootdown_ns");
+		cJSON_AddNumberToObject(ts, "initiator_extra_p50", round(fextra));
+		cJSON_AddNumberToObject(ts, "mprotect_remote_p50", round(rmed));
+		cJSON_AddNumberToObject(ts, "mprotect_local_p50", round(lmed));
+		cJSON_AddNumberToObject(ts, "calls", freps);
+		cJSON_AddNumberToObject(ts, "handler_samples", nf);
+		cJSON_AddItemToObject(ts, "handler", q);
+	} else {
+		fprintf(stderr, "vcpusim calibrate: TLB shootdown not measured (%s); the profile "
+			"has no tlb_flush_ns (a scenario then uses 0)\n",
+			nf < 0 ? "needs 2 CPUs" : "the reader was rarely interrupted");
 	}
 	double tmed = 0;
 	if (nt > 0) {
@@ -663,9 +816,11 @@ int cmd_calibrate(int argc, char **argv)
 	fprintf(stderr,
 		"vcpusim calibrate: TSC %.3f GHz, tick %d Hz (LOC %.0f/s per busy CPU); spin iteration %.1f ns;\n"
 		"  wake-to-run across CPUs median %.1f us; timer lateness median %.1f us;\n"
+		"  TLB shootdown: target's handler median %.2f us, initiator's extra wait %.2f us;\n"
 		"  host activity per CPU: irq %.1f/s of mean %.1f us, task %.1f/s of mean %.1f us\n"
 		"  (stolen %.3f%% of each CPU; rate CV over %d repetitions: irq %.2f, task %.2f)\n",
-		ghz, hz, loc_mean, spin_ns, wmed / 1e3, tmed / 1e3, rate_all[0], mean_all[0] / 1e3,
+		ghz, hz, loc_mean, spin_ns, wmed / 1e3, tmed / 1e3, fmed / 1e3, fextra / 1e3,
+		rate_all[0], mean_all[0] / 1e3,
 		rate_all[1], mean_all[1] / 1e3, 100 * mean_of(frac_cpu, (size_t)ncpu), reps,
 		cv_of(rate_rep[0], (size_t)reps), cv_of(rate_rep[1], (size_t)reps));
 	free(text);
@@ -681,5 +836,8 @@ int cmd_calibrate(int argc, char **argv)
 	free(loc_rate);
 	free(wl);
 	free(tl);
+	free(fh);
+	free(fr);
+	free(fl);
 	return rc;
 }

@@ -54,7 +54,9 @@
  * the waiter's vCPU is preempted the condition is checked again when it next runs.
  * Unlike a spinlock wait, a hand-off wait is user-space spinning that a guest
  * kernel monitor does not see, so it is counted (p2p results) but not reported to
- * the policy's long_wait hook. */
+ * the policy's long_wait hook. A blocking wait (op.block: a thread not created yet,
+ * workloads/trace.c) halts its vCPU instead; the signal wakes it with an IPI
+ * (ipi_ns, as a futex wake-up), and it is not counted as a hand-off. */
 #include "models/guest.h"
 #include <stdlib.h>
 #include "sim/sim.h"
@@ -68,6 +70,8 @@ static int is_timed(enum guest_state st)
 	return st == G_COMPUTE || st == G_CRITICAL || st == G_SYS || st == G_BARRIER_SPIN ||
 	       st == G_LOCK_SPIN;
 }
+
+static int is_rq_lock(const struct vm *vm, const struct glock *l);
 
 /* Charges CPU time of the running segment to what the thread was doing. */
 static void charge(struct sim *s, struct vcpu *v)
@@ -88,6 +92,8 @@ static void charge(struct sim *s, struct vcpu *v)
 	case G_LOCK_SPIN:
 		v->st.spin_ns += dt;
 		v->st.lock_spin_ns += dt;
+		if (v->vm->rq_locks && is_rq_lock(v->vm, g->lock))
+			v->vm->st.rq_spin_ns += dt;
 		break;
 	case G_BARRIER_SPIN:
 		v->st.spin_ns += dt;
@@ -143,6 +149,7 @@ static void notify_ipi(struct sim *s, struct vcpu *from, struct vcpu *to)
 	if (s->ops->ipi)
 		s->ops->ipi(s, from, to);
 }
+static void resched_ipi(struct sim *s, struct vcpu *v, struct vcpu *w);
 static void tlb_shootdown(struct sim *s, struct vcpu *v);
 static void tlb_done(struct sim *s, struct vcpu *v);
 static void tlb_ipi_event(struct sim *s, struct event *e);
@@ -203,14 +210,14 @@ static void spin_started(struct sim *s, struct vcpu *v)
 		s->ops->spin(s, v);
 }
 
-static void record_wait(struct sim *s, struct vcpu *v, simtime_t wait)
+static void record_wait(struct sim *s, struct vcpu *v, const struct glock *l, simtime_t wait)
 {
 	struct vm_stats *st = &v->vm->st;
 	uint64_t cycles = (uint64_t)ns_to_cycles(&s->host, wait);
 	int b = cycles < 2 ? 0 : 63 - __builtin_clzll(cycles);
 	st->acquisitions++;
 	st->wait_hist[b]++;
-	kwait_add(s, v->vm, KW_SPINLOCK, wait);
+	kwait_add(s, v->vm, is_rq_lock(v->vm, l) ? KW_RQLOCK : KW_SPINLOCK, wait);
 	if (cycles > st->max_wait_cycles)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
@@ -236,7 +243,7 @@ static void acquired(struct sim *s, struct vcpu *v)
 		s->observe(s, OBS_LOCK_ACQUIRE, v, l);
 	if (running(v))
 		charge(s, v);
-	record_wait(s, v, s->now - g->wait_start);
+	record_wait(s, v, l, s->now - g->wait_start);
 	continue_after(s, v);
 }
 
@@ -692,6 +699,18 @@ static int barrier_passed(const struct vm *vm, const struct vcpu *v)
 
 static struct glock *bucket_lock(struct vm *vm) { return &vm->locks[vm->nlocks - 1]; }
 
+/* guest.ttwu_rq_lock: vCPU i's runqueue lock, just before the bucket lock. */
+static struct glock *rq_lock(struct sim *s, struct vcpu *v)
+{
+	(void)s;
+	return &v->vm->locks[v->vm->nlocks - 1 - v->vm->nvcpus + v->idx];
+}
+
+static int is_rq_lock(const struct vm *vm, const struct glock *l)
+{
+	return vm->rq_locks && l->id >= vm->nlocks - 1 - vm->nvcpus && l->id < vm->nlocks - 1;
+}
+
 static void barrier_arrive(struct sim *s, struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -754,6 +773,12 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 		if (w != v && w->g.st == G_P2P_SPIN && w->g.op.kind == OP_WAIT &&
 		    w->g.op.flag == flag && running(w) && p2p_ready(vm, w))
 			p2p_done(s, w);
+		else if (w != v && w->g.st == G_FUTEX_SLEEP && w->g.op.kind == OP_WAIT &&
+			 w->g.op.block && w->g.op.flag == flag && p2p_ready(vm, w)) {
+			/* a halted (blocking) waiter: one wake-up IPI, as a futex wake */
+			w->g.op.block = 0;
+			resched_ipi(s, v, w);
+		}
 	}
 }
 
@@ -768,10 +793,19 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
  * its vCPU executes: ipi_ns after the send if it executes then, otherwise when it
  * next enters the guest, so one preempted target stalls the initiator for as long
  * as it waits for a pCPU. In the model the targets are the VM's other vCPUs except
- * those whose thread sleeps (futex, OP_SLEEP: idle, lazy TLB) or has ended; a
- * halted target (pv lock wait) is woken by the interrupt and acknowledges at
- * arrival (interpretation: the wake-up's own delay is not modelled). The target's
- * flush costs no modelled CPU time. The initiator's wait is a guest kernel wait:
+ * those whose thread sleeps (futex, OP_SLEEP: idle, lazy TLB) or has ended.
+ * The target acknowledges when its handler is done (kernel/smp.c,
+ * __flush_smp_call_function_queue: a synchronous csd is unlocked after its
+ * function ran): the handler (interrupt entry, flush_tlb_func, exit) takes
+ * guest.tlb_flush_ns of the target's CPU, from the host profile's tlb_flush_ns
+ * (`vcpusim calibrate` measures it; 0 = acknowledged on arrival, as before it was
+ * measured). It interrupts what the target was doing: a timed step is pushed back
+ * by as much, and the time is charged to that step (interpretation: a spinning
+ * target keeps noticing its own events meanwhile). A target preempted inside the
+ * handler finishes it when it runs again; requests that arrive during the handler
+ * are acknowledged at its end with the others. A halted target (pv lock wait) is
+ * woken by the interrupt and acknowledges after the handler's time (interpretation:
+ * the wake-up's own delay and the halt's CPU are not modelled). The initiator's wait is a guest kernel wait:
  * recorded per VM (kernel_waits.tlb_shootdown) and, when at least long_wait_cycles,
  * reported to the policy's long_wait hook like a long spinlock wait (the paper's
  * guest monitor sees kernel busy-waits).
@@ -830,14 +864,33 @@ static void tlb_handle(struct sim *s, struct vcpu *t)
 	}
 }
 
-/* A flush IPI reaches its target. */
+/* A flush IPI reaches its target, or the target's handler is done. */
 static void tlb_ipi_event(struct sim *s, struct event *e)
 {
 	struct vcpu *t = e->owner;
-	if (running(t) || t->state == VCPU_BLOCKED)
+	struct guest_thread *g = &t->g;
+	simtime_t cost = s->guest.tlb_flush_ns;
+	if (!running(t) && t->state != VCPU_BLOCKED) {
+		if (g->tlb_handling)
+			g->tlb_flush_left = 0;   /* (descheduling saved what was left) */
+		else
+			g->tlb_irq = 1;   /* delivered at its next entry */
+		return;
+	}
+	if (g->tlb_handling || cost <= 0) {
+		g->tlb_handling = 0;
 		tlb_handle(s, t);
-	else
-		t->g.tlb_irq = 1;   /* delivered at its next entry */
+		return;
+	}
+	/* the handler starts: it takes cost of the target's CPU */
+	g->tlb_handling = 1;
+	t->vm->st.tlb_flush_cpu_ns += cost;
+	if (running(t) && is_timed(g->st) && g->remaining != SIMTIME_NEVER) {
+		charge(s, t);
+		g->remaining += cost;
+		evq_schedule(&s->q, &t->ev, s->now + g->remaining);
+	}
+	evq_schedule(&s->q, &t->tlb_ev, s->now + cost);
 }
 
 static void tlb_shootdown(struct sim *s, struct vcpu *v)
@@ -904,6 +957,15 @@ static const char *tlb_check(const struct vm *vm)
 	return NULL;
 }
 
+/* A futex wake-up's reschedule IPI from v to the halted sleeper w. */
+static void resched_ipi(struct sim *s, struct vcpu *v, struct vcpu *w)
+{
+	v->vm->st.ipis_sent++;
+	w->g.ipi_sent_at = s->now;
+	vcpu_send_wake_ipi(s, w, s->guest.ipi_ns);
+	notify_ipi(s, v, w);
+}
+
 /* ---- continuations */
 
 static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum guest_next after)
@@ -950,16 +1012,72 @@ static void continue_after(struct sim *s, struct vcpu *v)
 				b->sleepers[kept++] = w;
 		}
 		b->nsleepers = kept;
+		if (s->guest.ttwu_rq_lock) {   /* each wake-up under the wakee's rq lock */
+			g->ttwu_i = 0;
+			start_critical(s, v, s->guest.futex_cs_ns, GN_TTWU_NEXT);
+			return;
+		}
 		start_critical(s, v, s->guest.futex_cs_ns + b->nto_wake * s->guest.futex_wake_ns,
 			       GN_FUTEX_WOKEN);
 		return;
 	}
+	case GN_TTWU_NEXT:
+		if (g->ttwu_i < b->nto_wake) {
+			/* try_to_wake_up: task_rq_lock(wakee), still holding the bucket */
+			g->outer_lock = g->lock;
+			lock_request(s, v, rq_lock(s, b->to_wake[g->ttwu_i]), GN_TTWU_LOCKED);
+			return;
+		}
+		lock_release(s, v);   /* the bucket lock: every sleeper is woken */
+		b->nto_wake = 0;
+		g->after = GN_OP_DONE;
+		continue_after(s, v);
+		return;
+	case GN_TTWU_LOCKED:
+		start_critical(s, v, s->guest.futex_wake_ns, GN_TTWU_DONE);
+		return;
+	case GN_TTWU_DONE: {
+		struct vcpu *w = b->to_wake[g->ttwu_i++];
+		lock_release(s, v);   /* the rq lock */
+		g->lock = g->outer_lock;
+		g->outer_lock = NULL;
+		if (w->g.st == G_FUTEX_SLEEP) {
+			/* halted: the reschedule IPI (check_preempt_curr -> resched_task) */
+			resched_ipi(s, v, w);
+		} else {
+			/* still on its way into schedule(): it finds itself TASK_RUNNING
+			 * and does not sleep */
+			w->g.ttwu_early = 1;
+		}
+		g->after = GN_TTWU_NEXT;
+		continue_after(s, v);   /* pays a pending kick, if any */
+		return;
+	}
+	case GN_SCHED_LOCKED:
+		start_critical(s, v, s->guest.rq_lock_cs_ns, GN_SCHED_DONE);
+		return;
+	case GN_SCHED_DONE:
+		lock_release(s, v);
+		if (g->ttwu_early) {
+			g->ttwu_early = 0;
+			g->after = GN_OP_DONE;
+			continue_after(s, v);
+			return;
+		}
+		enter(s, v, G_FUTEX_SLEEP, SIMTIME_NEVER);
+		vcpu_block(s, v);
+		return;
 	case GN_FUTEX_CHECKED:
 		/* still holding the bucket lock: queue, release, halt; or go */
 		if (!barrier_passed(vm, v)) {
 			b->sleepers[b->nsleepers++] = v;
 			vm->st.futex_sleeps++;
 			lock_release(s, v);
+			if (s->guest.ttwu_rq_lock) {
+				/* schedule() deactivates it under its own rq lock */
+				lock_request(s, v, rq_lock(s, v), GN_SCHED_LOCKED);
+				return;
+			}
 			enter(s, v, G_FUTEX_SLEEP, SIMTIME_NEVER);
 			vcpu_block(s, v);
 		} else {
@@ -969,12 +1087,8 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		return;
 	case GN_FUTEX_WOKEN:
 		lock_release(s, v);
-		for (int i = 0; i < b->nto_wake; i++) {
-			vm->st.ipis_sent++;
-			b->to_wake[i]->g.ipi_sent_at = s->now;
-			vcpu_send_wake_ipi(s, b->to_wake[i], s->guest.ipi_ns);
-			notify_ipi(s, v, b->to_wake[i]);
-		}
+		for (int i = 0; i < b->nto_wake; i++)
+			resched_ipi(s, v, b->to_wake[i]);
 		b->nto_wake = 0;
 		g->after = GN_OP_DONE;
 		continue_after(s, v);   /* pays a pending kick, if any, then next op */
@@ -1013,6 +1127,15 @@ static void next_op(struct sim *s, struct vcpu *v)
 			p2p_signal(s, v, g->op.flag);
 			continue;
 		case OP_WAIT:
+			if (g->op.block) {
+				/* halts until the signal's IPI (G_FUTEX_SLEEP: when it
+				 * runs again, the wake-up's wait is recorded and it goes on) */
+				if (p2p_ready(vm, v))
+					continue;
+				enter(s, v, G_FUTEX_SLEEP, SIMTIME_NEVER);
+				vcpu_block(s, v);
+				return;
+			}
 			vm->st.p2p_waits++;
 			if (p2p_ready(vm, v))
 				continue;
@@ -1095,7 +1218,10 @@ void guest_dispatched(struct sim *s, struct vcpu *v)
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
 	g->seg_start = s->now;
-	if (g->tlb_irq) {
+	if (g->tlb_handling && !event_pending(&v->tlb_ev)) {
+		/* preempted inside the flush handler: the rest of it first */
+		evq_schedule(&s->q, &v->tlb_ev, s->now + g->tlb_flush_left);
+	} else if (g->tlb_irq) {
 		/* a flush IPI that waited for this entry: delivered now, as an event */
 		g->tlb_irq = 0;
 		evq_schedule(&s->q, &v->tlb_ev, s->now);
@@ -1168,6 +1294,13 @@ void guest_descheduled(struct sim *s, struct vcpu *v)
 	charge(s, v);
 	if (is_timed(v->g.st))
 		evq_cancel(&s->q, &v->ev);
+	if (v->g.tlb_handling && event_pending(&v->tlb_ev) && v->state != VCPU_BLOCKED) {
+		/* preempted inside the flush handler: the rest waits for its next run
+		 * (a vCPU that halts finishes it first: the end stays due, and a
+		 * halted vCPU acknowledges when it comes) */
+		v->g.tlb_flush_left = v->tlb_ev.when - s->now;
+		evq_cancel(&s->q, &v->tlb_ev);
+	}
 	pvq_poke_next(s, v);   /* its successor in a pvqspinlock queue may halt early */
 }
 
@@ -1185,7 +1318,9 @@ void guest_add_sys(struct sim *s, struct vcpu *v, simtime_t ns)
 
 void guest_init_vm(struct sim *s, struct vm *vm)
 {
-	int nl = vm->wk->locks(vm->wp) + 1;  /* + the futex bucket lock */
+	/* + the vCPUs' rq locks (guest.ttwu_rq_lock) + the futex bucket lock */
+	vm->rq_locks = s->guest.ttwu_rq_lock;
+	int nl = vm->wk->locks(vm->wp) + (vm->rq_locks ? vm->nvcpus : 0) + 1;
 	vm->nlocks = nl;
 	vm->locks = calloc((size_t)nl, sizeof *vm->locks);
 	vm->barrier.total = vm->nvcpus;
@@ -1200,12 +1335,13 @@ void guest_init_vm(struct sim *s, struct vm *vm)
 		fprintf(stderr, "vcpusim: out of memory\n");
 		exit(1);
 	}
-	/* the workload's locks may be of their own kind; the futex bucket lock (the
-	 * last) is always the guest kernel's */
+	/* the workload's locks may be of their own kind; the rq locks and the futex
+	 * bucket lock (the last) are always the guest kernel's */
 	int wkind = vm->wk->lock_kind ? vm->wk->lock_kind(vm->wp) : -1;
+	int nw = vm->wk->locks(vm->wp);
 	for (int i = 0; i < nl; i++) {
 		vm->locks[i].id = i;
-		vm->locks[i].kind = wkind >= 0 && i < nl - 1 ? wkind : (int)s->guest.lock_kind;
+		vm->locks[i].kind = wkind >= 0 && i < nw ? wkind : (int)s->guest.lock_kind;
 	}
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -1256,7 +1392,7 @@ const char *guest_check_vm(const struct vm *vm)
 		}
 		if (n != l->nwaiters)
 			return "lock waiter count does not match the queue";
-		if (l->holder && l->holder->g.lock != l)
+		if (l->holder && l->holder->g.lock != l && l->holder->g.outer_lock != l)
 			return "lock holder does not hold that lock";
 		if (l->kind == LOCK_PVQSPIN) {
 			const char *e = pvq_check(l);

@@ -27,6 +27,9 @@ struct guest_config {
 	                               waits reach the policy's long_wait hook too */
 	int pv_tlb_flush;           /* KVM PV TLB flush: a preempted target is not
 	                               waited for, it flushes at its next entry */
+	simtime_t tlb_flush_ns;     /* a target's flush IPI handler (flush_tlb_func) */
+	int ttwu_rq_lock;           /* wake-ups take the wakee's rq lock (2.6.3x ttwu) */
+	simtime_t rq_lock_cs_ns;    /* schedule()'s hold of its own rq lock to sleep */
 };
 
 struct sim;

@@ -40,6 +40,8 @@ struct host_profile {
 	int tick_hz;
 	double spin_iteration_ns;    /* a load and a PAUSE */
 	double ipi_ns;               /* cross-CPU wake-to-run, median */
+	double tlb_flush_ns;         /* a TLB-shootdown IPI's handler on its target
+	                                (absent from a profile: 0, models/host.c) */
 	struct host_hist timer_late; /* timer lateness */
 	struct host_class cls[HOST_CLASSES];
 };

@@ -44,6 +44,9 @@ enum guest_next {
 	GN_FUTEX_WAKE,     /* bucket lock acquired by the last arriver: wake sleepers */
 	GN_FUTEX_CHECKED,  /* sleeper's check done: release bucket lock, sleep or go */
 	GN_FUTEX_WOKEN,    /* waker's critical section done: release lock, send IPIs */
+	/* guest.ttwu_rq_lock (models/guest.c): try_to_wake_up under the wakee's rq lock,
+	 * and the sleeper's schedule() under its own */
+	GN_TTWU_NEXT, GN_TTWU_LOCKED, GN_TTWU_DONE, GN_SCHED_LOCKED, GN_SCHED_DONE,
 };
 
 struct glock;
@@ -71,6 +74,12 @@ struct guest_thread {
 	int tlb_wait;              /* TLB shootdown initiator: acknowledgements awaited */
 	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
 	simtime_t ipi_sent_at;     /* when a wake-up (reschedule) IPI was sent to it */
+	/* guest.ttwu_rq_lock: the bucket lock held while taking a wakee's rq lock, the
+	 * next sleeper to wake, woken before it reached schedule()'s sleep */
+	struct glock *outer_lock;
+	int ttwu_i, ttwu_early;
+	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
+	simtime_t tlb_flush_left;  /* of the handler, while descheduled */
 };
 
 struct vcpu_stats {
@@ -124,8 +133,8 @@ struct gbarrier {
 
 /* Guest kernel waits by cause (models/guest.c): spinlock acquisitions, TLB shootdown
  * initiators waiting for acknowledgements, threads woken by a reschedule IPI (send
- * to run). */
-enum kwait_cause { KW_SPINLOCK, KW_TLB, KW_RESCHED, KW_CAUSES };
+ * to run), wakers spinning on a wakee's rq lock (guest.ttwu_rq_lock). */
+enum kwait_cause { KW_SPINLOCK, KW_TLB, KW_RESCHED, KW_RQLOCK, KW_CAUSES };
 struct kwait {
 	uint64_t n, long_n;
 	simtime_t total, max;
@@ -139,6 +148,8 @@ struct vm_stats {
 	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
 	struct kwait kwait[KW_CAUSES];
 	uint64_t tlb_ipis, tlb_deferred; /* flush IPIs sent; flushes deferred (PV TLB flush) */
+	simtime_t tlb_flush_cpu_ns;  /* targets' flush handlers (guest.tlb_flush_ns each) */
+	simtime_t rq_spin_ns;        /* CPU spent spinning for rq locks (guest.ttwu_rq_lock) */
 	uint64_t p2p_waits, p2p_spun, p2p_long_waits;  /* OP_WAITs; those that spun */
 	simtime_t p2p_wait_max;
 	uint64_t wake_lat[LAT_BUCKETS];
@@ -161,7 +172,9 @@ struct vm {
 	int finite;
 	int threads_done;
 	simtime_t done_time;      /* completion, -1 until finished */
-	struct glock *locks;      /* workload locks, then the futex bucket lock */
+	struct glock *locks;      /* workload locks, the vCPUs' rq locks if rq_locks,
+	                             then the futex bucket lock */
+	int rq_locks;             /* guest.ttwu_rq_lock: one rq lock per vCPU */
 	int nlocks;
 	struct gbarrier barrier;
 	int64_t *flags;           /* hand-off counters (OP_SIGNAL / OP_WAIT) */

@@ -6,8 +6,10 @@
 #         guest spinlock kind, seeds 1-3: completion, long waits, pv halts/kicks;
 #  npb:   scenarios/asman/npb.json at 2x (12 vCPUs on 6 pCPUs) under credit and
 #         asman with the default monitor, every NPB-like kernel: what the paper's
-#         monitor sees (kernel long waits by cause) and whether asman engages.
-# Usage: modern_guests_tables.sh VCPUSIM locks|npb [OUTDIR]   (prints Markdown)
+#         monitor sees (kernel long waits by cause) and whether asman engages;
+#  npb-rq: the same with the paper-era wake-up path (guest.ttwu_rq_lock: each
+#         wake-up under the wakee's rq lock): rq-lock waits, long ones.
+# Usage: modern_guests_tables.sh VCPUSIM locks|npb|npb-rq [OUTDIR]   (prints Markdown)
 set -eu
 bin=$1 what=$2 out=${3:-$(mktemp -d)}
 here=$(dirname "$0")/..
@@ -34,26 +36,37 @@ print("| %s | %s | %s | %s | %s |" % (pol, lock, c, lw, hk))
 P
 		done
 	done ;;
-npb)
-	echo "| kernel | policy | completion ms | spinlock acquisitions | long kernel waits: spinlock / TLB | hand-off long waits | coscheduled ms |"
+npb|npb-rq)
+	if [ "$what" = npb ]; then
+		echo "| kernel | policy | completion ms | spinlock acquisitions | long kernel waits: spinlock / TLB | hand-off long waits | coscheduled ms |"
+		set --
+	else
+		echo "| kernel | policy | completion ms | rq-lock waits | long kernel waits: spinlock / rq lock | rq-lock spin ms | coscheduled ms |"
+		set -- --set guest.ttwu_rq_lock=true
+	fi
 	echo "|---|---|---|---|---|---|---|"
 	for k in ep is ft bt lu sp mg cg ua; do
 		for pol in credit asman; do
 			"$bin" run "$here/scenarios/asman/npb.json" --quiet --set host.pcpus=6 \
-				--set "vms[0].workload.kernel=$k" --set scheduler.policy=$pol \
-				-o "$out/$k-$pol.json" 2>/dev/null
-			python3 - "$out/$k-$pol.json" $k $pol <<'P'
+				--set "vms[0].workload.kernel=$k" --set scheduler.policy=$pol "$@" \
+				-o "$out/$k-$pol-$what.json" 2>/dev/null
+			python3 - "$out/$k-$pol-$what.json" $k $pol $what <<'P'
 import json, sys
 v = json.load(open(sys.argv[1]))['vms'][0]
 kw = v['kernel_waits']
 c = "%.0f" % v['completion_ms'] if v['completion_ms'] is not None else "unfinished"
-print("| %s | %s | %s | %d | %d / %d | %d | %.0f |" % (sys.argv[2], sys.argv[3], c,
-      v['spin']['acquisitions'], kw['spinlock']['long_waits'], kw['tlb_shootdown']['long_waits'],
-      v['p2p']['long_waits'], v['cosched_ms']))
+if sys.argv[4] == 'npb':
+    print("| %s | %s | %s | %d | %d / %d | %d | %.0f |" % (sys.argv[2], sys.argv[3], c,
+          v['spin']['acquisitions'], kw['spinlock']['long_waits'], kw['tlb_shootdown']['long_waits'],
+          v['p2p']['long_waits'], v['cosched_ms']))
+else:
+    print("| %s | %s | %s | %d | %d / %d | %.3f | %.0f |" % (sys.argv[2], sys.argv[3], c,
+          kw['rq_lock']['waits'], kw['spinlock']['long_waits'], kw['rq_lock']['long_waits'],
+          kw['rq_lock']['spin_ms'], v['cosched_ms']))
 P
 		done
 	done ;;
 *)
-	echo "usage: modern_guests_tables.sh VCPUSIM locks|npb [OUTDIR]" >&2
+	echo "usage: modern_guests_tables.sh VCPUSIM locks|npb|npb-rq [OUTDIR]" >&2
 	exit 2 ;;
 esac

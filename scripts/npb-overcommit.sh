@@ -2,19 +2,22 @@
 # npb-overcommit.sh: the NPB-like kernels (class $CLASS, default A), 2 vCPUs, alone on 2
 # pCPUs and beside a 2-vCPU cpu_bound VM, under the kvm policy with host activity on
 # (docs/workloads.md): median completion over SEEDS seeds and the slowdown against a
-# fair half of the host (beside / alone / 2). usage: npb-overcommit.sh [VCPUSIM] [SEEDS]
+# fair half of the host (beside / alone / 2). PLE=false turns pause-loop exiting off
+# (the reference host's KVM has none); KERNELS="lu ep" picks kernels.
+# usage: npb-overcommit.sh [VCPUSIM] [SEEDS]
 set -u
 b=${1:-build/vcpusim}; seeds=${2:-3}
+ple=${PLE:+,\"ple\":$PLE}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf "%-4s %12s %12s %10s\n" kernel alone_ms hog_ms slowdown/2
-for k in ep is ft mg cg bt sp lu ua; do
+for k in ${KERNELS:-ep is ft mg cg bt sp lu ua}; do
   a=(); h=()
   for s in $(seq 1 $seeds); do
     for mode in alone hog; do
       vms='[{"name":"npb","vcpus":2,"workload":{"kind":"npb","kernel":"'$k'","class":"'${CLASS:-A}'"}}'
       [ $mode = hog ] && vms="$vms"',{"name":"hog","vcpus":2,"workload":{"kind":"cpu_bound"}}'
-      echo '{"name":"npb-'$k'","seed":'$s',"stop":{"max_ms":600000},"host":{"pcpus":2},"scheduler":{"policy":"kvm"},"vms":'"$vms"']}' > $tmp/npb-$k.json
+      echo '{"name":"npb-'$k'","seed":'$s',"stop":{"max_ms":600000},"host":{"pcpus":2},"scheduler":{"policy":"kvm"'"$ple"'},"vms":'"$vms"']}' > $tmp/npb-$k.json
       $b run $tmp/npb-$k.json -o $tmp/npb-$k.out --quiet 2>/dev/null; v=$(python3 -c 'import json,sys; r=json.load(sys.stdin); print([x for x in r["vms"] if x["name"]=="npb"][0]["completion_ms"])' < $tmp/npb-$k.out)
       [ $mode = alone ] && a+=($v) || h+=($v)
     done

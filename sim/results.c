@@ -63,21 +63,28 @@ static void vm_totals(const struct vm *vm, struct vcpu_stats *t)
  * shootdown initiators, threads woken by a reschedule IPI. */
 static void results_kernel_waits(struct sim *s, struct vm *vm, cJSON *o)
 {
-	static const char *const names[KW_CAUSES] = { "spinlock", "tlb_shootdown", "resched_ipi" };
+	static const char *const names[KW_CAUSES] = { "spinlock", "tlb_shootdown", "resched_ipi",
+							       "rq_lock" };
 	cJSON *kw = cJSON_AddObjectToObject(o, "kernel_waits");
 	for (int c = 0; c < KW_CAUSES; c++) {
 		const struct kwait *k = &vm->st.kwait[c];
+		if (c == KW_RQLOCK && !s->guest.ttwu_rq_lock)
+			continue;   /* only with the rq-lock wake-up path */
 		cJSON *x = cJSON_AddObjectToObject(kw, names[c]);
 		cJSON_AddNumberToObject(x, "waits", (double)k->n);
 		cJSON_AddNumberToObject(x, "long_waits", (double)k->long_n);
 		cJSON_AddNumberToObject(x, "wait_ms", ms(k->total));
 		cJSON_AddNumberToObject(x, "max_us", simtime_us(k->max));
+		if (c == KW_RQLOCK)   /* CPU burnt spinning for them */
+			cJSON_AddNumberToObject(x, "spin_ms", ms(vm->st.rq_spin_ns));
 		if (c == KW_TLB) {
 			cJSON_AddNumberToObject(x, "ipis", (double)vm->st.tlb_ipis);
 			cJSON_AddNumberToObject(x, "deferred", (double)vm->st.tlb_deferred);
+			if (s->guest.tlb_flush_ns > 0)   /* the targets' handlers */
+				cJSON_AddNumberToObject(x, "target_flush_ms",
+							ms(vm->st.tlb_flush_cpu_ns));
 		}
 	}
-	(void)s;
 }
 
 static cJSON *vm_json(struct sim *s, struct vm *vm)

@@ -81,7 +81,8 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
 	static const char *const keys[] = { "spinlock", "long_wait_cycles", "spin_iteration_cycles",
 					    "barrier_spin_count", "pv_spin_count", "pmt_timeout_count", "futex_cs_ns",
-					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", "pv_tlb_flush", NULL };
+					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", "pv_tlb_flush",
+					    "tlb_flush_ns", "ttwu_rq_lock", "rq_lock_cs_ns", NULL };
 	const cJSON *g = jp_obj(jp, root, "", "guest", 0);
 	struct guest_config *gc = &sc->guest;
 	jp_only_keys(jp, g, "guest", keys);
@@ -122,6 +123,12 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	static const char *const monitors[] = { "spinlocks", "all", NULL };
 	gc->monitor_user = jp_enum(jp, g, "guest", "monitor", monitors, 0);
 	gc->pv_tlb_flush = jp_bool(jp, g, "guest", "pv_tlb_flush", 0);
+	/* a flush IPI's handler on its target, from the host profile (models/guest.c) */
+	gc->tlb_flush_ns = jp_int(jp, g, "guest", "tlb_flush_ns",
+				  sc->profile ? (int64_t)(sc->profile->tlb_flush_ns + 0.5) : 0, 0,
+				  NS_PER_SEC);
+	gc->ttwu_rq_lock = jp_bool(jp, g, "guest", "ttwu_rq_lock", 0);
+	gc->rq_lock_cs_ns = jp_int(jp, g, "guest", "rq_lock_cs_ns", 1000, 0, NS_PER_SEC);
 }
 
 static int *parse_affinity(struct jp *jp, const cJSON *vmj, const char *path, int vcpus, int npcpus)

@@ -2,6 +2,8 @@
  *  - dcs (Kim et al., ASPLOS 2013, on Credit): a preempted vCPU that receives an
  *    IPI runs first. On a TLB-shootdown-heavy VM at 2x it cuts the initiators' waits
  *    that Credit leaves long; on a program that sends no IPI it is Credit exactly.
+ *    Its urgent allowance bounds how far a vCPU without credit may run urgent: with
+ *    none, such IPIs are refused and the VM gets no more than its share.
  *  - credit-ple (Xen 4.0 VMX pause-loop exit -> yield): with a window that never
  *    expires it is Credit exactly; with Xen's 4096 cycles spinners exit and yield,
  *    and with ticket locks that makes the convoy worse (a waiter that yielded is
@@ -70,6 +72,35 @@ int main(void)
 	       "dcs: %llu long shootdown waits for 4800, credit %llu for %llu",
 	       (unsigned long long)td.tlb_long, (unsigned long long)tc.tlb_long,
 	       (unsigned long long)tc.tlb_waits);
+	/* the urgent allowance: 0 refuses urgency to every vCPU without credit, 1 ms
+	 * some, the default 10 ms none on this program (identical to unbounded) */
+	double share[4];
+	uint64_t refused[4], urgent[4];
+	const char *allow[4] = { ",\"urgent_allowance_us\":0", ",\"urgent_allowance_us\":1000", "",
+				 ",\"urgent_allowance_us\":1000000000" };
+	for (int i = 0; i < 4; i++) {
+		char json[4096];
+		snprintf(json, sizeof json, tlb, 1, "dcs", allow[i], "ticket");
+		struct scenario *sc = t_scenario(json);
+		struct sim *sm = t_run(sc);
+		cJSON *r = results_build(sm, 0);
+		double par = num(vm_of(r, "par"), "cpu_ms"), hog = num(vm_of(r, "hog"), "cpu_ms");
+		share[i] = par / (par + hog);
+		refused[i] = (uint64_t)num(vm_of(r, "par"), "urgent_refused");
+		urgent[i] = (uint64_t)num(vm_of(r, "par"), "urgent_ipis");
+		printf("dcs%s: urgent %llu, refused %llu, CPU share %.3f\n", allow[i],
+		       (unsigned long long)urgent[i], (unsigned long long)refused[i], share[i]);
+		cJSON_Delete(r);
+		t_done(sm, sc);
+	}
+	EXPECT(refused[0] > 100 && refused[1] > 0 && refused[1] < refused[0] && refused[2] == 0 &&
+	       refused[3] == 0, "refusals %llu > %llu > %llu = %llu",
+	       (unsigned long long)refused[0], (unsigned long long)refused[1],
+	       (unsigned long long)refused[2], (unsigned long long)refused[3]);
+	EXPECT(share[0] <= 0.5 + 0.005 && share[0] < share[3],
+	       "no allowance: the VM gets its half (%.3f), unbounded more (%.3f)", share[0],
+	       share[3]);
+	EXPECT(urgent[2] == urgent[3] && share[2] == share[3], "the default is unbounded here");
 	/* no IPIs: dcs is Credit */
 	for (int seed = 1; seed <= 2; seed++) {
 		struct res c = run(convoy, "credit", "", "ticket", seed);

@@ -9,8 +9,11 @@
 # - Credit: the barrier-heavy stencil's mean normalised slowdown >= 2.0 (measured
 #   2.55 over seeds 1-10, 2.39 over 1-20), the embarrassingly parallel ep's <= 1.3
 #   (measured 1.17 and 1.16); stencil at least 1.5 times ep's.
-# - ASMan as in the paper (guest.monitor "spinlocks") never engages on these
-#   traces (no guest-kernel spinlock waits): identical to Credit, run for run.
+# - ASMan as in the paper (guest.monitor "spinlocks") sees no lock in these traces:
+#   its only kernel spinlock is the futex bucket lock, held 0.25-5 us, so a long
+#   wait needs the holder preempted inside that window. Identical to Credit, run
+#   for run, on every seed without such a wait; at most 2 of the 10 seeds have one
+#   (seed 9 since worker threads are created at the master's fork).
 # - ASMan with guest.monitor "all" (our extension: long user-level waits reported)
 #   recovers at least half of the stencil's excess loss, (credit - asman) >=
 #   0.5 x (credit - 1) (measured 75%), and does not slow ep down (mean <= credit's
@@ -62,8 +65,17 @@ assert st >= 2.0, f"credit: stencil mean normalised slowdown {st:.2f} < 2.0"
 assert ep <= 1.3, f"credit: ep mean normalised slowdown {ep:.2f} > 1.3"
 assert st >= 1.5 * ep, f"credit: stencil {st:.2f} not 1.5 times ep {ep:.2f}"
 for s in ("stencil", "ep"):
-    assert norm[s, "asman", "runs"] == norm[s, "credit", "runs"], \
-        f"{s}: asman with guest.monitor spinlocks differs from credit"
+    engaged = 0
+    for seed in seeds:
+        a, c = vm(f"{tmp}/{s}-asman-{seed}.json"), vm(f"{tmp}/{s}-credit-{seed}.json")
+        if a["kernel_waits"]["spinlock"]["long_waits"] > 0:
+            engaged += 1
+            print(f"{s} seed {seed}: a long bucket-lock wait ({a['kernel_waits']['spinlock']['max_us']:.0f} us):"
+                  f" asman switched {a['mode_switches']} times, {a['completion_ms']:.1f} ms vs credit {c['completion_ms']:.1f} ms")
+        else:
+            assert a["completion_ms"] == c["completion_ms"] and a["mode_switches"] == 0, \
+                f"{s} seed {seed}: asman with guest.monitor spinlocks differs from credit without a long wait"
+    assert engaged <= 2, f"{s}: the paper's monitor engaged on {engaged} of {len(seeds)} seeds"
 sa = norm["stencil", "asman_all"]
 assert st - sa >= 0.5 * (st - 1), f"asman/all recovers {(st - sa) / (st - 1):.0%} of the stencil's loss, < 50%"
 assert norm["ep", "asman_all"] <= 1.05 * ep, f"asman/all slows ep: {norm['ep', 'asman_all']:.2f} vs {ep:.2f}"

@@ -54,6 +54,32 @@ for t in 0 1 2; do
 done
 grep -q '18 pthread_mutex, 6 pthread_spin' "$tmp/pinfo" || bad "pcounts: lock classes"
 
+# --- memory-map calls: 3 threads x 10 rounds x (mprotect, madvise DONTNEED, shrinking
+# mremap, munmap); a WILLNEED madvise and a failing munmap are not recorded.
+"$VCPUSIM" capture -o "$tmp/m.vtr" -- "$PROGS/mmaps" 3 10 >/dev/null 2>"$tmp/merr" || bad "capture of mmaps: $(cat "$tmp/merr")"
+"$VCPUSIM" trace info "$tmp/m.vtr" >"$tmp/minfo" 2>&1
+grep -q '^tlb flushes:  120 calls, .* 30 munmap, 30 mprotect, 30 madvise, 30 mremap$' "$tmp/minfo" ||
+  bad "mmaps: $(grep 'tlb flushes' "$tmp/minfo")"
+grep -q 'version 2' "$tmp/minfo" || bad "mmaps: a trace with tlb_flush events is version 2"
+for t in 0 1 2; do
+  [ "$(thread_line "$tmp/minfo" $t)" = "10 0" ] || bad "mmaps thread $t: $(thread_line "$tmp/minfo" $t)"
+done
+grep -q 'version 1' "$tmp/info" || bad "counts: a trace without them stays version 1"
+# the replay: each call is a TLB shootdown of the other vCPUs running the program
+cat >"$tmp/m.json" <<J
+{"host": {"pcpus": 3}, "vms": [{"name": "m", "vcpus": 3, "workload": {"kind": "trace", "file": "m.vtr"}}]}
+J
+"$VCPUSIM" run "$tmp/m.json" --check -o "$tmp/mr.json" 2>"$tmp/merr" || bad "replay of mmaps: $(cat "$tmp/merr")"
+python3 - "$tmp/mr.json" <<'PY' || bad "mmaps replay: shootdowns"
+import json, sys
+k = json.load(open(sys.argv[1]))["vms"][0]["kernel_waits"]["tlb_shootdown"]
+assert k["waits"] == 120 and 0 < k["ipis"] <= 240, k
+PY
+"$VCPUSIM" trace info "$tmp/m.vtr" --json | python3 -c '
+import json, sys
+f = json.load(sys.stdin)["tlb_flushes"]
+assert f["calls"] == 120 and f["munmap"] == 30 and f["per_second"] > 0, f' || bad "mmaps: trace info --json"
+
 # --- conversion keeps everything
 "$VCPUSIM" trace convert "$tmp/c.vtr" -o "$tmp/c2.vtr" || bad "convert"
 cmp -s "$tmp/c.vtr" "$tmp/c2.vtr" || bad "convert of a vcpusim trace is not byte-identical"

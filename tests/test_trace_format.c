@@ -1,7 +1,8 @@
 /* test_trace_format.c: the trace file format and its reader (traces/FORMAT.md):
  * round trip, and rejection of empty, truncated, bit-flipped and structurally
  * invalid traces with a message, never a crash (run under ASan by make test-asan);
- * also the conversion into replay programs (traces/replay.h). */
+ * also the conversion into replay programs (traces/replay.h), and version 2's
+ * tlb_flush events (written only when present; a shootdown in the replay). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static void test_round_trip(void)
 	unsigned char *buf;
 	size_t len;
 	CHECK(trace_encode(t, &buf, &len) == 0);
+	CHECK(buf[8] == 1);   /* no tlb_flush event: version 1, as older builds read */
 	struct trace *u = trace_decode(buf, len, "x.vtr", err, sizeof err);
 	CHECK(u != NULL);
 	if (u)
@@ -270,8 +272,78 @@ static void test_program(void)
 	trace_free(t);
 }
 
+/* Version 2: munmap of 2 pages between computes, mprotect of 1 page inside a
+ * critical section (replayed after it). */
+static void test_tlb_events(void)
+{
+	struct trace *t = trace_new();
+	trace_set_str(&t->clock, "CLOCK_MONOTONIC ns");
+	trace_set_str(&t->program, "tlb");
+	trace_set_str(&t->host, "test");
+	t->duration_ns = 500;
+	trace_add_lock(t, TLOCK_MUTEX, "pthread_mutex#0");
+	for (int i = 0; i < 2; i++) {
+		int idx = trace_add_thread(t);   /* may move t->threads */
+		struct trace_thread *th = &t->threads[idx];
+		trace_push(th, 0, TEV_THREAD_BEGIN, 0);
+		if (i == 0) {
+			trace_push(th, 100, TEV_TLB_FLUSH, 2 << 2 | TFLUSH_MUNMAP);
+			trace_push(th, 300, TEV_LOCK_REQ, 0);
+			trace_push(th, 310, TEV_LOCK_ACQ, 0);
+			trace_push(th, 320, TEV_TLB_FLUSH, 1 << 2 | TFLUSH_MPROTECT);
+			trace_push(th, 340, TEV_LOCK_REL, 0);
+		}
+		trace_push(th, 400, TEV_BARRIER_ENTER, TBAR_PTHREAD);
+		trace_push(th, 450, TEV_BARRIER_EXIT, 0);
+		trace_push(th, 500, TEV_THREAD_END, 0);
+	}
+	char err[512];
+	CHECK(trace_validate(t, err, sizeof err) == 0);
+	unsigned char *buf;
+	size_t len;
+	CHECK(trace_encode(t, &buf, &len) == 0);
+	CHECK(buf[8] == 2);
+	struct trace *u = trace_decode(buf, len, "t.vtr", err, sizeof err);
+	CHECK(u && same(t, u) && u->version == 2);
+	trace_free(u);
+	for (size_t n = 1; n < len; n++) {   /* every truncation, with a message */
+		struct trace *v = trace_decode(buf, n, "t.vtr", err, sizeof err);
+		CHECK(v == NULL && !strncmp(err, "t.vtr: ", 7));
+		trace_free(v);
+	}
+	free(buf);
+	struct trace_stats st;
+	trace_stats(t, &st);
+	CHECK(st.tlb_flushes == 2 && st.tlb_by_call[TFLUSH_MUNMAP] == 1 &&
+	      st.tlb_by_call[TFLUSH_MPROTECT] == 1 && st.tlb_by_call[TFLUSH_MADVISE] == 0);
+	CHECK(st.compute_ns == 100 + 200 + 30 + 60 + 50 + 450);
+	struct trace_program p;
+	CHECK(trace_to_program(t, 1.0, &p, err, sizeof err) == 0);
+	CHECK(p.tlb_flushes == 2 && p.barriers == 1);
+	struct op *ops;
+	size_t n = trace_program_ops(&p, 0, &ops);
+	static const int k[] = { OP_COMPUTE, OP_TLB_SHOOTDOWN, OP_COMPUTE, OP_LOCK,
+				 OP_TLB_SHOOTDOWN, OP_COMPUTE, OP_BARRIER, OP_COMPUTE };
+	static const simtime_t d[] = { 100, 0, 200, 30, 0, 60, 0, 50 };
+	CHECK(n == p.nops[0] && n == sizeof k / sizeof *k);
+	for (size_t i = 0; ops && i < n && i < sizeof k / sizeof *k; i++) {
+		CHECK((int)ops[i].kind == k[i]);
+		if (k[i] == OP_COMPUTE)
+			CHECK(ops[i].ns == d[i]);
+		if (k[i] == OP_LOCK)
+			CHECK(ops[i].cs_ns == d[i]);
+	}
+	free(ops);
+	trace_program_free(&p);
+	/* a version 1 trace has no tlb_flush events */
+	t->version = 1;
+	CHECK(trace_validate(t, err, sizeof err) < 0 && strstr(err, "version 2"));
+	trace_free(t);
+}
+
 int main(void)
 {
+	test_tlb_events();
 	test_round_trip();
 	test_fuzz_body();
 	test_validate();

@@ -4,7 +4,8 @@
  *
  * Computation between synchronisation points becomes OP_COMPUTE, a lock's critical
  * section OP_LOCK (hold time as recorded), every barrier, region start and region end
- * OP_BARRIER. Waiting times are dropped: the simulator recreates them.
+ * OP_BARRIER, a tlb_flush event (munmap, mprotect, ...) OP_TLB_SHOOTDOWN. Waiting
+ * times are dropped: the simulator recreates them.
  *
  * The program keeps the trace in its encoded form (the file's bytes, checked once
  * when loaded) and each replaying thread decodes its operations as it reaches them
@@ -27,11 +28,14 @@ struct trace_program {
 	size_t *start;         /* per thread: offset in buf of its first event */
 	size_t *count;         /* per thread: its events */
 	int *lockmap;          /* trace lock -> op lock (order of first use), -1 unused */
+	uint64_t tlb_flushes;  /* OP_TLB_SHOOTDOWN in one pass, all threads */
+	uint64_t fork_t;       /* thread 0's first fork, UINT64_MAX if none */
 };
 
 /* The walk over one thread's events (trace_replay.c): what is open. */
 struct trace_walk {
 	int busy, nheld;
+	int tlb_held;          /* tlb_flush events inside the open critical section */
 	uint64_t since, acq;
 	uint32_t outer;
 };
@@ -44,6 +48,9 @@ struct trace_cursor {
 	simtime_t acc;         /* compute read but not returned yet */
 	struct op pending;     /* the op read after it */
 	int has_pending;
+	int tlb_pending;       /* OP_TLB_SHOOTDOWNs to return after pending */
+	int fork_signal;       /* set by the caller: an OP_SIGNAL of flag 0 follows the
+				* stream's next fork (the master creating its team) */
 };
 
 /* Builds the programs of a decoded trace (e.g. imported from OTF2); durations are
@@ -59,6 +66,9 @@ void trace_program_free(struct trace_program *p);
 
 /* Thread i from its first op. */
 void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c);
+/* 1 if thread i (> 0) was created by the master's first fork: its thread_begin is
+ * no earlier than thread 0's first fork (traces/FORMAT.md, "Replay"). */
+int trace_program_spawned(const struct trace_program *p, int i);
 /* Its next op (OP_END after the last). */
 void trace_program_next(const struct trace_program *p, struct trace_cursor *c, struct op *out);
 /* All of thread i's ops (one pass) in a malloc'ed array (*ops; NULL when out of

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_VERSION 1
+/* The version this build writes when a trace needs it: a trace without tlb_flush
+ * events is written as version 1, which older builds read; one with them as 2. */
+#define TRACE_VERSION 2
 #define TRACE_MAGIC "VCPUTRC\x1a"   /* 8 bytes; \x1a stops `type` on DOS, as in PNG */
 #define TRACE_MAX_THREADS 4096
 #define TRACE_MAX_LOCKS (1 << 20)
@@ -35,6 +37,10 @@ enum tev_kind {
 	TEV_LOCK_REQ = 8,       /* arg: lock index; the thread starts waiting for it */
 	TEV_LOCK_ACQ = 9,       /* arg: lock index; acquired, critical section starts */
 	TEV_LOCK_REL = 10,      /* arg: lock index; released */
+	/* version 2: a successful munmap, mprotect, madvise(MADV_DONTNEED) or mremap,
+	 * stamped at its return (the kernel may have flushed the TLBs of the other
+	 * CPUs running the process there). arg: pages * 4 + enum tflush_call. */
+	TEV_TLB_FLUSH = 11,
 	TEV_KINDS
 };
 extern const char *const tev_kind_names[TEV_KINDS];
@@ -59,6 +65,12 @@ enum tlock_class {
 	TLOCK_CLASSES
 };
 extern const char *const tlock_class_names[TLOCK_CLASSES];
+
+/* The call behind a tlb_flush event (arg & 3); arg >> 2 is its length in pages
+ * (4096 bytes, rounded up, at most TFLUSH_MAX_PAGES). */
+enum tflush_call { TFLUSH_MUNMAP = 0, TFLUSH_MPROTECT = 1, TFLUSH_MADVISE = 2, TFLUSH_MREMAP = 3 };
+#define TFLUSH_MAX_PAGES ((1u << 30) - 1)
+extern const char *const tflush_call_names[4];
 
 struct trace_event {
 	uint64_t t;      /* ns since the start of the trace */
@@ -143,7 +155,7 @@ static inline void trace_stream_next(const unsigned char *buf, size_t *off, uint
 	*now += trace_uv_checked(buf, off);
 	uint32_t arg = 0;
 	if (kind == TEV_REGION_BEGIN || kind == TEV_BARRIER_ENTER || kind == TEV_LOCK_REQ ||
-	    kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL)
+	    kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL || kind == TEV_TLB_FLUSH)
 		arg = (uint32_t)trace_uv_checked(buf, off);
 	*e = (struct trace_event){ *now, kind, arg };
 }
@@ -165,6 +177,8 @@ struct trace_stats {
 	uint64_t barriers;        /* barrier waits, per trace (region ends included) */
 	uint64_t regions;         /* region begins */
 	uint64_t acquisitions;    /* lock acquisitions */
+	uint64_t tlb_flushes;     /* tlb_flush events (calls that may shoot down TLBs) */
+	uint64_t tlb_by_call[4];  /* of which by enum tflush_call */
 	uint64_t sync_points;     /* barriers + region begins + acquisitions */
 	uint64_t compute_ns;      /* sum over threads of busy time outside sync waits */
 	uint64_t cs_ns;           /* of which inside critical sections */

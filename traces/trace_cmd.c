@@ -64,6 +64,13 @@ static int trace_info_json(const struct trace *t, const struct trace_stats *st)
 	cJSON_AddNumberToObject(o, "compute_ms", (double)st->compute_ns / 1e6);
 	cJSON_AddNumberToObject(o, "compute_fraction", st->compute_fraction);
 	cJSON_AddNumberToObject(o, "mean_interval_us", st->mean_interval_ns / 1e3);
+	/* calls after which the kernel may shoot down other CPUs' TLBs (version 2) */
+	cJSON *f = cJSON_AddObjectToObject(o, "tlb_flushes");
+	cJSON_AddNumberToObject(f, "calls", (double)st->tlb_flushes);
+	cJSON_AddNumberToObject(f, "per_second", t->duration_ns ? (double)st->tlb_flushes * 1e9 /
+						  (double)t->duration_ns : 0);
+	for (int c = 0; c < 4; c++)
+		cJSON_AddNumberToObject(f, tflush_call_names[c], (double)st->tlb_by_call[c]);
 	char *s = cJSON_Print(o);
 	cJSON_Delete(o);
 	if (!s)
@@ -123,6 +130,12 @@ static int trace_info(const char *file, int json)
 	       100 * st.compute_fraction,
 	       t->duration_ns ? 100.0 * (double)st.cs_ns / ((double)t->nthreads * (double)t->duration_ns) : 0);
 	print_ns("mean interval between sync points: ", st.mean_interval_ns);
+	printf("tlb flushes:  %llu calls, %.1f per second", (unsigned long long)st.tlb_flushes,
+	       t->duration_ns ? (double)st.tlb_flushes * 1e9 / (double)t->duration_ns : 0.0);
+	for (int c = 0; c < 4; c++)
+		if (st.tlb_by_call[c])
+			printf(", %llu %s", (unsigned long long)st.tlb_by_call[c], tflush_call_names[c]);
+	printf("\n");
 	printf("per thread:   events  barriers  acquisitions\n");
 	for (int i = 0; i < t->nthreads; i++) {
 		uint64_t b = 0, a = 0;

@@ -18,7 +18,9 @@
 const char *const tev_kind_names[TEV_KINDS] = {
 	"thread_begin", "thread_end", "fork", "join", "region_begin", "region_end",
 	"barrier_enter", "barrier_exit", "lock_request", "lock_acquire", "lock_release",
+	"tlb_flush",
 };
+const char *const tflush_call_names[4] = { "munmap", "mprotect", "madvise", "mremap" };
 const char *const tbar_class_names[TBAR_CLASSES] = {
 	"explicit", "workshare_end", "pthread", "otf2",
 };
@@ -122,7 +124,7 @@ void trace_free(struct trace *t)
 static int has_arg(uint32_t kind)
 {
 	return kind == TEV_REGION_BEGIN || kind == TEV_BARRIER_ENTER || kind == TEV_LOCK_REQ ||
-	       kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL;
+	       kind == TEV_LOCK_ACQ || kind == TEV_LOCK_REL || kind == TEV_TLB_FLUSH;
 }
 
 /* One thread's stream, checked event by event (FORMAT.md, "Rules"): shared by
@@ -145,8 +147,9 @@ static int tv_event(struct tv *v, const struct trace *t, const struct trace_even
 		    size_t n, char *d, size_t dn)
 {
 #define BAD(...) do { snprintf(d, dn, __VA_ARGS__); return -1; } while (0)
-	if (e->kind >= TEV_KINDS)
-		BAD("unknown event kind %u", e->kind);
+	if (e->kind >= TEV_KINDS || (e->kind == TEV_TLB_FLUSH && t->version < 2))
+		BAD("unknown event kind %u%s", e->kind,
+		    e->kind < TEV_KINDS ? " (tlb_flush needs format version 2)" : "");
 	const char *kn = tev_kind_names[e->kind];
 	if (e->t < v->prev)
 		BAD("%s at %llu ns goes back in time (previous event at %llu ns)", kn,
@@ -368,8 +371,16 @@ static void put_str(struct obuf *o, const char *s)
 int trace_encode(const struct trace *t, unsigned char **buf, size_t *len)
 {
 	struct obuf o = { 0 };
+	/* the lowest version that holds it: without tlb_flush events, version 1 */
+	uint32_t version = 1;
+	for (int i = 0; i < t->nthreads && version == 1; i++)
+		for (size_t k = 0; k < t->threads[i].n; k++)
+			if (t->threads[i].ev[k].kind == TEV_TLB_FLUSH) {
+				version = 2;
+				break;
+			}
 	put_bytes(&o, TRACE_MAGIC, 8);
-	put_le(&o, TRACE_VERSION, 4);
+	put_le(&o, version, 4);
 	put_le(&o, 0, 8);               /* total length, patched below */
 	put_uv(&o, (uint64_t)t->nthreads);
 	put_uv(&o, t->nlocks);
@@ -508,9 +519,9 @@ static struct trace *decode_head(const unsigned char *buf, size_t len, const cha
 		return NULL;
 	}
 	uint32_t version = (uint32_t)get_le(buf + 8, 4);
-	if (version != TRACE_VERSION) {
+	if (version < 1 || version > TRACE_VERSION) {
 		fmt_err(err, errlen, "%s: unsupported trace format version %u (this build reads "
-			"version %d)", name, version, TRACE_VERSION);
+			"versions 1 to %d)", name, version, TRACE_VERSION);
 		return NULL;
 	}
 	uint64_t total = get_le(buf + 12, 8);

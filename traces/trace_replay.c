@@ -6,7 +6,12 @@
  * the next); a critical section is the time from acquiring the outermost lock to
  * releasing the last one held (inner locks are folded into the outer section, since
  * the guest model holds one lock at a time); region begin, region end and barrier
- * entry are team barriers (FORMAT.md, "Replay"). */
+ * entry are team barriers (FORMAT.md, "Replay"). A tlb_flush event (format version 2:
+ * a munmap, mprotect, madvise(MADV_DONTNEED) or mremap that returned) splits the
+ * compute around it with a TLB shootdown (OP_TLB_SHOOTDOWN: the guest model flushes
+ * the other vCPUs running the program and waits for them, models/guest.c); one made
+ * inside a critical section is replayed right after the section, since the guest
+ * model's critical section is one timed step. */
 #include "traces/replay.h"
 #include <errno.h>
 #include <math.h>
@@ -117,6 +122,8 @@ struct sink {
 	void (*compute)(struct sink *s, uint64_t ns);
 	void (*lock)(struct sink *s, uint32_t lock, uint64_t hold_ns);
 	void (*barrier)(struct sink *s);
+	void (*tlb)(struct sink *s);
+	void (*fork)(struct sink *s, uint64_t t);   /* after the compute it ends; may be NULL */
 };
 
 /* One event of a thread's walk (the rules above). */
@@ -134,6 +141,8 @@ static void walk_event(struct trace_walk *w, const struct trace_event *e, struct
 		if (w->busy)
 			s->compute(s, e->t - w->since);
 		w->busy = 0;
+		if (e->kind == TEV_FORK && s->fork)
+			s->fork(s, e->t);
 		break;
 	case TEV_REGION_BEGIN:
 		if (w->busy)
@@ -164,9 +173,22 @@ static void walk_event(struct trace_walk *w, const struct trace_event *e, struct
 	case TEV_LOCK_REL:
 		if (w->nheld > 0 && --w->nheld == 0) {
 			s->lock(s, w->outer, e->t - w->acq);
+			for (; w->tlb_held > 0; w->tlb_held--)
+				s->tlb(s);
 			w->busy = 1;
 			w->since = e->t;
 		}
+		break;
+	case TEV_TLB_FLUSH:
+		if (w->nheld > 0) {
+			w->tlb_held++;   /* after the critical section */
+			break;
+		}
+		if (w->busy) {
+			s->compute(s, e->t - w->since);
+			w->since = e->t;
+		}
+		s->tlb(s);
 		break;
 	}
 }
@@ -219,12 +241,27 @@ static void cnt_lock(struct sink *s, uint32_t lock, uint64_t hold)
 	cs->last_compute = 0;
 }
 
+static void cnt_tlb(struct sink *s)
+{
+	struct count_sink *cs = (struct count_sink *)s;
+	cs->p->nops[cs->thread]++;
+	cs->last_compute = 0;
+	cs->p->tlb_flushes++;
+}
+
 static void cnt_barrier(struct sink *s)
 {
 	struct count_sink *cs = (struct count_sink *)s;
 	cs->p->nops[cs->thread]++;
 	cs->last_compute = 0;
 	cs->barriers[cs->thread]++;
+}
+
+static void cnt_fork(struct sink *s, uint64_t t)
+{
+	struct count_sink *cs = (struct count_sink *)s;
+	if (cs->thread == 0 && t < cs->p->fork_t)
+		cs->p->fork_t = t;
 }
 
 /* First (e NULL): sizes the counts by the header's; then every event. */
@@ -273,8 +310,9 @@ static int program_from(unsigned char *buf, size_t len, const char *name, double
 	memset(p, 0, sizeof *p);
 	p->scale = scale;
 	p->buf = buf;
-	struct count_sink cs = { { cnt_compute, cnt_lock, cnt_barrier }, p, 0, 0, { 0 }, NULL,
-				 0, 0 };
+	p->fork_t = UINT64_MAX;
+	struct count_sink cs = { { cnt_compute, cnt_lock, cnt_barrier, cnt_tlb, cnt_fork }, p, 0,
+				 0, { 0 }, NULL, 0, 0 };
 	size_t *off = NULL;
 	struct trace *h = trace_decode_lazy(buf, len, name, err, errlen, &off, cnt_event, &cs);
 	if (h && cs.oom) {
@@ -389,6 +427,36 @@ static void nx_barrier(struct sink *s)
 	n->c->has_pending = 1;
 }
 
+static void nx_tlb(struct sink *s)
+{
+	((struct next_sink *)s)->c->tlb_pending++;
+}
+
+/* The master's fork: the threads it creates exist from now (flag 0 += 1). */
+static void nx_fork(struct sink *s, uint64_t t)
+{
+	struct next_sink *n = (struct next_sink *)s;
+	(void)t;
+	if (!n->c->fork_signal)
+		return;
+	n->c->fork_signal = 0;
+	memset(&n->c->pending, 0, sizeof n->c->pending);
+	n->c->pending.kind = OP_SIGNAL;
+	n->c->pending.flag = 0;
+	n->c->has_pending = 1;
+}
+
+int trace_program_spawned(const struct trace_program *p, int i)
+{
+	if (i <= 0 || i >= p->nthreads || p->fork_t == UINT64_MAX || p->count[i] == 0)
+		return 0;
+	size_t off = p->start[i];
+	uint64_t now = 0;
+	struct trace_event e;
+	trace_stream_next(p->buf, &off, &now, &e);   /* its thread_begin */
+	return e.t >= p->fork_t;
+}
+
 void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c)
 {
 	memset(c, 0, sizeof *c);
@@ -399,9 +467,9 @@ void trace_cursor_start(const struct trace_program *p, int i, struct trace_curso
 void trace_program_next(const struct trace_program *p, struct trace_cursor *c, struct op *out)
 {
 	memset(out, 0, sizeof *out);
-	struct next_sink ns = { { nx_compute, nx_lock, nx_barrier }, p, c };
+	struct next_sink ns = { { nx_compute, nx_lock, nx_barrier, nx_tlb, nx_fork }, p, c };
 	for (;;) {
-		if (c->acc > 0 && (c->has_pending || c->left == 0)) {
+		if (c->acc > 0 && (c->has_pending || c->tlb_pending || c->left == 0)) {
 			out->kind = OP_COMPUTE;
 			out->ns = c->acc;
 			c->acc = 0;
@@ -410,6 +478,11 @@ void trace_program_next(const struct trace_program *p, struct trace_cursor *c, s
 		if (c->has_pending) {
 			*out = c->pending;
 			c->has_pending = 0;
+			return;
+		}
+		if (c->tlb_pending) {   /* after the op it followed */
+			c->tlb_pending--;
+			out->kind = OP_TLB_SHOOTDOWN;
 			return;
 		}
 		if (c->left == 0) {
@@ -464,21 +537,30 @@ static void st_barrier(struct sink *s)
 	(void)s;
 }
 
+static void st_tlb(struct sink *s)
+{
+	(void)s;
+}
+
 void trace_stats(const struct trace *t, struct trace_stats *st)
 {
 	memset(st, 0, sizeof *st);
-	struct stat_sink ss = { { st_compute, st_lock, st_barrier }, st };
+	struct stat_sink ss = { { st_compute, st_lock, st_barrier, st_tlb, NULL }, st };
 	for (int i = 0; i < t->nthreads; i++) {
 		const struct trace_thread *th = &t->threads[i];
 		st->events += th->n;
-		for (size_t k = 0; k < th->n; k++)
+		for (size_t k = 0; k < th->n; k++) {
 			if (th->ev[k].kind < TEV_KINDS)
 				st->by_kind[th->ev[k].kind]++;
+			if (th->ev[k].kind == TEV_TLB_FLUSH)
+				st->tlb_by_call[th->ev[k].arg & 3]++;
+		}
 		walk(th, &ss.s);
 	}
 	st->regions = st->by_kind[TEV_REGION_BEGIN];
 	st->barriers = st->by_kind[TEV_BARRIER_ENTER] + st->by_kind[TEV_REGION_END];
 	st->acquisitions = st->by_kind[TEV_LOCK_ACQ];
+	st->tlb_flushes = st->by_kind[TEV_TLB_FLUSH];
 	st->sync_points = st->barriers + st->regions + st->acquisitions;
 	double cap = (double)t->nthreads * (double)t->duration_ns;
 	st->compute_fraction = cap > 0 ? (double)st->compute_ns / cap : 0;

@@ -10,7 +10,17 @@
  * repeat runs the whole trace that many times. The trace must have exactly as many
  * threads as the VM has vCPUs. Compute -> OP_COMPUTE, lock sections -> OP_LOCK with
  * the recorded hold time, barriers and region boundaries -> OP_BARRIER
- * (traces/replay.h), so they suffer preemption exactly as synthetic ones do. */
+ * (traces/replay.h), so they suffer preemption exactly as synthetic ones do.
+ *
+ * Threads the master creates do not exist before it creates them. A trace thread
+ * whose thread_begin is no earlier than the master's first fork (libgomp's
+ * gomp_team_start calls pthread_create from the first GOMP_parallel: libgomp/team.c)
+ * starts with a blocking wait (OP_WAIT with block set: its vCPU halts, no spinning)
+ * that the master's first fork releases (OP_SIGNAL of flag 0, which wakes it with an
+ * IPI, ipi_ns later). So a created thread joins the run at a time set by the
+ * master's progress, as on a real host, where the new thread is queued behind
+ * whatever its CPU runs (wake_up_new_task), instead of all threads starting at
+ * once in step. Only the first repetition waits (the threads exist afterwards). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +191,21 @@ static int trace_locks(const struct workload_params *p)
 	return p->prog.nlocks;
 }
 
+/* Flag 0: the master's first fork, when any thread is created by it. */
+static int trace_spawns(const struct workload_params *p)
+{
+	for (int i = 1; i < p->prog.nthreads; i++)
+		if (trace_program_spawned(&p->prog, i))
+			return 1;
+	return 0;
+}
+
+static int trace_flags(const struct workload_params *p, int threads)
+{
+	(void)threads;
+	return trace_spawns(p);
+}
+
 static int trace_finite(const struct workload_params *p)
 {
 	return 1;
@@ -222,8 +247,18 @@ static void trace_next_op(void *state, const struct workload_params *p, int t, g
 	if (!s || t < 0 || t >= s->threads || t >= p->prog.nthreads)
 		return;
 	struct trace_cursor *c = &s->cur[t];
-	if (!c->off)   /* not started: a stream never starts at offset 0 (the header) */
+	if (!c->off) {   /* not started: a stream never starts at offset 0 (the header) */
 		trace_cursor_start(&p->prog, t, c);
+		if (t == 0)
+			c->fork_signal = trace_spawns(p);
+		else if (trace_program_spawned(&p->prog, t)) {
+			out->kind = OP_WAIT;   /* until the master creates it */
+			out->flag = 0;
+			out->value = 1;
+			out->block = 1;
+			return;
+		}
+	}
 	trace_program_next(&p->prog, c, out);
 	if (out->kind == OP_END && p->prog.nops[t] > 0 && s->rep[t] + 1 < p->repeat) {
 		s->rep[t]++;
@@ -239,6 +274,7 @@ const struct workload_kind workload_trace = {
 	.free_params = trace_free_params,
 	.locks = trace_locks,
 	.finite = trace_finite,
+	.flags = trace_flags,
 	.start = trace_start,
 	.stop = trace_stop,
 	.next_op = trace_next_op,

@@ -22,7 +22,9 @@ enum op_kind {
 	/* Point-to-point hand-offs through per-VM counters ("flags"), as in NPB LU's
 	 * sync_left/sync_right: a pure busy-wait in user space, no futex, no yield. */
 	OP_SIGNAL,    /* flags[flag] += 1 (a store: no CPU time); releases its waiters */
-	OP_WAIT,      /* spin (burning CPU) until flags[flag] >= value */
+	OP_WAIT,      /* spin (burning CPU) until flags[flag] >= value; with block set,
+		       * halt instead and be woken by the signal's IPI (a thread that
+		       * does not exist yet: workloads/trace.c) */
 	/* The guest kernel flushes the TLBs of the process's other CPUs (munmap,
 	 * mprotect): an IPI to each, then a spin until every one acknowledges. */
 	OP_TLB_SHOOTDOWN,
@@ -38,6 +40,7 @@ struct op {
 			    * see workloads/npb.c, UA's aggregated locks */
 	int flag;          /* OP_SIGNAL, OP_WAIT: index into the VM's flags */
 	int64_t value;     /* OP_WAIT: the count to wait for */
+	int block;         /* OP_WAIT: halt (no spinning) until a signal wakes it */
 };
 
 struct workload_params; /* opaque, per kind */

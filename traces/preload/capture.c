@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,7 +234,8 @@ static void rec(uint32_t kind, uintptr_t arg, uint32_t cls)
 	if (!active || in_hook || rt_depth || atomic_load_explicit(&stopping, memory_order_relaxed))
 		return;
 	in_hook++;
-	if (kind != TEV_THREAD_END && !atomic_load_explicit(&seen_runtime, memory_order_relaxed))
+	if (kind != TEV_THREAD_END && kind != TEV_TLB_FLUSH &&
+	    !atomic_load_explicit(&seen_runtime, memory_order_relaxed))
 		atomic_store_explicit(&seen_runtime, 1, memory_order_relaxed);
 	if (!me_tb) {
 		me_tb = new_tbuf();
@@ -822,6 +824,71 @@ EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 	return r;
 }
 
+/* ------------------------------------------------------- memory-map calls
+ *
+ * Calls after which Linux may shoot down the TLBs of the other CPUs running the
+ * process (arch/x86/mm/tlb.c flush_tlb_mm_range: only CPUs in the mm's cpumask that
+ * are not in lazy TLB mode, native_flush_tlb_multi; and only if page-table entries
+ * were present and changed: mm/mmu_gather.c tlb_flush_mmu_tlbonly returns early on
+ * an empty range, mm/mprotect.c flushes only when pages changed). So an event is at
+ * most one shootdown, stamped at the call's return, with the call and its length in
+ * pages (traces/FORMAT.md, tlb_flush). Only calls that succeed are recorded, and
+ * madvise only with MADV_DONTNEED (zap_page_range). Not seen: glibc's own calls
+ * (malloc's trimming and its large frees, thread stacks) go through glibc-internal
+ * symbols that no preloaded library can interpose. */
+static uint32_t flush_arg(size_t len, uint32_t call)
+{
+	uint64_t pages = ((uint64_t)len + 4095) / 4096;
+	if (pages > TFLUSH_MAX_PAGES)
+		pages = TFLUSH_MAX_PAGES;
+	return (uint32_t)(pages << 2) | call;
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	REAL(munmap);
+	int r = real_munmap(addr, len);
+	if (r == 0)
+		rec(TEV_TLB_FLUSH, flush_arg(len, TFLUSH_MUNMAP), 0);
+	return r;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	REAL(mprotect);
+	int r = real_mprotect(addr, len, prot);
+	if (r == 0)
+		rec(TEV_TLB_FLUSH, flush_arg(len, TFLUSH_MPROTECT), 0);
+	return r;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	REAL(madvise);
+	int r = real_madvise(addr, len, advice);
+	if (r == 0 && advice == MADV_DONTNEED)
+		rec(TEV_TLB_FLUSH, flush_arg(len, TFLUSH_MADVISE), 0);
+	return r;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	REAL(mremap);
+	void *naddr = NULL;
+	if (flags & MREMAP_FIXED) {   /* the fifth argument exists only then */
+		va_list ap;
+		va_start(ap, flags);
+		naddr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	void *r = flags & MREMAP_FIXED ? real_mremap(old, old_len, new_len, flags, naddr)
+				       : real_mremap(old, old_len, new_len, flags);
+	/* a move or a shrink unmaps old page-table entries; growing in place does not */
+	if (r != MAP_FAILED && (r != old || new_len < old_len))
+		rec(TEV_TLB_FLUSH, flush_arg(old_len, TFLUSH_MREMAP), 0);
+	return r;
+}
+
 /* Threads are registered by their creator, so their order in the trace is the
  * creation order (deterministic), not the order in which they first run. */
 struct start {
@@ -1007,6 +1074,9 @@ static void release_all(struct conv *c, uint64_t t)
 static void convert_event(struct conv *c, const struct raw *r, int id)
 {
 	uint32_t k = r->kind;
+	/* a thread waiting in a lock, barrier or fork makes no calls: not recorded */
+	if (k == TEV_TLB_FLUSH && (c->pending >= 0 || c->skip_acq))
+		return;
 	/* An unanswered request, barrier entry or fork is dropped unless this event
 	 * answers it. */
 	if (c->pending >= 0) {
@@ -1100,6 +1170,9 @@ static void convert_event(struct conv *c, const struct raw *r, int id)
 	case TEV_JOIN:
 		emit(c, r->t, k, 0);
 		return;
+	case TEV_TLB_FLUSH:
+		emit(c, r->t, k, (uint32_t)r->arg);
+		return;
 	default:   /* THREAD_END is added by the caller */
 		return;
 	}
@@ -1107,7 +1180,7 @@ static void convert_event(struct conv *c, const struct raw *r, int id)
 
 static int is_sync(uint32_t kind)
 {
-	return kind != TEV_THREAD_BEGIN && kind != TEV_THREAD_END;
+	return kind != TEV_THREAD_BEGIN && kind != TEV_THREAD_END && kind != TEV_TLB_FLUSH;
 }
 
 static char *read_cmdline(void)
@@ -1312,7 +1385,7 @@ __attribute__((destructor)) static void capture_fini(void)
 					pbusy = rc.kind == TEV_THREAD_BEGIN || rc.kind == TEV_JOIN ||
 						rc.kind == TEV_REGION_BEGIN || rc.kind == TEV_BARRIER_EXIT ||
 						rc.kind == TEV_LOCK_ACQ || rc.kind == TEV_LOCK_REL ||
-						rc.kind == RAW_CANCEL;
+						rc.kind == RAW_CANCEL || rc.kind == TEV_TLB_FLUSH;
 					pw = w;
 					pc = rc.cpu;
 					rc.t = w - lost;
