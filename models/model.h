@@ -183,7 +183,6 @@ struct vm {
 	struct vm_stats st;
 	int n_exec;               /* vCPUs executing now (running, not stalled by the host) */
 	unsigned char *tlb_req;   /* [target * nvcpus + initiator]: flush requested */
-	int tlb_pending;          /* entries of tlb_req set: lets --check skip the V*V scan */
 	simtime_t together_since;
 };
 
