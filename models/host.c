@@ -97,7 +97,7 @@ struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, co
 {
 	static const char *const keys[] = { "vcpusim_host_profile", "name", "description", "machine",
 					    "tsc_ghz", "tick_hz", "spin_iteration_ns", "ipi_ns",
-					    "tlb_flush_ns", "tlb_shootdown_ns",
+					    "tlb_flush_ns", "tlb_shootdown_ns", "irq_time_accounting",
 					    "wake_to_run_ns", "timer_latency_ns", "activity", "stability",
 					    "per_cpu", NULL };
 	static const char *const akeys[] = { "irq", "task", NULL };
@@ -126,6 +126,10 @@ struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, co
 	 * so an old profile gives the results it gave. tlb_shootdown_ns (the
 	 * measurement's details, like wake_to_run_ns) is informational. */
 	p->tlb_flush_ns = jp_num(jp, root, "", "tlb_flush_ns", 0, 0, 1e9);
+	/* whether the host kernel keeps interrupt time out of a task's runtime
+	 * (CONFIG_IRQ_TIME_ACCOUNTING, read by calibrate from the kernel's config).
+	 * A profile that does not say: excluded, as the model always did. */
+	p->irq_time_accounting = jp_bool(jp, root, "", "irq_time_accounting", 1);
 	parse_hist(jp, root, "", "timer_latency_ns", &p->timer_late);
 	const cJSON *m = jp_obj(jp, root, "", "machine", 0);
 	char line[512];

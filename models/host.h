@@ -38,6 +38,8 @@ struct host_profile {
 	char *machine;           /* one line: cpu model, cpus, kernel, date measured */
 	double tsc_ghz;
 	int tick_hz;
+	int irq_time_accounting;     /* CONFIG_IRQ_TIME_ACCOUNTING: interrupt time is not
+				      * charged to the interrupted task (sim_task_clock) */
 	double spin_iteration_ns;    /* a load and a PAUSE */
 	double ipi_ns;               /* cross-CPU wake-to-run, median */
 	double tlb_flush_ns;         /* a TLB-shootdown IPI's handler on its target
