@@ -233,8 +233,9 @@ static void cnt_barrier(struct sink *s)
 	cs->barriers[cs->thread]++;
 }
 
-/* First (e NULL): sizes the counts by the header's; then every event. */
-static void cnt_event(void *ctx, const struct trace *t, int thread, const struct trace_event *e)
+/* First (e NULL): sizes the counts by the header's; then every event, n at a time. */
+static void cnt_event(void *ctx, const struct trace *t, int thread, const struct trace_event *e,
+		      size_t n)
 {
 	struct count_sink *cs = ctx;
 	if (!e) {
@@ -257,7 +258,8 @@ static void cnt_event(void *ctx, const struct trace *t, int thread, const struct
 		memset(&cs->w, 0, sizeof cs->w);
 	}
 	struct count_ref r = { { cnt_compute, cnt_lock, cnt_barrier }, cs };
-	walk_event(&cs->w, e, &r.s);
+	for (size_t k = 0; k < n; k++)
+		walk_event(&cs->w, &e[k], &r.s);
 }
 
 void trace_program_free(struct trace_program *p)
