@@ -41,16 +41,16 @@ static void parse_hist(struct jp *jp, const cJSON *obj, const char *path, const 
 	h->hi = xcalloc((size_t)n + 1, sizeof *h->hi);
 	h->cum = xcalloc((size_t)n + 1, sizeof *h->cum);
 	double total = 0, prev_hi = 0;
-	for (int i = 0; i < n; i++) {
-		char bp[JP_PATH_MAX];
-		jp_index(bp, hp, i);
-		const cJSON *b = cJSON_GetArrayItem(a, i);
-		const cJSON *lo = cJSON_GetArrayItem(b, 0), *hi = cJSON_GetArrayItem(b, 1),
-			    *c = cJSON_GetArrayItem(b, 2);
+	const cJSON *b = a->child;   /* walked in order: cJSON_GetArrayItem(a, i) is O(i) */
+	for (int i = 0; i < n; i++, b = b->next) {
+		const cJSON *lo = cJSON_IsArray(b) ? b->child : NULL;
+		const cJSON *hi = lo ? lo->next : NULL, *c = hi ? hi->next : NULL;
 		if (!cJSON_IsArray(b) || cJSON_GetArraySize(b) != 3 || !cJSON_IsNumber(lo) ||
 		    !cJSON_IsNumber(hi) || !cJSON_IsNumber(c) || !(lo->valuedouble >= 0) ||
 		    !(hi->valuedouble > lo->valuedouble) || hi->valuedouble > 1e12 ||
 		    !(c->valuedouble >= 0) || c->valuedouble > 1e15 || lo->valuedouble < prev_hi) {
+			char bp[JP_PATH_MAX];
+			jp_index(bp, hp, i);
 			jp_expected(jp, bp, b, "[lo, hi, count] with 0 <= lo < hi <= 1e12 ns, bins in increasing order, count >= 0");
 			hist_free(h);
 			return;
