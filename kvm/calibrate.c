@@ -333,13 +333,15 @@ static int measure_timer(double *late, int reps, int cpu)
 
 /* ---- host facts */
 
-static int config_hz(void)
+/* CONFIG_HZ and CONFIG_IRQ_TIME_ACCOUNTING (*irqtime: 1 set, 0 not set, -1 no
+ * config found) from the kernel's own config: /boot/config-RELEASE (Debian), or
+ * /proc/config.gz through zcat (a constant command line). */
+static int config_hz(int *irqtime)
 {
-	/* CONFIG_HZ from the kernel's own config: /boot/config-RELEASE (Debian), or
-	 * /proc/config.gz through zcat (a constant command line) */
 	char path[300], line[256];
 	struct utsname u;
 	int hz = 0;
+	*irqtime = -1;
 	uname(&u);
 	snprintf(path, sizeof path, "/boot/config-%s", u.release);
 	FILE *f = fopen(path, "r");
@@ -350,9 +352,14 @@ static int config_hz(void)
 	}
 	if (!f)
 		return 0;
-	while (fgets(line, sizeof line, f))
+	while (fgets(line, sizeof line, f)) {
 		if (!strncmp(line, "CONFIG_HZ=", 10))
 			hz = atoi(line + 10);
+		if (strstr(line, "CONFIG_IRQ_TIME_ACCOUNTING"))
+			*irqtime = !strncmp(line, "CONFIG_IRQ_TIME_ACCOUNTING=y", 28);
+		else if (*irqtime < 0 && !strncmp(line, "CONFIG_", 7))
+			*irqtime = 0;   /* a config without the option: not set */
+	}
 	if (piped)
 		pclose(f);
 	else
@@ -626,7 +633,8 @@ int cmd_calibrate(int argc, char **argv)
 		model, ncpu, u.release, reps, seconds);
 
 	double ghz = measure_tsc_ghz();
-	int hz = config_hz();
+	int irqtime;
+	int hz = config_hz(&irqtime);
 
 	/* detour: every CPU at once, reps times */
 	struct class_acc acc[2] = { { 0 }, { 0 } };
@@ -734,6 +742,8 @@ int cmd_calibrate(int argc, char **argv)
 	cJSON_AddNumberToObject(root, "tsc_ghz", round(ghz * 1000) / 1000);
 	double loc_mean = mean_of(loc_rate, (size_t)ncpu);
 	cJSON_AddNumberToObject(root, "tick_hz", hz > 0 ? hz : round(loc_mean));
+	if (irqtime >= 0)
+		cJSON_AddBoolToObject(root, "irq_time_accounting", irqtime);
 	cJSON_AddNumberToObject(root, "spin_iteration_ns", round(spin_ns * 100) / 100);
 	double wmed = 0;
 	if (nw > 0) {

@@ -25,7 +25,10 @@ enum { HOST_IRQ, HOST_TASK, HOST_CLASSES };
 struct host_hist {
 	int n;
 	double *lo, *hi, *cum;   /* cum[i]: counts of bins 0..i */
+	double *ratio;           /* hi[i] / lo[i] (for lo[i] > 0) */
+	int *guide;              /* HOST_GUIDE entries: a bin at or near where a draw starts */
 };
+#define HOST_GUIDE 256
 
 struct host_class {
 	double rate_hz;          /* per CPU */
@@ -38,6 +41,8 @@ struct host_profile {
 	char *machine;           /* one line: cpu model, cpus, kernel, date measured */
 	double tsc_ghz;
 	int tick_hz;
+	int irq_time_accounting;     /* CONFIG_IRQ_TIME_ACCOUNTING: interrupt time is not
+				      * charged to the interrupted task (sim_task_clock) */
 	double spin_iteration_ns;    /* a load and a PAUSE */
 	double ipi_ns;               /* cross-CPU wake-to-run, median */
 	double tlb_flush_ns;         /* a TLB-shootdown IPI's handler on its target

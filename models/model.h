@@ -206,6 +206,7 @@ struct pcpu {
 	int resched_deferred;          /* a decision waits for the activity's end */
 	simtime_t host_since, host_until;
 	simtime_t steal_ns;            /* host activity time on this pCPU */
+	simtime_t excl_ns;             /* the part a task's clock excludes (sim_task_clock) */
 	uint64_t host_events;
 	struct event act_ev[2];        /* next arrival of each activity class */
 	struct event act_end;

@@ -6,7 +6,7 @@
 set -eu
 bin=$1 out=$2
 mkdir -p "$out"
-policies=$("$bin" list policies | awk '{print $1}')
+policies=$("$bin" list policies | awk '/^[a-z]/ {print $1}')   # entries, not their wrapped lines
 printf '%-10s %-8s %14s %11s %12s\n' policy hog completion_ms long_waits hog_work_ms
 "$bin" run --quiet --set 'vms[1].workload={"kind":"io","requests":1}' -o "$out/alone.json"
 for p in $policies; do

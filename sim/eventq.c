@@ -149,8 +149,9 @@ static void insert(struct eventq *q, struct event *e)
 	if (b <= q->cur) {
 		e->where = EVQ_NEAR;
 		heap_push(&q->near, e);
+		q->added++;
 		/* a crowded current bucket: use narrower buckets once the heap empties */
-		if (q->near.n > 128 && q->want_shift >= q->shift && q->shift > SHIFT_MIN)
+		if (q->near.n - (q->held != NULL) > 128 && q->want_shift >= q->shift && q->shift > SHIFT_MIN)
 			q->want_shift = q->shift - 1;
 	} else if (b < q->cur + EVQ_BUCKETS) {
 		e->where = EVQ_BUCKET;
@@ -256,7 +257,30 @@ static void refill(struct eventq *q)
 			heap_push(&q->near, f);
 			drained++;
 		}
-		adapt(q, drained);
+		/* the bucket's density: what it brought, and what the previous bucket
+		 * received while it was current (re-arms at or near the current
+		 * instant, which on large hosts are many more than the bucket brought) */
+		adapt(q, drained + q->added);
+		q->added = 0;
+	}
+}
+
+/* ---- the popped event held at the root
+ *
+ * 97-99% of fired events are re-armed while they fire (issue 15 item 5), most of
+ * them first thing. So evq_pop leaves the popped event in the near heap's root
+ * slot (marked not pending) until the next pop or peek: if it is re-armed within
+ * the current bucket before that, its new key replaces the root's and one
+ * sift-down places it, instead of a removal (a sift-down of the last slot) and an
+ * insertion (a sift-up). Meanwhile it stays at the root whatever else is
+ * scheduled or cancelled: its key is the heap's least (every other key is at or
+ * after its time and has a later sequence), so no sift passes it. The next pop
+ * or peek completes its removal. The order of events is unchanged. */
+static inline void settle(struct eventq *q)
+{
+	if (q->held) {
+		q->held = NULL;
+		heap_remove(&q->near, 0);
 	}
 }
 
@@ -271,6 +295,7 @@ void evq_init(struct eventq *q)
 
 void evq_free(struct eventq *q)
 {
+	settle(q);
 	for (size_t i = 0; i < q->near.n; i++)
 		q->near.a[i].ev->where = EVQ_NONE;
 	for (size_t i = 0; i < q->far.n; i++)
@@ -295,6 +320,23 @@ void event_init(struct event *e, event_fn fire, void *owner, uint16_t kind)
 
 void evq_schedule(struct eventq *q, struct event *e, simtime_t when)
 {
+	if (e == q->held) {
+		if (bucket_of(q, when) <= q->cur) {
+			/* the popped event re-armed in the current bucket: one sift-down */
+			q->held = NULL;
+			e->when = when;
+			e->seq = q->next_seq++;
+			e->where = EVQ_NEAR;
+			q->live++;
+			q->near.a[0] = (struct evq_slot){ when, e->seq, e };
+			sift_down(&q->near, 0);
+			q->added++;
+			if (q->near.n > 128 && q->want_shift >= q->shift && q->shift > SHIFT_MIN)
+				q->want_shift = q->shift - 1;   /* as insert() would */
+			return;
+		}
+		settle(q);
+	}
 	if (e->where == EVQ_NEAR && bucket_of(q, when) <= q->cur) {
 		/* re-arm within the current bucket: move in place */
 		struct evq_slot s = { when, q->next_seq++, e };
@@ -323,17 +365,19 @@ void evq_cancel(struct eventq *q, struct event *e)
 
 simtime_t evq_next_time(struct eventq *q)
 {
+	settle(q);
 	refill(q);
 	return q->near.n ? q->near.a[0].when : SIMTIME_NEVER;
 }
 
 struct event *evq_pop(struct eventq *q)
 {
+	settle(q);
 	refill(q);
 	if (!q->near.n)
 		return NULL;
 	struct event *e = q->near.a[0].ev;
-	heap_remove(&q->near, 0);
+	q->held = e;
 	e->where = EVQ_NONE;
 	q->live--;
 	q->last = e->when;

@@ -61,8 +61,10 @@ struct eventq {
 	simtime_t last;              /* time of the last popped event */
 	uint32_t ewma16;             /* 16 x moving average of events per bucket drained */
 	uint32_t refills;
+	uint32_t added;              /* events put into the current bucket after it was drained */
 	size_t live;
 	uint64_t next_seq;
+	struct event *held;          /* the last popped event, still at the near heap's root */
 };
 
 void evq_init(struct eventq *q);

@@ -97,9 +97,11 @@ void sim_raise_schedule(struct sim *s, struct pcpu *p)
 static void pcpu_account(struct sim *s, struct pcpu *p)
 {
 	simtime_t dt = s->now - p->since;
-	if (p->host_busy)
+	if (p->host_busy) {
 		p->steal_ns += dt;
-	else if (p->curr)
+		if (p->host_task || s->irq_excluded)
+			p->excl_ns += dt;
+	} else if (p->curr)
 		p->busy_ns += dt;
 	else
 		p->idle_ns += dt;
@@ -478,6 +480,7 @@ struct sim *sim_create(const struct scenario *sc)
 	s->policy_params = sc->policy_params;
 	s->guest = sc->guest;
 	s->check = sc->check;
+	s->irq_excluded = !sc->activity || sc->profile->irq_time_accounting;
 	evq_init(&s->q);
 	build_host(s, sc);
 

@@ -26,6 +26,8 @@ struct sim {
 	const struct sched_ops *ops;
 	const void *policy_params;
 	void *policy;                /* policy-private state */
+	int irq_excluded;            /* a task's clock excludes interrupt-like host time
+				      * (sim_task_clock) */
 	struct guest_config guest;
 
 	uint64_t events;
@@ -69,11 +71,15 @@ static inline int sim_resched_due(const struct sim *s, const struct pcpu *p)
 	return event_pending(&p->sched_ev) && (p->sched_ev.when == s->now || p->resched_deferred);
 }
 /* p's clock without the time host activity took from it: what Linux's
- * rq_clock_task is to a task's runtime (IRQ and steal time excluded,
- * kernel/sched/core.c update_rq_clock_task; another task's run is not the task's). */
+ * rq_clock_task is to a task's runtime (kernel/sched/core.c
+ * update_rq_clock_task): another task's run (task-like activity) is never the
+ * task's; interrupt time is excluded only on a kernel built with
+ * CONFIG_IRQ_TIME_ACCOUNTING (the profile's irq_time_accounting), else the
+ * interrupted task is charged for it, as its tick-sampled accounting does. */
 static inline simtime_t sim_task_clock(const struct sim *s, const struct pcpu *p)
 {
-	return s->now - p->steal_ns - (p->host_busy ? s->now - p->since : 0);
+	return s->now - p->excl_ns -
+	       (p->host_busy && (p->host_task || s->irq_excluded) ? s->now - p->since : 0);
 }
 /* Arms (or re-arms) a policy event at an absolute time. */
 static inline void sim_at(struct sim *s, struct event *e, simtime_t when)

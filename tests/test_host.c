@@ -11,7 +11,11 @@
  *  - together_ms: a VM alone on enough pCPUs runs all its vCPUs together nearly all
  *    the time; at 2x overcommit under credit much less;
  *  - determinism with host activity on; host.activity "off" has no host events;
- *  - a bad host profile is refused naming the profile file and the JSON path. */
+ *  - a bad host profile is refused naming the profile file and the JSON path;
+ *  - a task's clock (kvm's runtime) excludes another task's run always, interrupt
+ *    time only when the profile's kernel has CONFIG_IRQ_TIME_ACCOUNTING: the
+ *    reference host has not, so there its tasks are charged the ~0.8% of
+ *    interrupt-like time, and a profile saying true excludes all host time. */
 #include <math.h>
 #include "testlib.h"
 #include <unistd.h>
@@ -208,8 +212,60 @@ static void bad_profiles(void)
 	}
 }
 
+/* The pCPUs' excluded host time over a 2 s kvm run with the reference profile,
+ * or with a copy saying irq_time_accounting true. */
+static void task_clock_run(int irqtime, double *steal, double *excl, double *now)
+{
+	char path[] = "/tmp/vcpusim-prof-XXXXXX";
+	int fd = mkstemp(path);
+	EXPECT(fd >= 0, "temp profile");
+	const char *ref = host_profile_reference_json;
+	const char *key = "\"irq_time_accounting\": false";
+	const char *at = strstr(ref, key);
+	EXPECT(at != NULL, "the reference profile says irq_time_accounting false");
+	if (!at)
+		return;
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "%.*s\"irq_time_accounting\": %s%s", (int)(at - ref), ref, irqtime ? "true" : "false",
+		at + strlen(key));
+	fclose(f);
+	char json[1024];
+	snprintf(json, sizeof json,
+		 "{\"name\":\"clock\",\"seed\":3,\"stop\":{\"max_ms\":2000},"
+		 "\"host\":{\"pcpus\":2,\"profile\":\"%s\"},\"scheduler\":{\"policy\":\"kvm\"},\"vms\":["
+		 "{\"name\":\"a\",\"vcpus\":2,\"workload\":{\"kind\":\"cpu_bound\"}},"
+		 "{\"name\":\"b\",\"vcpus\":2,\"workload\":{\"kind\":\"cpu_bound\"}}]}", path);
+	struct scenario *sc = t_scenario(json);
+	struct sim *s = t_run(sc);
+	*steal = *excl = 0;
+	for (int i = 0; i < s->host.npcpus; i++) {
+		*steal += (double)s->host.pcpus[i].steal_ns;
+		*excl += (double)s->host.pcpus[i].excl_ns;
+	}
+	*now = (double)s->now * s->host.npcpus;
+	t_done(s, sc);
+	unlink(path);
+}
+
+static void task_clock(void)
+{
+	double steal, excl, now;
+	task_clock_run(0, &steal, &excl, &now);
+	printf("task clock, reference (no IRQ time accounting): host %.2f%%, excluded %.2f%%, charged to tasks %.2f%%\n",
+	       100 * steal / now, 100 * excl / now, 100 * (steal - excl) / now);
+	EXPECT(excl > 0 && excl < steal, "only the task-like part is excluded: %.0f of %.0f ns", excl, steal);
+	EXPECT((steal - excl) / now > 0.003 && (steal - excl) / now < 0.02,
+	       "the interrupt-like share charged to tasks is about the profile's 0.8%%: %.2f%%",
+	       100 * (steal - excl) / now);
+	task_clock_run(1, &steal, &excl, &now);
+	printf("task clock, irq_time_accounting true: host %.2f%%, excluded %.2f%%\n", 100 * steal / now,
+	       100 * excl / now);
+	EXPECT(excl == steal && steal > 0, "with IRQ time accounting all host time is excluded");
+}
+
 int main(void)
 {
+	task_clock();
 	steal_and_metrics();
 	determinism_and_off();
 	bad_profiles();

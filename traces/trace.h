@@ -127,9 +127,11 @@ struct trace *trace_decode(const unsigned char *buf, size_t len, const char *nam
  * and no events (ev NULL); *offsets (malloc'ed) gives the offset in buf of each
  * thread's first event, to read with trace_stream_next. each, if not NULL, is
  * called once with e NULL and thread the number of threads (t has the header and
- * the locks by then), then with every event as it is checked, thread after thread. */
+ * the locks by then), then with the events as they are checked, thread after
+ * thread, n at a time (a batch of one thread's, in order: one call per event was a
+ * tenth of loading). */
 typedef void (*trace_event_fn)(void *ctx, const struct trace *t, int thread,
-			       const struct trace_event *e);
+			       const struct trace_event *e, size_t n);
 struct trace *trace_decode_lazy(const unsigned char *buf, size_t len, const char *name,
 				char *err, size_t errlen, size_t **offsets, trace_event_fn each,
 				void *ctx);

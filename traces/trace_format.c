@@ -142,9 +142,11 @@ static void tv_init(struct tv *v)
 	v->expect = -1;
 }
 
-/* Event k of the n of a thread; 0, or -1 with what is wrong in d. */
-static int tv_event(struct tv *v, const struct trace *t, const struct trace_event *e, size_t k,
-		    size_t n, char *d, size_t dn)
+/* Event k of the n of a thread; 0, or -1 with what is wrong in d. Inlined into
+ * the loops that read every event of a trace. */
+static inline __attribute__((always_inline)) int
+tv_event(struct tv *v, const struct trace *t, const struct trace_event *e, size_t k, size_t n,
+	 char *d, size_t dn)
 {
 #define BAD(...) do { snprintf(d, dn, __VA_ARGS__); return -1; } while (0)
 	if (e->kind >= TEV_KINDS || (e->kind == TEV_TLB_FLUSH && t->version < 2))
@@ -441,7 +443,7 @@ static void in_fail(struct ibuf *in, const char *what)
 	}
 }
 
-static uint64_t get_uv(struct ibuf *in, const char *what)
+static inline uint64_t get_uv(struct ibuf *in, const char *what)
 {
 	uint64_t v = 0;
 	for (int shift = 0; shift < 64; shift += 7) {
@@ -607,7 +609,7 @@ static int decode_streams(struct ibuf *in, struct trace *t, uint64_t nthreads, s
 			  trace_event_fn each, void *ctx, char *why, size_t whyn)
 {
 	if (each)
-		each(ctx, t, (int)nthreads, NULL);
+		each(ctx, t, (int)nthreads, NULL, 0);
 	for (uint64_t i = 0; i < nthreads && !in->bad; i++) {
 		struct trace_thread *th = &t->threads[i];
 		t->nthreads++;
@@ -639,17 +641,24 @@ static int decode_streams(struct ibuf *in, struct trace *t, uint64_t nthreads, s
 		struct tv v;
 		tv_init(&v);
 		char d[256];
+		struct trace_event batch[256];
+		size_t nb = 0;
 		for (uint64_t k = 0; k < n && !in->bad; k++) {
-			get_event(in, &now, &e);
+			get_event(in, &now, &batch[nb]);
 			if (in->bad)
 				break;
-			if (tv_event(&v, t, &e, (size_t)k, (size_t)n, d, sizeof d) < 0) {
+			if (tv_event(&v, t, &batch[nb], (size_t)k, (size_t)n, d, sizeof d) < 0) {
 				snprintf(why, whyn, "thread %d, event %zu: %s", (int)i, (size_t)k, d);
 				return -1;
 			}
-			if (each)
-				each(ctx, t, (int)i, &e);
+			if (++nb == sizeof batch / sizeof *batch) {
+				if (each)
+					each(ctx, t, (int)i, batch, nb);
+				nb = 0;
+			}
 		}
+		if (each && nb && !in->bad)
+			each(ctx, t, (int)i, batch, nb);
 	}
 	if (!in->bad && in->off != in->n)
 		in_fail(in, "unexpected bytes after the last thread");
