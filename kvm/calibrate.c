@@ -26,7 +26,15 @@
  *    reads the TSC: the gap in it during each call is what the flush IPI took from
  *    it (interrupt entry, flush_tlb_func, exit: the model's guest.tlb_flush_ns, the
  *    profile's tlb_flush_ns); the difference of the medians of the two mprotect
- *    times is the initiator's extra wait (informational, tlb_shootdown_ns);
+ *    times is the initiator's extra wait (informational, tlb_shootdown_ns). Per
+ *    call, that extra time (the call's time minus the median call with no other
+ *    CPU in the mm) less the handler's gap in it is what remains of the round
+ *    trip: sending the IPI, its delivery to a RUNNING target and the
+ *    acknowledgement reaching the initiator (kernel/smp.c
+ *    smp_call_function_many_cond -> csd_lock_wait). Its median is the profile's
+ *    tlb_ipi_ns (the model's guest.tlb_ipi_ns), its distribution
+ *    tlb_ipi_delivery_ns. (ipi_ns above is the wake-up of a SLEEPING thread:
+ *    the idle exit and the scheduler are in it, not in this.)
  *  - timer lateness: how late an absolute-deadline hrtimer (timer slack 1 ns) wakes a
  *    thread on an idle CPU: the lateness the model gives a hypervisor's timers;
  *  - the scheduler tick (CONFIG_HZ, and LOC interrupts per second on a busy CPU) and
@@ -433,8 +441,9 @@ static void usage(FILE *f)
 		   "  (docs/host-profile.md): host activity (a selfish-detour loop per CPU:\n"
 		   "  rate and lengths of the gaps, split into interrupts and other tasks),\n"
 		   "  the cost of a load+PAUSE spin iteration, cross-CPU futex wake-to-run\n"
-		   "  latency, a TLB shootdown (the handler's time on its target), timer\n"
-		   "  lateness, the tick rate and the TSC rate; prints a summary.\n"
+		   "  latency, a TLB shootdown (the handler's time on its target and the\n"
+		   "  IPI's delivery to a running target), timer lateness, the tick rate\n"
+		   "  and the TSC rate; prints a summary.\n"
 		   "  A scenario uses it with \"host\": {\"profile\": \"PROFILE.json\"}.\n"
 		   "  --seconds S      length of one detour repetition (default 2)\n"
 		   "  --repetitions R  repetitions of the detour measurement (default 5)\n"
@@ -752,13 +761,27 @@ int cmd_calibrate(int argc, char **argv)
 		cJSON_AddNumberToObject(root, "ipi_ns", round(wmed));
 		cJSON_AddItemToObject(root, "wake_to_run_ns", q);
 	}
-	double fmed = 0, fextra = 0;
+	double fmed = 0, fextra = 0, fipi = 0;
 	if (nf >= freps / 10) {   /* enough calls were seen to interrupt the reader */
-		double rmed = median_of(fr, nf), lmed = median_of(fl, freps);
+		double lmed = median_of(fl, freps);
+		/* per flushing call, before fr and fh are sorted: its extra time less its
+		 * handler's gap is the IPI's delivery and acknowledgement (the top of the
+		 * file). Below 0 when the call was quicker than the local median: 0. */
+		double *fi = calloc((size_t)nf, sizeof(double));
+		for (int i = 0; fi && i < nf; i++)
+			fi[i] = fmax(0, fr[i] - lmed - fh[i]);
+		double rmed = median_of(fr, nf);
 		fextra = rmed - lmed;
 		cJSON *q = distribution(fh, (size_t)nf);
 		fmed = fh[nf / 2];
 		cJSON_AddNumberToObject(root, "tlb_flush_ns", round(fmed));
+		if (fi) {
+			cJSON *qi = distribution(fi, (size_t)nf);
+			fipi = fi[nf / 2];
+			cJSON_AddNumberToObject(root, "tlb_ipi_ns", round(fipi));
+			cJSON_AddItemToObject(root, "tlb_ipi_delivery_ns", qi);
+			free(fi);
+		}
 		cJSON *ts = cJSON_AddObjectToObject(root, "tlb_shootdown_ns");
 		cJSON_AddNumberToObject(ts, "initiator_extra_p50", round(fextra));
 		cJSON_AddNumberToObject(ts, "mprotect_remote_p50", round(rmed));
@@ -768,7 +791,7 @@ int cmd_calibrate(int argc, char **argv)
 		cJSON_AddItemToObject(ts, "handler", q);
 	} else {
 		fprintf(stderr, "vcpusim calibrate: TLB shootdown not measured (%s); the profile "
-			"has no tlb_flush_ns (a scenario then uses 0)\n",
+			"has no tlb_flush_ns nor tlb_ipi_ns (a scenario then uses 0 and ipi_ns)\n",
 			nf < 0 ? "needs 2 CPUs" : "the reader was rarely interrupted");
 	}
 	double tmed = 0;
@@ -826,10 +849,11 @@ int cmd_calibrate(int argc, char **argv)
 	fprintf(stderr,
 		"vcpusim calibrate: TSC %.3f GHz, tick %d Hz (LOC %.0f/s per busy CPU); spin iteration %.1f ns;\n"
 		"  wake-to-run across CPUs median %.1f us; timer lateness median %.1f us;\n"
-		"  TLB shootdown: target's handler median %.2f us, initiator's extra wait %.2f us;\n"
+		"  TLB shootdown: target's handler median %.2f us, initiator's extra wait %.2f us,\n"
+		"  IPI delivery and acknowledgement (extra wait less handler) median %.2f us;\n"
 		"  host activity per CPU: irq %.1f/s of mean %.1f us, task %.1f/s of mean %.1f us\n"
 		"  (stolen %.3f%% of each CPU; rate CV over %d repetitions: irq %.2f, task %.2f)\n",
-		ghz, hz, loc_mean, spin_ns, wmed / 1e3, tmed / 1e3, fmed / 1e3, fextra / 1e3,
+		ghz, hz, loc_mean, spin_ns, wmed / 1e3, tmed / 1e3, fmed / 1e3, fextra / 1e3, fipi / 1e3,
 		rate_all[0], mean_all[0] / 1e3,
 		rate_all[1], mean_all[1] / 1e3, 100 * mean_of(frac_cpu, (size_t)ncpu), reps,
 		cv_of(rate_rep[0], (size_t)reps), cv_of(rate_rep[1], (size_t)reps));

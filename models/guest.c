@@ -791,9 +791,18 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
  * every other CPU of the process that is not idle in lazy TLB mode, then spins
  * (csd_lock_wait, a cpu_relax loop: PAUSE, so pause-loop exiting sees it) until
  * each has run flush_tlb_func and released its csd. A target handles the IPI when
- * its vCPU executes: ipi_ns after the send if it executes then, otherwise when it
- * next enters the guest, so one preempted target stalls the initiator for as long
- * as it waits for a pCPU. In the model the targets are the VM's other vCPUs except
+ * its vCPU executes. One that executes at the send gets it guest.tlb_ipi_ns later:
+ * the host profile's tlb_ipi_ns, measured by `vcpusim calibrate` as a real
+ * shootdown's extra time on its initiator less the target's handler (the send,
+ * the delivery to a running CPU and the csd unlock reaching csd_lock_wait), not
+ * the wake-up of a sleeping thread (guest.ipi_ns). A target that does not execute
+ * at the send (preempted, stalled by host activity, halted) is sent it as a
+ * wake-up: guest.ipi_ns later, and if it does not execute then, when it next
+ * enters the guest, so one preempted target stalls the initiator for as long as
+ * it waits for a pCPU. (A target already has the IPI in flight, or its handler
+ * running, when another initiator asks: smp_call_function_many_cond sends an IPI
+ * only when llist_add finds the target's call_single_queue empty, and the handler
+ * runs every queued csd, so that one IPI serves both.) In the model the targets are the VM's other vCPUs except
  * those whose thread sleeps (futex, OP_SLEEP: idle, lazy TLB) or has ended.
  * The target acknowledges when its handler is done (kernel/smp.c,
  * __flush_smp_call_function_queue: a synchronous csd is unlocked after its
@@ -915,7 +924,8 @@ static void tlb_shootdown(struct sim *s, struct vcpu *v)
 		g->tlb_wait++;
 		vm->st.tlb_ipis++;
 		if (!event_pending(&t->tlb_ev) && !t->g.tlb_irq)
-			evq_schedule(&s->q, &t->tlb_ev, s->now + s->guest.ipi_ns);
+			evq_schedule(&s->q, &t->tlb_ev,
+				     s->now + (running(t) ? s->guest.tlb_ipi_ns : s->guest.ipi_ns));
 		notify_ipi(s, v, t);
 	}
 	if (g->tlb_wait == 0) {

@@ -28,6 +28,7 @@ struct guest_config {
 	int pv_tlb_flush;           /* KVM PV TLB flush: a preempted target is not
 	                               waited for, it flushes at its next entry */
 	simtime_t tlb_flush_ns;     /* a target's flush IPI handler (flush_tlb_func) */
+	simtime_t tlb_ipi_ns;       /* a flush IPI's delivery to an executing target */
 	int ttwu_rq_lock;           /* wake-ups take the wakee's rq lock (2.6.3x ttwu) */
 	simtime_t rq_lock_cs_ns;    /* schedule()'s hold of its own rq lock to sleep */
 };

@@ -47,6 +47,9 @@ struct host_profile {
 	double ipi_ns;               /* cross-CPU wake-to-run, median */
 	double tlb_flush_ns;         /* a TLB-shootdown IPI's handler on its target
 	                                (absent from a profile: 0, models/host.c) */
+	double tlb_ipi_ns;           /* a TLB-shootdown IPI's delivery and acknowledgement
+	                                to a running target, median (absent: -1, and a
+	                                scenario uses its guest.ipi_ns, sim/scenario.c) */
 	struct host_hist timer_late; /* timer lateness */
 	struct host_class cls[HOST_CLASSES];
 };

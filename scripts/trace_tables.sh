@@ -23,7 +23,8 @@ run() {   # SCENARIO OUT [--set ...]
 	shift 2
 	"$bin" run "$src/scenarios/traces/$f.json" --quiet -o "$o" "$@"
 }
-for what in "${@:-alone 2x 8t}"; do
+[ $# -gt 0 ] || set -- alone 2x 8t
+for what in "$@"; do
 	case $what in
 	alone)
 		for n in stencil histogram ep stencil-8t ep-8t; do

@@ -82,7 +82,8 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	static const char *const keys[] = { "spinlock", "long_wait_cycles", "spin_iteration_cycles",
 					    "barrier_spin_count", "pv_spin_count", "pmt_timeout_count", "futex_cs_ns",
 					    "futex_wake_ns", "ipi_ns", "kick_ns", "monitor", "pv_tlb_flush",
-					    "tlb_flush_ns", "ttwu_rq_lock", "rq_lock_cs_ns", NULL };
+					    "tlb_flush_ns", "tlb_ipi_ns", "ttwu_rq_lock", "rq_lock_cs_ns",
+					    NULL };
 	const cJSON *g = jp_obj(jp, root, "", "guest", 0);
 	struct guest_config *gc = &sc->guest;
 	jp_only_keys(jp, g, "guest", keys);
@@ -127,6 +128,11 @@ static void parse_guest(struct jp *jp, const cJSON *root, struct scenario *sc)
 	gc->tlb_flush_ns = jp_int(jp, g, "guest", "tlb_flush_ns",
 				  sc->profile ? (int64_t)(sc->profile->tlb_flush_ns + 0.5) : 0, 0,
 				  NS_PER_SEC);
+	/* a flush IPI's delivery to an executing target, from the host profile; a
+	 * profile without it: guest.ipi_ns, the delivery every target had before */
+	gc->tlb_ipi_ns = jp_int(jp, g, "guest", "tlb_ipi_ns",
+				sc->profile && sc->profile->tlb_ipi_ns >= 0
+				? (int64_t)(sc->profile->tlb_ipi_ns + 0.5) : gc->ipi_ns, 0, NS_PER_SEC);
 	gc->ttwu_rq_lock = jp_bool(jp, g, "guest", "ttwu_rq_lock", 0);
 	gc->rq_lock_cs_ns = jp_int(jp, g, "guest", "rq_lock_cs_ns", 1000, 0, NS_PER_SEC);
 }

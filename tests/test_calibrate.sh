@@ -25,6 +25,14 @@ if "tlb_flush_ns" in p:
     # the handler runs inside the call, after the local part of it
     assert 0 < p["tlb_flush_ns"] < t["mprotect_remote_p50"], t
     assert t["mprotect_remote_p50"] > t["mprotect_local_p50"] > 0, t
+    # the IPI's delivery and acknowledgement: the extra time less the handler, per
+    # call (never below 0), with its distribution over the same calls
+    d = p["tlb_ipi_delivery_ns"]
+    assert 0 <= p["tlb_ipi_ns"] == d["p50"] < t["mprotect_remote_p50"], (p["tlb_ipi_ns"], d, t)
+    assert d["p50"] <= d["p90"] <= d["p99"] <= d["max"], d
+    assert sum(b[2] for b in d["hist"]) == t["handler_samples"], d
+else:
+    assert "tlb_ipi_ns" not in p and "tlb_ipi_delivery_ns" not in p
 for k in ("irq", "task"):
     c = p["activity"][k]
     assert c["rate_hz"] >= 0
@@ -42,12 +50,15 @@ cat > "$tmp/s.json" <<'J'
 J
 (cd / && "$bin" run "$tmp/s.json" --check -o "$tmp/r.json") && ok || bad "run with the calibrated profile"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["host_profile"]["name"]=="test-host", r["host_profile"]' "$tmp/r.json" && ok || bad "results name the profile"
-# a profile written before tlb_flush_ns existed still loads: its flush cost is 0,
-# the same results as guest.tlb_flush_ns 0 (tlb_shootdown_ns is informational)
+# a profile written before tlb_flush_ns and tlb_ipi_ns existed still loads: its flush
+# cost is 0 and a flush IPI's delivery is guest.ipi_ns (the profile's ipi_ns), the
+# same results as guest.tlb_flush_ns 0 and guest.tlb_ipi_ns = ipi_ns
+# (tlb_shootdown_ns and tlb_ipi_delivery_ns are informational)
 python3 - "$tmp/p.json" "$tmp/old.json" <<'PY' && ok || bad "old profile"
 import json, sys
 p = json.load(open(sys.argv[1]))
-p.pop("tlb_flush_ns", None); p.pop("tlb_shootdown_ns", None)
+for k in ("tlb_flush_ns", "tlb_shootdown_ns", "tlb_ipi_ns", "tlb_ipi_delivery_ns"):
+    p.pop(k, None)
 json.dump(p, open(sys.argv[2], "w"))
 PY
 cat > "$tmp/t.json" <<'J'
@@ -56,13 +67,19 @@ cat > "$tmp/t.json" <<'J'
          {"name": "h", "vcpus": 4, "workload": {"kind": "cpu_bound"}}]}
 J
 "$bin" run "$tmp/t.json" --check -o "$tmp/o1.json" 2>/dev/null && ok || bad "run with an old profile"
-"$bin" run "$tmp/t.json" --check --set guest.tlb_flush_ns=0 -o "$tmp/o2.json" 2>/dev/null && ok || bad "run with tlb_flush_ns 0"
-python3 - "$tmp/o1.json" "$tmp/o2.json" <<'PY' && ok || bad "an old profile is tlb_flush_ns 0"
+ipi=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["ipi_ns"]))' "$tmp/old.json")
+"$bin" run "$tmp/t.json" --check --set guest.tlb_flush_ns=0 --set guest.tlb_ipi_ns="$ipi" \
+	-o "$tmp/o2.json" 2>/dev/null && ok || bad "run with tlb_flush_ns 0, tlb_ipi_ns $ipi"
+"$bin" run "$tmp/t.json" --check --set guest.tlb_flush_ns=0 --set guest.tlb_ipi_ns=$((ipi / 4)) \
+	-o "$tmp/o3.json" 2>/dev/null && ok || bad "run with tlb_ipi_ns $((ipi / 4))"
+python3 - "$tmp/o1.json" "$tmp/o2.json" "$tmp/o3.json" <<'PY' && ok || bad "an old profile is tlb_flush_ns 0, tlb_ipi_ns = ipi_ns"
 import json, sys
-a, b = (json.load(open(f)) for f in sys.argv[1:3])
-va, vb = a["vms"][0], b["vms"][0]
+a, b, c = (json.load(open(f)) for f in sys.argv[1:4])
+va, vb, vc = a["vms"][0], b["vms"][0], c["vms"][0]
 assert va["completion_ms"] == vb["completion_ms"] and va["kernel_waits"] == vb["kernel_waits"], (va, vb)
 assert "target_flush_ms" not in va["kernel_waits"]["tlb_shootdown"]
+# the key is used: a quicker delivery gives other waits
+assert vc["kernel_waits"]["tlb_shootdown"] != va["kernel_waits"]["tlb_shootdown"], (va, vc)
 PY
 # bad flags and a missing profile: exit 2, naming what is wrong
 out=$("$bin" calibrate --seconds -1 2>&1); [ $? -eq 2 ] && echo "$out" | grep -q -- "--seconds" && ok || bad "bad --seconds: $out"
