@@ -18,6 +18,14 @@ trap 'rm -rf "$tmp"' EXIT
 vm() {   # FILE FIELD: the first VM's field
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["vms"][0][sys.argv[2]])' "$1" "$2"
 }
+pol() {   # POLICY SEED: sets args to the run's --set flags for that row
+	args=(--set seed=$2)
+	case $1 in
+	asman) args+=(--set scheduler.policy=asman) ;;
+	asman_all) args+=(--set scheduler.policy=asman --set guest.monitor=all) ;;
+	gang) args+=(--set scheduler.policy=gang) ;;
+	esac
+}
 run() {   # SCENARIO OUT [--set ...]
 	local f=$1 o=$2
 	shift 2
@@ -36,13 +44,8 @@ for what in "$@"; do
 			for n in stencil ep histogram; do
 				: > "$tmp/c"
 				for seed in 1 2 3 4 5; do
-					set -- --set seed=$seed
-					case $p in
-					asman) set -- "$@" --set scheduler.policy=asman ;;
-					asman_all) set -- "$@" --set scheduler.policy=asman --set guest.monitor=all ;;
-					gang) set -- "$@" --set scheduler.policy=gang ;;
-					esac
-					run "$n-overcommit" "$tmp/o.json" "$@"
+					pol "$p" "$seed"
+					run "$n-overcommit" "$tmp/o.json" "${args[@]}"
 					echo "$(vm "$tmp/o.json" completion_ms) $(vm "$tmp/o.json" spin_ms)" >> "$tmp/c"
 				done
 				awk -v p="$p" -v n="$n" '{ c += $1; s += $2 } END {
@@ -56,12 +59,8 @@ for what in "$@"; do
 			for p in credit asman asman_all; do
 				: > "$tmp/c"
 				for seed in $(seq 1 20); do
-					set -- --set seed=$seed
-					case $p in
-					asman) set -- "$@" --set scheduler.policy=asman ;;
-					asman_all) set -- "$@" --set scheduler.policy=asman --set guest.monitor=all ;;
-					esac
-					run "$n-8t-overcommit" "$tmp/o.json" "$@"
+					pol "$p" "$seed"
+					run "$n-8t-overcommit" "$tmp/o.json" "${args[@]}"
 					echo "$(vm "$tmp/o.json" completion_ms) $(vm "$tmp/o.json" spin_ms)" >> "$tmp/c"
 				done
 				awk -v p="$p" -v n="$n" -v d="$ded" '{ x = $1 / (2 * d); a20 += x
