@@ -778,6 +778,7 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
 			 w->g.op.block && w->g.op.flag == flag && p2p_ready(vm, w)) {
 			/* a halted (blocking) waiter: one wake-up IPI, as a futex wake */
 			w->g.op.block = 0;
+			w->wake_new = vm->native;   /* a native thread is created (clone) */
 			resched_ipi(s, v, w);
 		}
 	}

@@ -104,6 +104,8 @@ struct vcpu {
 	simtime_t ready_since;   /* when it last became runnable-not-running */
 	const bitword_t *affinity;
 	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
+	int wake_new;            /* its next wake-up starts a newly created native thread
+	                            (wake_up_new_task, WF_FORK); cleared after the wake */
 	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
 	struct event ipi_ev;     /* a wake-up IPI (event channel) in flight to this vCPU */
 	struct event tlb_ev;     /* a TLB flush IPI in flight to this vCPU (models/guest.c) */
@@ -166,6 +168,10 @@ struct vm {
 	struct vcpu *vcpus;
 	int weight, cap;          /* Xen: weight per domain, cap in % of one pCPU */
 	int concurrent;           /* hybrid's static flag */
+	int native;               /* a native process: its threads' first starts are
+	                             thread creations (WF_FORK; docs/scenario.md) */
+	simtime_t start_ns;       /* its vCPUs come online from this time; completion
+	                             counts from it */
 	const struct workload_kind *wk;
 	const struct workload_params *wp;
 	void *wstate;

@@ -97,7 +97,7 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON_AddStringToObject(o, "workload", vm->wk->name);
 	cJSON_AddBoolToObject(o, "finished", vm->done_time >= 0);
 	if (vm->done_time >= 0)
-		cJSON_AddNumberToObject(o, "completion_ms", ms(vm->done_time));
+		cJSON_AddNumberToObject(o, "completion_ms", ms(vm->done_time - vm->start_ns));
 	else
 		cJSON_AddNullToObject(o, "completion_ms");
 	cJSON_AddNumberToObject(o, "cpu_ms", ms(t.work_ns + t.spin_ns + t.sys_ns));
@@ -219,7 +219,7 @@ void results_print_summary(FILE *f, struct sim *s, double wall_s)
 		vm_totals(vm, &t);
 		char comp[32];
 		if (vm->done_time >= 0)
-			snprintf(comp, sizeof comp, "%.1f", ms(vm->done_time));
+			snprintf(comp, sizeof comp, "%.1f", ms(vm->done_time - vm->start_ns));
 		else
 			snprintf(comp, sizeof comp, "%s", vm->finite ? "unfinished" : "-");
 		fprintf(f, "%-12s %5d %-9s %13s %10.1f %10.1f %10.1f %10llu %10llu %9llu\n", vm->name,

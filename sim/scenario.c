@@ -188,7 +188,7 @@ static int *parse_affinity(struct jp *jp, const cJSON *vmj, const char *path, in
 static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 {
 	static const char *const keys[] = { "name", "vcpus", "count", "weight", "cap", "concurrent",
-					    "affinity", "workload", "description", NULL };
+					    "affinity", "workload", "description", "native", "start_ms", NULL };
 	const cJSON *arr = jp_array(jp, root, "", "vms", 1);
 	if (!arr)
 		return;
@@ -233,6 +233,8 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 		int weight = (int)jp_int(jp, vmj, path, "weight", 256, 1, 65535);
 		int cap = (int)jp_int(jp, vmj, path, "cap", 0, 0, 100 * (int64_t)vcpus);
 		int concurrent = jp_bool(jp, vmj, path, "concurrent", 0);
+		int native = jp_bool(jp, vmj, path, "native", 0);
+		simtime_t start = (simtime_t)(jp_num(jp, vmj, path, "start_ms", 0, 0, 1e6) * NS_PER_MS);
 		jp_str(jp, vmj, path, "description", "");
 		if (jp->failed)
 			return;
@@ -280,6 +282,8 @@ static void parse_vms(struct jp *jp, const cJSON *root, struct scenario *sc)
 			c->weight = weight;
 			c->cap = cap;
 			c->concurrent = concurrent;
+			c->native = native;
+			c->start_ns = start;
 			c->index = i - 1;
 			c->wk = wk;
 			c->wp = wp;

@@ -13,6 +13,8 @@
 struct vm_config {
 	char *name;             /* replicas: NAME-0, NAME-1, ... */
 	int vcpus, weight, cap, concurrent;
+	int native;             /* its threads are a native process's (docs/scenario.md) */
+	simtime_t start_ns;     /* its vCPUs come online from this time */
 	int index;              /* position in the scenario's "vms" array (for error paths) */
 	int *affinity;          /* nvcpus x npcpus flags, NULL = all pCPUs */
 	const struct workload_kind *wk;

@@ -287,6 +287,8 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	if (v->state != VCPU_BLOCKED || v->g.st == G_DONE)
 		return;
 	v->st.wakes++;
+	int wake_new = v->wake_new;
+	v->wake_new = 0;
 	if (v->running_on) {
 		/* blocked and woken within one instant, before its pCPU rescheduled:
 		 * it never left (Xen's vcpu_wake finds it current), so its thread
@@ -310,7 +312,9 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	v->wake_time = s->now;
 	v->ready_since = s->now;
 	s->n_waiting++;
+	v->wake_new = wake_new;   /* the policy may read it (kvm: WF_FORK) */
 	s->ops->wake(s, v);
+	v->wake_new = 0;
 	if (s->trace) {
 		trace_vcpu_state(s->trace, s, v);
 		trace_counters(s->trace, s);
@@ -499,6 +503,8 @@ struct sim *sim_create(const struct scenario *sc)
 		vm->weight = c->weight;
 		vm->cap = c->cap;
 		vm->concurrent = c->concurrent;
+		vm->native = c->native;
+		vm->start_ns = c->start_ns;
 		vm->wk = c->wk;
 		vm->wp = c->wp;
 		vm->finite = c->wk->finite(c->wp);
@@ -593,12 +599,16 @@ int sim_run(struct sim *s)
 	/* Every vCPU comes online at a random instant in [0, start_spread): in a real
 	 * host vCPUs are brought up one by one, so each pCPU's slices run at their own
 	 * phase. With a spread of 0 all wake at time 0, in VM then vCPU order, and
-	 * pCPUs switch in lockstep (docs/scenario.md, start_spread_ms). */
+	 * pCPUs switch in lockstep (docs/scenario.md, start_spread_ms). A VM's
+	 * start_ms delays all of its vCPUs; a native process's threads come online
+	 * together, at its first thread's instant. */
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct vcpu *v = s->vcpus[i];
-		simtime_t at = 0;
+		simtime_t at = v->vm->start_ns;
 		if (s->sc->start_spread_ns > 0)
-			at = (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
+			at += (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
+		if (v->vm->native && v->idx > 0)
+			at = v->vm->vcpus[0].ipi_ev.when;   /* one process: its threads start together */
 		evq_schedule(&s->q, &v->ipi_ev, at);
 	}
 	/* host activity: each class's first arrival at a uniform point of a drawn

@@ -8,6 +8,13 @@
  *    it) is replayed as before: busy from time 0 to its region's first barrier.
  *  - With repeat 2 the worker is created once: one wake-up IPI, not two.
  *  - Determinism per seed with host activity on.
+ *  - A native process's created thread (vms[].native, kvm policy) starts as a new
+ *    thread that does not preempt the busy thread on its pCPU (WF_FORK): beside
+ *    pinned busy loops it waits for that pCPU's next tick, where a VM's halted
+ *    vCPU, kicked, preempts at once. Its wait, from the fork's send to its first
+ *    run, is exact with host activity off; with 6.6's slice protection a wake
+ *    just before a tick waits a tick more than with 6.17's (fair "eevdf-6.17").
+ *  - start_ms delays a VM and its completion counts from it.
  * Before the creation rule, the first case spun for 5 ms on its own pCPU. */
 #include "testlib.h"
 #include <unistd.h>
@@ -63,6 +70,32 @@ static struct sim *replay(const char *path, const char *activity, int repeat, in
 		 seed, activity, path, repeat);
 	*sc = t_scenario(json);
 	return t_run(*sc);
+}
+
+/* The created trace beside two busy loops pinned one per pCPU, the VM starting
+ * at start_ms; returns the worker's wait from the fork's IPI send to its first run. */
+static double beside_hogs(const char *path, int native, double start_ms, const char *fair)
+{
+	char json[1024];
+	snprintf(json, sizeof json,
+		 "{\"name\":\"native\",\"seed\":1,\"start_spread_ms\":0,"
+		 "\"host\":{\"pcpus\":2,\"activity\":\"off\"},"
+		 "\"scheduler\":{\"policy\":\"kvm\",\"ple\":false,\"fair\":\"%s\"},"
+		 "\"vms\":[{\"name\":\"app\",\"vcpus\":2,\"native\":%s,\"start_ms\":%.6f,"
+		 "\"workload\":{\"kind\":\"trace\",\"file\":\"%s\"}},"
+		 "{\"name\":\"h0\",\"affinity\":[0],\"workload\":{\"kind\":\"cpu_bound\"}},"
+		 "{\"name\":\"h1\",\"affinity\":[1],\"workload\":{\"kind\":\"cpu_bound\"}}]}",
+		 fair, native ? "true" : "false", start_ms, path);
+	struct scenario *sc = t_scenario(json);
+	struct sim *s = t_run(sc);
+	struct vm *vm = t_vm(s, "app");
+	EXPECT(vm->st.kwait[KW_RESCHED].n == 1, "one creation wake-up: %llu",
+	       (unsigned long long)vm->st.kwait[KW_RESCHED].n);
+	double wait = (double)vm->st.kwait[KW_RESCHED].total / 1e6;
+	printf("beside busy loops, native %d, %s, start %.4f ms: worker waited %.4f ms, run %.4f ms\n",
+	       native, fair, start_ms, wait, (double)(vm->done_time - vm->start_ns) / 1e6);
+	t_done(s, sc);
+	return wait;
 }
 
 int main(void)
@@ -123,6 +156,47 @@ int main(void)
 	}
 	EXPECT(d[0] == d[1], "deterministic with host activity: %lld vs %lld", (long long)d[0],
 	       (long long)d[1]);
+
+	/* native creation: the fork's IPI is sent at start + 5 ms (the master preempts
+	 * its busy loop on its first wake, an ordinary one) and arrives ipi_ns later;
+	 * start 1 ms puts the arrival mid-tick, between the ticks at 4 and 8 ms, more
+	 * than a base slice (1.5 ms) before the next */
+	s = replay(created, "off", 1, 1, &sc);
+	double ipi_ms = s->guest.ipi_ns / 1e6;
+	t_done(s, sc);
+	double wt = beside_hogs(created, 1, 1.0, "eevdf");
+	EXPECT(fabs(wt - (8.0 - 6.0)) < 1e-6, "native: the created thread waits for its pCPU's tick "
+	       "at 8 ms: %.6f ms from the send at 6 ms", wt);
+	wt = beside_hogs(created, 0, 1.0, "eevdf");
+	EXPECT(fabs(wt - ipi_ms) < 1e-6, "a VM's kicked vCPU preempts the busy loop at once: %.6f ms "
+	       "(ipi %.6f)", wt, ipi_ms);
+	/* the wake 0.1 ms before the tick at 8 ms: the busy loop's deadline, renewed at
+	 * that enqueue, protects it past the tick under 6.6 (to the tick at 12 ms); 6.17
+	 * reschedules at the tick since its protection ended long ago */
+	double start = 8.0 - 0.1 - 5.0 - ipi_ms;
+	wt = beside_hogs(created, 1, start, "eevdf-6.17");
+	EXPECT(fabs(wt - (0.1 + ipi_ms)) < 1e-6, "6.17: runs at the next tick: %.6f ms", wt);
+	wt = beside_hogs(created, 1, start, "eevdf");
+	EXPECT(fabs(wt - (4.1 + ipi_ms)) < 1e-6, "6.6: a tick later: %.6f ms", wt);
+
+	/* start_ms: alone, a late start changes nothing but when */
+	simtime_t run[2];
+	for (int r = 0; r < 2; r++) {
+		char json[512];
+		snprintf(json, sizeof json,
+			 "{\"name\":\"late\",\"seed\":1,\"start_spread_ms\":0,"
+			 "\"host\":{\"pcpus\":2,\"activity\":\"off\"},\"scheduler\":{\"policy\":\"kvm\"},"
+			 "\"vms\":[{\"name\":\"app\",\"vcpus\":2,\"native\":true,\"start_ms\":%d,"
+			 "\"workload\":{\"kind\":\"trace\",\"file\":\"%s\"}}]}", r ? 40 : 0, created);
+		sc = t_scenario(json);
+		s = t_run(sc);
+		vm = t_vm(s, "app");
+		run[r] = vm->done_time - vm->start_ns;
+		EXPECT(vm->start_ns == (r ? 40 * (simtime_t)MS : 0), "start_ms read");
+		t_done(s, sc);
+	}
+	EXPECT(run[0] == run[1], "completion counts from start_ms: %lld vs %lld ns",
+	       (long long)run[0], (long long)run[1]);
 
 	unlink(created);
 	unlink(early);

@@ -13,7 +13,14 @@
  *    until its slice is used up (RUN_TO_PARITY). Slices end at host ticks
  *    (tick_hz, no hrtick). A waking thread is placed at V minus its lag from when
  *    it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
- *    and preempts the runner when it becomes the pick (wake-up preemption).
+ *    and preempts the runner when it becomes the pick (wake-up preemption). A
+ *    native VM's created thread (vcpu->wake_new) starts as a new thread, with no
+ *    lag, and does not preempt (wake_up_new_task with WF_FORK: measured on the
+ *    reference host's 6.18, where it waits for the runner's tick; 6.19's
+ *    check_preempt_wakeup_fair returns on WF_FORK). With "fair": "eevdf-6.17",
+ *    RUN_TO_PARITY protects the runner until its vruntime reaches the deadline it
+ *    had when picked (set_protect_slice, protect_slice), and every update_curr
+ *    with others queued past that reschedules (Linux 6.17+ update_curr).
  *  - With "fair": "cfs", CFS as before Linux 6.6 (the scheduler of the paper's
  *    era) instead: the pick is the least vruntime; the runner is preempted at a
  *    tick once it has had its share of the period (sched_latency 6 ms x f, or
@@ -89,6 +96,7 @@
 
 struct kvm_params {
 	int ple, ple_user, yield_buddy;
+	int eevdf617;                 /* "eevdf-6.17": 6.17's slice protection (vprot) */
 	int per_vm;                   /* weights "vm": a VM's weight is split over its runnable vCPUs */
 	int cfs;                      /* fair "cfs": CFS as before Linux 6.6 instead of EEVDF */
 	int64_t ple_window, ple_window_grow, ple_window_shrink, ple_window_max;
@@ -99,6 +107,7 @@ struct kvm_params {
 struct kent {
 	struct vcpu *v;
 	int64_t vruntime, deadline, vlag, weight;
+	int64_t vprot;             /* 6.17+: RUN_TO_PARITY protects it until vruntime >= this */
 	int on_rq, cpu, protect, started;
 	int counted;               /* not blocked: counted in its VM's nrun */
 	int last_rq;               /* CFS: the runqueue it left (vlag holds v - its min_vruntime) */
@@ -157,8 +166,10 @@ static void *parse(struct jp *jp, const cJSON *sched, const char *path)
 	p->min_granularity_us = jp_int(jp, sched, path, "min_granularity_us", 0, 0, 10000000);
 	static const char *const wnames[] = { "vcpu", "vm", NULL };
 	p->per_vm = jp_enum(jp, sched, path, "weights", wnames, 0);
-	static const char *const fnames[] = { "eevdf", "cfs", NULL };
-	p->cfs = jp_enum(jp, sched, path, "fair", fnames, 0);
+	static const char *const fnames[] = { "eevdf", "cfs", "eevdf-6.17", NULL };
+	int fair = jp_enum(jp, sched, path, "fair", fnames, 0);
+	p->cfs = fair == 1;
+	p->eevdf617 = fair == 2;
 	if (!jp->failed && p->ple_window_max < p->ple_window)
 		jp_fail(jp, path, "ple_window_max: expected >= ple_window (%lld)", (long long)p->ple_window);
 	return p;
@@ -232,6 +243,10 @@ static int update_curr(struct sim *s, struct krq *rq)
 		c->protect = 0;
 		resched = rq->nr > 1;
 	}
+	/* 6.17+ update_curr: once its protection is over, every update with others
+	 * queued reschedules (and the pick decides), not only a renewed deadline */
+	if (k->prm->eevdf617 && rq->nr > 1 && c->vruntime - c->vprot >= 0)
+		resched = 1;
 	update_min_vruntime(rq);
 	return resched;
 }
@@ -384,13 +399,22 @@ static void dequeue(struct sim *s, struct krq *rq, struct kent *se)
 	update_min_vruntime(rq);
 }
 
-static struct kent *pick_eevdf(struct krq *rq)
+/* RUN_TO_PARITY: the running thread is kept from its pick (set_next_entity) until
+ * its deadline is renewed (6.6 as merged: the HACK of vlag == deadline), or with
+ * "eevdf-6.17" (set_protect_slice and protect_slice of 6.17+; all threads have the
+ * same slice here) until its vruntime reaches the deadline it had when picked. */
+static int protected_(const struct kvm *k, const struct kent *c)
+{
+	return c->protect && (!k->prm->eevdf617 || c->vruntime - c->vprot < 0);
+}
+
+static struct kent *pick_eevdf(const struct kvm *k, struct krq *rq)
 {
 	struct kent *curr = rq->curr, *best = NULL;
 	int64_t sum = wsum(rq);
 	if (curr && (!curr->on_rq || !eligible_w(rq, sum, curr)))
 		curr = NULL;
-	if (curr && curr->protect)
+	if (curr && protected_(k, curr))
 		return curr;   /* RUN_TO_PARITY */
 	for (struct kent *e = rq->head; e; e = e->next) {
 		if (e == rq->curr || !eligible_w(rq, sum, e))
@@ -470,7 +494,7 @@ static struct kent *pick_next(struct sim *s, struct krq *rq)
 	if (k->prm->yield_buddy && b && b->on_rq && eligible(rq, b) &&
 	    (!b->v->running_on || rq->curr == b))
 		return b;
-	return pick_eevdf(rq);
+	return pick_eevdf(k, rq);
 }
 
 /* ---- migration and balancing */
@@ -546,7 +570,7 @@ static void check_preempt(struct sim *s, int cpu, struct kent *se, int resched)
 	struct krq *rq = &kvm_of(s)->rq[cpu];
 	struct pcpu *p = &s->host.pcpus[cpu];
 	if (!p->curr || !rq->curr || resched ||
-	    (kvm_of(s)->prm->cfs ? wakeup_preempt_entity(s, rq->curr, se) == 1 : pick_eevdf(rq) == se))
+	    (kvm_of(s)->prm->cfs ? wakeup_preempt_entity(s, rq->curr, se) == 1 : pick_eevdf(kvm_of(s), rq) == se))
 		sim_raise_schedule(s, p);
 }
 
@@ -716,6 +740,19 @@ static void wake(struct sim *s, struct vcpu *v)
 	int cpu = select_cpu(s, v);
 	struct krq *rq = &k->rq[cpu];
 	int resched = update_curr(s, rq);
+	if (v->wake_new) {
+		/* a native thread's creation (wake_up_new_task): a new entity, with
+		 * no lag and half a slice (PLACE_DEADLINE_INITIAL; CFS: START_DEBIT),
+		 * that does not preempt the runner (WF_FORK): it waits for the
+		 * runner's next tick or reschedule */
+		e->started = 0;
+		e->vlag = 0;
+		enqueue(s, rq, e, cpu, 1);
+		struct pcpu *p = &s->host.pcpus[cpu];
+		if (!p->curr || !rq->curr || resched)
+			sim_raise_schedule(s, p);
+		return;
+	}
 	enqueue(s, rq, e, cpu, 1);
 	check_preempt(s, cpu, e, resched);
 }
@@ -761,6 +798,7 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	rq->curr = next;
 	if (next) {
 		next->protect = 1;     /* set_next_entity: RUN_TO_PARITY */
+		next->vprot = next->deadline;   /* set_protect_slice (6.17+) */
 		if (next != pe) {
 			next->exec_start = sim_task_clock(s, p);
 			next->picked_at = s->now;
