@@ -170,8 +170,8 @@ struct vm {
 	int concurrent;           /* hybrid's static flag */
 	int native;               /* a native process: its threads' first starts are
 	                             thread creations (WF_FORK; docs/scenario.md) */
-	simtime_t start_ns;       /* its vCPUs come online from this time; completion
-	                             counts from it */
+	simtime_t start_ns;       /* its vCPUs come online from this time (a native
+	                             process's: when it starts); completion counts from it */
 	const struct workload_kind *wk;
 	const struct workload_params *wp;
 	void *wstate;

@@ -601,7 +601,7 @@ int sim_run(struct sim *s)
 	 * phase. With a spread of 0 all wake at time 0, in VM then vCPU order, and
 	 * pCPUs switch in lockstep (docs/scenario.md, start_spread_ms). A VM's
 	 * start_ms delays all of its vCPUs; a native process's threads come online
-	 * together, at its first thread's instant. */
+	 * together, at its first thread's instant, from which its completion counts. */
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct vcpu *v = s->vcpus[i];
 		simtime_t at = v->vm->start_ns;
@@ -609,6 +609,8 @@ int sim_run(struct sim *s)
 			at += (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
 		if (v->vm->native && v->idx > 0)
 			at = v->vm->vcpus[0].ipi_ev.when;   /* one process: its threads start together */
+		else if (v->vm->native)
+			v->vm->start_ns = at;   /* and its run time counts from its start */
 		evq_schedule(&s->q, &v->ipi_ev, at);
 	}
 	/* host activity: each class's first arrival at a uniform point of a drawn
