@@ -6,8 +6,13 @@
 # program's own captured trace (vcpusim capture) on the same host: a 2-vCPU VM
 # (unpinned, like the program's threads) alone, and beside two 1-vCPU cpu_bound VMs
 # pinned one per pCPU, under the kvm policy without pause-loop exiting (native
-# threads spin in user space; nothing exits). Prints rows in the format of
-# `vcpusim compare`'s table (docs/validation.md).
+# threads spin in user space; nothing exits). The VM is marked native (its created
+# thread starts as a new thread: no wake-up preemption, as measured) and starts
+# at 200 ms at a random phase of the tick (start_spread_ms 4), after the busy
+# loops, as the program starts after them here. The simulated side takes
+# SIM_REPS seeds (default 100): the hogs row's runs spread over 2x (quartiles), so
+# 15 seeds leave its median ~10% uncertain, and seeds cost nothing. Prints rows in
+# the format of `vcpusim compare`'s table (docs/validation.md).
 # usage: validate-omp.sh VCPUSIM PROGRAMS_DIR OUTDIR REPS [SIM_BIN] [EXTRA --set ARGS...]
 set -eu
 bin=$1 progs=$2 out=$3 reps=$4 sim=${5:-$1}
@@ -63,21 +68,22 @@ if [ "$reuse" = 0 ]; then
 	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-hogs.txt"; done
 	stop_hogs
 fi
+omp_vm='{"name": "omp", "vcpus": 2, "native": true, "start_ms": 200, "workload": {"kind": "trace", "file": "stencil.vtr", "time_scale": '"$scale"'}}'
 cat > "$out/omp-alone.json" <<EOF
-{"name": "omp-alone", "start_spread_ms": 0, "host": {"pcpus": 2, "ghz": 2.6},
+{"name": "omp-alone", "start_spread_ms": 4, "host": {"pcpus": 2, "ghz": 2.6},
  "scheduler": {"policy": "kvm", "ple": false},
- "vms": [{"name": "omp", "vcpus": 2, "workload": {"kind": "trace", "file": "stencil.vtr", "time_scale": $scale}}]}
+ "vms": [$omp_vm]}
 EOF
 cat > "$out/omp-hogs.json" <<EOF
-{"name": "omp-hogs", "start_spread_ms": 0, "host": {"pcpus": 2, "ghz": 2.6},
+{"name": "omp-hogs", "start_spread_ms": 4, "host": {"pcpus": 2, "ghz": 2.6},
  "scheduler": {"policy": "kvm", "ple": false},
- "vms": [{"name": "omp", "vcpus": 2, "workload": {"kind": "trace", "file": "stencil.vtr", "time_scale": $scale}},
+ "vms": [$omp_vm,
          {"name": "hog", "affinity": [0], "workload": {"kind": "cpu_bound"}},
          {"name": "hog1", "affinity": [1], "workload": {"kind": "cpu_bound"}}]}
 EOF
 for case in alone hogs; do
 	: > "$out/sim-$case.txt"
-	for r in $(seq 1 "$reps"); do
+	for r in $(seq 1 "${SIM_REPS:-100}"); do
 		"$sim" run "$out/omp-$case.json" --quiet --set "seed=$r" "${extra[@]}" -o "$out/sim-$case-$r.json"
 		python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=[x for x in r["vms"] if x["name"]=="omp"][0]; print(v["completion_ms"] if v["completion_ms"] is not None else "nan")' "$out/sim-$case-$r.json" >> "$out/sim-$case.txt"
 	done
