@@ -46,7 +46,7 @@ busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
 echo "real side: ${REAL_FROM:+runs of $REAL_FROM, by }vcpusim kvm${NICE:+ --nice $NICE}"
-echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps)"
+echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps, the OpenMP rows 1..${SIM_REPS:-100})"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
 : > "$events.tmp"
