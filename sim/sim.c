@@ -607,10 +607,16 @@ int sim_run(struct sim *s)
 		simtime_t at = v->vm->start_ns;
 		if (s->sc->start_spread_ns > 0)
 			at += (simtime_t)(gsl_rng_uniform(v->rng) * (double)s->sc->start_spread_ns);
-		if (v->vm->native && v->idx > 0)
-			at = v->vm->vcpus[0].ipi_ev.when;   /* one process: its threads start together */
-		else if (v->vm->native)
+		if (v->vm->native && v->idx > 0) {
+			/* one process: its threads start together; the others are
+			 * threads it creates (clone: WF_FORK), queued without preempting,
+			 * so that a thread created before it first runs does not exist
+			 * earlier (it finds its creation signalled and goes on) */
+			at = v->vm->vcpus[0].ipi_ev.when;
+			v->wake_new = 1;
+		} else if (v->vm->native) {
 			v->vm->start_ns = at;   /* and its run time counts from its start */
+		}
 		evq_schedule(&s->q, &v->ipi_ev, at);
 	}
 	/* host activity: each class's first arrival at a uniform point of a drawn
