@@ -25,6 +25,7 @@ struct trace_program {
 	uint64_t barriers;     /* OP_BARRIER per thread (equal in every thread) */
 	double scale;          /* durations are multiplied by it */
 	unsigned char *buf;    /* the encoded trace (traces/FORMAT.md), checked */
+	size_t buf_map;        /* buf is a mapping of this many bytes (0: malloc'ed) */
 	size_t *start;         /* per thread: offset in buf of its first event */
 	size_t *count;         /* per thread: its events */
 	int *lockmap;          /* trace lock -> op lock (order of first use), -1 unused */
