@@ -316,6 +316,7 @@ static uint32_t crc32_tables(const unsigned char *p, size_t n, uint32_t c)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 /* The same CRC folded 64 bytes a step with carry-less multiplication (PCLMULQDQ),
  * as in Gopal, Ozturk et al., "Fast CRC Computation for Generic Polynomials Using
  * PCLMULQDQ Instruction" (Intel, 2009), whose constants for this polynomial are
@@ -390,33 +391,47 @@ static uint32_t crc32_clmul(const unsigned char *p, size_t n, uint32_t c)
 	return (uint32_t)_mm_extract_epi32(x1, 1);
 }
 
+/* CPUID leaf 1, ECX: bit 1 PCLMULQDQ, bit 19 SSE4.1. Asked once per process: in a
+ * virtual machine CPUID traps to the hypervisor (~9 us each on the development
+ * VM, where two per load were a twentieth of a small trace's loading). */
 static int have_clmul(void)
 {
-	unsigned a, b, c, d;
-	/* CPUID leaf 1, ECX: bit 1 PCLMULQDQ, bit 19 SSE4.1 */
-	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 1)) && (c & (1u << 19));
+	static _Atomic int known;   /* 0 not asked yet, 1 no, 2 yes */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+	if (!k) {
+		unsigned a, b, c, d;
+		__cpuid(1, a, b, c, d);
+		(void)a, (void)b, (void)d;
+		k = (c & (1u << 1)) && (c & (1u << 19)) ? 2 : 1;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	return k == 2;
 }
 #endif
 
-/* use_clmul 0: the tables only (for the test that compares the two). */
-static uint32_t crc32_ieee_(const unsigned char *p, size_t n, int use_clmul)
+static uint32_t crc32_bits(const unsigned char *p, size_t n, uint32_t c)
+{
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+	}
+	return c;
+}
+
+/* fast 0: the tables only (for the test that compares the ways). Under 256 bytes a
+ * bit at a time: building the tables costs more. */
+static uint32_t crc32_ieee_(const unsigned char *p, size_t n, int fast)
 {
 	uint32_t c = 0xFFFFFFFFu;
+	if (fast && n < 256)
+		return crc32_bits(p, n, c) ^ 0xFFFFFFFFu;
 #if defined(__x86_64__) && defined(__GNUC__)
-	if (use_clmul && n >= 64 && have_clmul()) {
+	if (fast && have_clmul()) {
 		size_t m = n & ~(size_t)15;
 		c = crc32_clmul(p, m, c);
-		p += m;
-		n -= m;
-		for (size_t i = 0; i < n; i++) {   /* the last 0-15 bytes, a bit at a time */
-			c ^= p[i];
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		}
-		return c ^ 0xFFFFFFFFu;
+		return crc32_bits(p + m, n - m, c) ^ 0xFFFFFFFFu;   /* the last 0-15 bytes */
 	}
-#else
-	(void)use_clmul;
 #endif
 	return crc32_tables(p, n, c) ^ 0xFFFFFFFFu;
 }
