@@ -458,6 +458,9 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 			nops++; \
 			last_compute = 1; \
 		} } while (0)
+		/* cnt_barrier; and walk_event's compute up to a barrier or fork */
+#define BARRIER() do { nops++; last_compute = 0; nbar++; } while (0)
+#define ENDS_COMPUTE() do { if (busy) COMPUTE(now - since); } while (0)
 		/* the first event: thread_begin (no other rule applies to it) */
 		NEXT_EVENT();
 		if (kind != TEV_THREAD_BEGIN)
@@ -488,11 +491,8 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 			case TEV_REGION_BEGIN:
 				if (nheld || ++depth > 64)
 					goto out;
-				if (busy)
-					COMPUTE(now - since);
-				nops++;
-				last_compute = 0;
-				nbar++;
+				ENDS_COMPUTE();
+				BARRIER();
 				busy = 1;
 				since = now;
 				break;
@@ -500,22 +500,16 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 				if (depth == 0 || nheld)
 					goto out;
 				depth--;
-				if (busy)
-					COMPUTE(now - since);
-				nops++;
-				last_compute = 0;
-				nbar++;
+				ENDS_COMPUTE();
+				BARRIER();
 				busy = 0;
 				break;
 			case TEV_BARRIER_ENTER:
 				if (arg >= TBAR_CLASSES || nheld)
 					goto out;
 				expect = TEV_BARRIER_EXIT;
-				if (busy)
-					COMPUTE(now - since);
-				nops++;
-				last_compute = 0;
-				nbar++;
+				ENDS_COMPUTE();
+				BARRIER();
 				busy = 0;
 				break;
 			case TEV_LOCK_REQ:
@@ -588,6 +582,8 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 			COMPUTE(now - since);
 #undef COMPUTE
 #undef NEXT_EVENT
+#undef BARRIER
+#undef ENDS_COMPUTE
 		p->nops[i] = (size_t)nops;
 		barriers[i] = nbar;
 		if (nbar != barriers[0])
