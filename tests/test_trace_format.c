@@ -201,6 +201,9 @@ static void test_paths_events(void)
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		struct trace *t = trace_new();
+		trace_set_str(&t->clock, "CLOCK_MONOTONIC ns");
+		trace_set_str(&t->program, "cases");
+		trace_set_str(&t->host, "test");
 		t->duration_ns = 1000;
 		trace_add_lock(t, TLOCK_OMP, "a");
 		trace_add_lock(t, TLOCK_OMP, "b");
