@@ -12,6 +12,10 @@
 # reader uses must be in the file: a missing one stops the configuration (the
 # reader's defaults are not repeated here).
 
+if(CMAKE_VERSION VERSION_LESS 3.19)   # string(JSON) came in 3.19 (Debian 12 has 3.25)
+  message(FATAL_ERROR "host_table.cmake: CMake 3.19 or later is needed to compile the built-in host profile in (this is ${CMAKE_VERSION})")
+endif()
+
 function(_host_json_get var json)
   string(JSON v ERROR_VARIABLE err GET "${json}" ${ARGN})
   if(err)
