@@ -9,6 +9,8 @@
 
 #define MAX_BINS 4096
 
+static void hist_finish(struct host_hist *h, int n, double total);
+
 static void hist_free(struct host_hist *h)
 {
 	free(h->lo);
@@ -61,6 +63,12 @@ static void parse_hist(struct jp *jp, const cJSON *obj, const char *path, const 
 		total += c->valuedouble;
 		h->cum[i] = total;
 	}
+	hist_finish(h, n, total);
+}
+
+/* The draw's tables of h, whose n bins' lo, hi and cum are set. */
+static void hist_finish(struct host_hist *h, int n, double total)
+{
 	h->n = total > 0 ? n : 0;
 	/* A guide table (Chen and Asau 1974; Devroye 1986, section III.2.4): entry j is
 	 * the first bin whose cumulative count exceeds j/HOST_GUIDE of the total, so a
@@ -75,6 +83,21 @@ static void parse_hist(struct jp *jp, const cJSON *obj, const char *path, const 
 			i++;
 		h->guide[j] = i;
 	}
+}
+
+void host_hist_from_bins(struct host_hist *h, int n, const double (*bins)[3])
+{
+	double total = 0;
+	h->lo = xcalloc((size_t)n + 1, sizeof *h->lo);
+	h->hi = xcalloc((size_t)n + 1, sizeof *h->hi);
+	h->cum = xcalloc((size_t)n + 1, sizeof *h->cum);
+	for (int i = 0; i < n; i++) {
+		h->lo[i] = bins[i][0];
+		h->hi[i] = bins[i][1];
+		total += bins[i][2];
+		h->cum[i] = total;
+	}
+	hist_finish(h, n, total);
 }
 
 double host_hist_draw(const struct host_hist *h, gsl_rng *r)
@@ -190,21 +213,16 @@ struct host_profile *host_profile_load(struct jp *jp, const char *name, const ch
 				       const char *path)
 {
 	struct jp pj;
-	cJSON *root;
 	char file[4096];
-	if (!strcmp(name, "reference")) {
-		jp_init(&pj, "(built-in host profile \"reference\")");
-		root = cJSON_Parse(host_profile_reference_json);
-		snprintf(file, sizeof file, "built-in");
-	} else {
-		const char *slash = relative_to ? strrchr(relative_to, '/') : NULL;
-		if (name[0] != '/' && slash)
-			snprintf(file, sizeof file, "%.*s/%s", (int)(slash - relative_to), relative_to, name);
-		else
-			snprintf(file, sizeof file, "%s", name);
-		jp_init(&pj, file);
-		root = jp_load_file(&pj, file);
-	}
+	if (!strcmp(name, "reference"))   /* compiled in: no JSON to parse (issue 15) */
+		return host_profile_from_table(&host_profile_reference_table, "built-in");
+	const char *slash = relative_to ? strrchr(relative_to, '/') : NULL;
+	if (name[0] != '/' && slash)
+		snprintf(file, sizeof file, "%.*s/%s", (int)(slash - relative_to), relative_to, name);
+	else
+		snprintf(file, sizeof file, "%s", name);
+	jp_init(&pj, file);
+	cJSON *root = jp_load_file(&pj, file);
 	struct host_profile *p = root ? host_profile_from_json(&pj, root, file) : NULL;
 	cJSON_Delete(root);
 	if (!p)

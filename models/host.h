@@ -67,4 +67,27 @@ double host_hist_mean(const struct host_hist *h);
 
 extern const char host_profile_reference_json[];   /* generated from scenarios/hosts/reference.json */
 
+/* The built-in profile as constants (cmake/host_table.cmake generates
+ * host_profile_reference_table from the same file): a run with the default host
+ * builds its profile from it instead of parsing the JSON (models/host_table.c). */
+struct host_hist_table {
+	int n;
+	const double (*bins)[3];   /* [lo, hi, count], as in the JSON */
+};
+struct host_profile_table {
+	const char *name, *machine;
+	double tsc_ghz;
+	int tick_hz, irq_time_accounting;
+	double spin_iteration_ns, ipi_ns, tlb_flush_ns, tlb_ipi_ns;
+	struct host_hist_table timer_late;
+	struct {
+		double rate_hz;
+		struct host_hist_table len, iat;
+	} cls[HOST_CLASSES];
+};
+extern const struct host_profile_table host_profile_reference_table;
+struct host_profile *host_profile_from_table(const struct host_profile_table *t, const char *source);
+/* h from bins already checked (the JSON reader's rules): its draws as parse_hist's. */
+void host_hist_from_bins(struct host_hist *h, int n, const double (*bins)[3]);
+
 #endif

@@ -2,7 +2,9 @@
  * round trip, and rejection of empty, truncated, bit-flipped and structurally
  * invalid traces with a message, never a crash (run under ASan by make test-asan);
  * also the conversion into replay programs (traces/replay.h), and version 2's
- * tlb_flush events (written only when present; a shootdown in the replay). */
+ * tlb_flush events (written only when present; a shootdown in the replay); the two
+ * loading paths (fast and reference) agree on every mutated trace, and the CRC by
+ * carry-less multiplication equals the tables'. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,159 @@ static uint32_t crc(const unsigned char *p, size_t n)
 	return c ^ 0xFFFFFFFFu;
 }
 
+/* The two ways of loading a trace as programs (trace_replay.c: the fused fast path,
+ * and the reference checks and walk it falls back to) accept the same buffers with
+ * the same programs, and refuse the same with the same message; at scales that
+ * move cnt_compute's threshold. */
+static void same_paths(const unsigned char *b, size_t len, int round)
+{
+	static const double scales[] = { 1.0, 1.5, 1e-3, 0.0371, 1e-6, 1e6 };
+	double scale = scales[round % 6];
+	unsigned char *b1 = malloc(len), *b2 = malloc(len);
+	memcpy(b1, b, len);
+	memcpy(b2, b, len);
+	struct trace_program p1, p2;
+	char e1[512] = "", e2[512] = "";
+	int r1 = trace_program_from_buffer(b1, len, "f", scale, 0, &p1, e1, sizeof e1);
+	int r2 = trace_program_from_buffer(b2, len, "f", scale, 1, &p2, e2, sizeof e2);
+	CHECK(r1 == r2);
+	if (r1 == 0 && r2 == 0) {
+		CHECK(trace_program_same(&p1, &p2));
+		trace_program_free(&p1);
+		trace_program_free(&p2);
+	} else if (r1 < 0 && r2 < 0) {
+		CHECK(!strcmp(e1, e2));
+	} else {
+		fprintf(stderr, "round %d: fast %d (%s), reference %d (%s)\n", round, r1, e1, r2, e2);
+		if (r1 == 0)
+			trace_program_free(&p1);
+		if (r2 == 0)
+			trace_program_free(&p2);
+	}
+}
+
+/* Event-level mutations of the sample (kinds, arguments, times, counts), encoded
+ * with a valid CRC: most break a structural rule somewhere, which byte flips reach
+ * too rarely; the two loading paths must agree on each. */
+static void test_paths_events(void)
+{
+	/* each rule broken alone, in both threads alike (so that the barrier counts
+	 * agree): B thread_begin, E thread_end, f fork, j join, R region_begin, D
+	 * region_end, e barrier_enter, x barrier_exit, q a r request, acquire, release
+	 * lock 0, Q A L lock 1, t tlb_flush; valid or not */
+	static const struct { const char *ev; int ok; } cases[] = {
+		{ "BqarE", 1 }, { "BqaexrE", 0 }, { "BqaRDrE", 0 }, { "BRqaDrE", 0 },
+		{ "BqaE", 0 }, { "BRE", 0 }, { "BqaQArLE", 1 }, { "BqaqarE", 0 },
+		{ "BqQaAE", 0 }, { "BaE", 0 }, { "BfjE", 0 }, { "BfRDjE", 1 }, { "BexE", 1 },
+		{ "BeE", 0 }, { "BxE", 1 }, { "BtE", 1 }, { "BqatrE", 1 }, { "BDE", 0 },
+		{ "BrE", 0 }, { "BqrE", 0 }, { "BEE", 0 }, { "BBE", 0 }, { "BqaLE", 0 },
+		{ "BQArE", 0 }, { "BRRDDE", 1 }, { "BqaQAtLrE", 1 }, { "BqaQALrtE", 1 },
+		{ "BqaRrDE", 0 }, { "BDRE", 0 }, { "BqaerxE", 0 },
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		struct trace *t = trace_new();
+		trace_set_str(&t->clock, "CLOCK_MONOTONIC ns");
+		trace_set_str(&t->program, "cases");
+		trace_set_str(&t->host, "test");
+		t->duration_ns = 1000;
+		trace_add_lock(t, TLOCK_OMP, "a");
+		trace_add_lock(t, TLOCK_OMP, "b");
+		for (int i = 0; i < 2; i++) {
+			int idx = trace_add_thread(t);   /* before t->threads: it reallocates */
+			struct trace_thread *th = &t->threads[idx];
+			uint64_t now = 0;
+			for (const char *e = cases[c].ev; *e; e++) {
+				const char *k = strchr("BEfjRDexqarQALt", *e);
+				static const uint32_t kind[] = { TEV_THREAD_BEGIN, TEV_THREAD_END, TEV_FORK,
+					TEV_JOIN, TEV_REGION_BEGIN, TEV_REGION_END, TEV_BARRIER_ENTER,
+					TEV_BARRIER_EXIT, TEV_LOCK_REQ, TEV_LOCK_ACQ, TEV_LOCK_REL,
+					TEV_LOCK_REQ, TEV_LOCK_ACQ, TEV_LOCK_REL, TEV_TLB_FLUSH };
+				now += 10;
+				trace_push(th, now, kind[k - "BEfjRDexqarQALt"], strchr("QAL", *e) ? 1 : 0);
+			}
+		}
+		unsigned char *buf;
+		size_t len;
+		trace_encode(t, &buf, &len);
+		for (int r = 0; r < 6; r++)
+			same_paths(buf, len, r);
+		unsigned char *b = malloc(len);
+		memcpy(b, buf, len);
+		struct trace_program p;
+		char err[512];
+		int rc = trace_program_from_buffer(b, len, "f", 1.0, 0, &p, err, sizeof err);
+		if ((rc == 0) != cases[c].ok)
+			fprintf(stderr, "case %s: %s\n", cases[c].ev, rc ? err : "accepted");
+		CHECK((rc == 0) == cases[c].ok);
+		if (rc == 0)
+			trace_program_free(&p);
+		free(buf);
+		trace_free(t);
+	}
+
+	uint64_t x = 0x9E3779B97F4A7C15u;
+	for (int round = 0; round < 30000; round++) {
+		struct trace *t = sample();
+		int muts = 1 + round % 3;
+		for (int m = 0; m < muts; m++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			struct trace_thread *th = &t->threads[x % 2];
+			size_t k = (size_t)((x >> 8) % th->n);
+			struct trace_event *e = &th->ev[k];
+			switch ((x >> 20) % 5) {
+			case 0: e->kind = (uint32_t)((x >> 24) % TEV_KINDS); break;
+			case 1: e->arg = (uint32_t)((x >> 24) % 4); break;
+			case 2:   /* swap with the next event's kind and argument */
+				if (k + 1 < th->n) {
+					struct trace_event f = th->ev[k + 1];
+					th->ev[k + 1].kind = e->kind;
+					th->ev[k + 1].arg = e->arg;
+					e->kind = f.kind;
+					e->arg = f.arg;
+				}
+				break;
+			case 3: th->n = k + 1; break;   /* cut the stream */
+			default:
+				e->kind = (uint32_t)((x >> 24) % TEV_KINDS);
+				e->arg = (uint32_t)((x >> 40) % 3);
+				if (k > 0)
+					e->t = th->ev[k - 1].t + (x >> 50) % 700;
+				break;
+			}
+		}
+		if (round % 7 == 0)
+			t->duration_ns = 3000 + (x >> 33) % 8000;
+		unsigned char *buf;
+		size_t len;
+		if (trace_encode(t, &buf, &len) == 0) {
+			same_paths(buf, len, round);
+			free(buf);
+		}
+		trace_free(t);
+	}
+}
+
+/* The CRC by carry-less multiplication (where the CPU has it) is the tables' at
+ * every length and alignment; and the standard check value. */
+static void test_crc(void)
+{
+	unsigned char b[700];
+	uint64_t x = 88172645463325252u;
+	for (size_t i = 0; i < sizeof b; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		b[i] = (unsigned char)x;
+	}
+	int bad = 0;
+	for (size_t off = 0; off < 16; off++)
+		for (size_t n = 0; n + off <= 600 + 16; n++)
+			bad += trace_crc32(b + off, n, 1) != trace_crc32(b + off, n, 0) ||
+			       trace_crc32(b + off, n, 0) != crc(b + off, n);
+	CHECK(bad == 0);
+	CHECK(trace_crc32((const unsigned char *)"123456789", 9, 1) == 0xCBF43926u);
+	unsigned char z[256] = { 0 };
+	CHECK(trace_crc32(z, sizeof z, 1) == crc(z, sizeof z));
+}
+
 static void test_fuzz_body(void)
 {
 	struct trace *t = sample();
@@ -170,6 +325,7 @@ static void test_fuzz_body(void)
 		uint32_t c = crc(b, len - 4);
 		for (int i = 0; i < 4; i++)
 			b[len - 4 + i] = (unsigned char)(c >> (8 * i));
+		same_paths(b, len, round);
 		struct trace *v = trace_decode(b, len, "f", err, sizeof err);
 		if (v) {
 			accepted++;
@@ -345,7 +501,9 @@ int main(void)
 {
 	test_tlb_events();
 	test_round_trip();
+	test_crc();
 	test_fuzz_body();
+	test_paths_events();
 	test_validate();
 	test_program();
 	if (failures)

@@ -25,9 +25,11 @@ struct trace_program {
 	uint64_t barriers;     /* OP_BARRIER per thread (equal in every thread) */
 	double scale;          /* durations are multiplied by it */
 	unsigned char *buf;    /* the encoded trace (traces/FORMAT.md), checked */
+	size_t buf_map;        /* buf is a mapping of this many bytes (0: malloc'ed) */
 	size_t *start;         /* per thread: offset in buf of its first event */
 	size_t *count;         /* per thread: its events */
 	int *lockmap;          /* trace lock -> op lock (order of first use), -1 unused */
+	uint32_t trace_locks;  /* the trace's lock definitions (lockmap's length) */
 	uint64_t tlb_flushes;  /* OP_TLB_SHOOTDOWN in one pass, all threads */
 	uint64_t fork_t;       /* thread 0's first fork, UINT64_MAX if none */
 };
@@ -63,6 +65,14 @@ int trace_to_program(const struct trace *t, double time_scale, struct trace_prog
 int trace_program_load(const char *path, double time_scale, struct trace_program *p,
 		       char *err, size_t errlen);
 void trace_program_free(struct trace_program *p);
+/* Builds p from buf, an encoded vcpusim trace of len bytes, which p takes over
+ * (freed by trace_program_free, or at once on failure); name is for messages.
+ * reference 1: only the reference path (the checks of trace_decode_lazy and the
+ * walk), for tests that compare it with the fast one. */
+int trace_program_from_buffer(unsigned char *buf, size_t len, const char *name, double scale,
+			      int reference, struct trace_program *p, char *err, size_t errlen);
+/* 1 if a and b are the same program (for tests of the two loading paths). */
+int trace_program_same(const struct trace_program *a, const struct trace_program *b);
 
 /* Thread i from its first op. */
 void trace_cursor_start(const struct trace_program *p, int i, struct trace_cursor *c);

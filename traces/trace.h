@@ -136,6 +136,18 @@ struct trace *trace_decode_lazy(const unsigned char *buf, size_t len, const char
 				char *err, size_t errlen, size_t **offsets, trace_event_fn each,
 				void *ctx);
 
+/* The checks of everything before the streams (magic, version, length, CRC, the
+ * header's fields, lock classes, at least one thread) and the trace of them: no
+ * threads yet (threads allocated for *nthreads), *first the offset of the first
+ * stream. NULL on any defect, without a message (trace_decode gives it): for a
+ * reader that checks the streams its own way (trace_replay.c, program_fast). */
+struct trace *trace_decode_header(const unsigned char *buf, size_t len, size_t *first,
+				  uint64_t *nthreads);
+
+/* The file's CRC-32 (FORMAT.md) of n bytes at p: with fast 1 as the reader takes it
+ * (carry-less multiplication where the CPU has it), 0 by tables only (for tests). */
+uint32_t trace_crc32(const unsigned char *p, size_t n, int fast);
+
 /* An unsigned LEB128 varint at buf[*o] that trace_decode_lazy has checked. */
 static inline uint64_t trace_uv_checked(const unsigned char *buf, size_t *o)
 {

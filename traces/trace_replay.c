@@ -12,18 +12,53 @@
  * the other vCPUs running the program and waits for them, models/guest.c); one made
  * inside a critical section is replayed right after the section, since the guest
  * model's critical section is one timed step. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* MAP_ANONYMOUS, MAP_POPULATE */
+#endif
 #include "traces/replay.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
-/* The bytes of a vcpusim trace file, or NULL with a message. */
-static unsigned char *read_trace_file(const char *path, size_t *len, char *err, size_t errlen)
+/* A trace file's buffer. One of 64 KiB or more is an anonymous mapping whose pages
+ * the kernel allocates at once (MAP_POPULATE) instead of one page fault each as
+ * read() first touches them: ~100 faults for a 400 KB trace, which in a fresh
+ * process (every `vcpusim run`) were a third of reading it (issue 15). *map: the
+ * mapping's length, 0 for malloc'ed. */
+static unsigned char *tbuf_alloc(size_t cap, size_t *map)
+{
+#if defined(MAP_ANONYMOUS) && defined(MAP_POPULATE)
+	if (cap >= (size_t)1 << 16) {
+		void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (m != MAP_FAILED) {
+			*map = cap;
+			return m;
+		}
+	}
+#endif
+	*map = 0;
+	return malloc(cap);
+}
+
+static void tbuf_free(unsigned char *buf, size_t map)
+{
+	if (map)
+		munmap(buf, map);
+	else
+		free(buf);
+}
+
+/* The bytes of a vcpusim trace file (to free with tbuf_free(buf, *map)), or NULL
+ * with a message. */
+static unsigned char *read_trace_file(const char *path, size_t *len, size_t *map, char *err,
+				      size_t errlen)
 {
 	int in = !strcmp(path, "-");
 	FILE *f = in ? stdin : fopen(path, "rb");
@@ -51,7 +86,7 @@ static unsigned char *read_trace_file(const char *path, size_t *len, char *err, 
 	/* the magic number first: a device or pipe (/dev/zero) has no size to check,
 	 * and 4 GiB of something else is not read to find that out */
 	size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 8 ? (size_t)sb.st_size + 1 : 1 << 16, n = 0;
-	unsigned char *buf = malloc(cap);
+	unsigned char *buf = tbuf_alloc(cap, map);
 	if (!buf) {
 		if (!in)
 			fclose(f);
@@ -65,7 +100,7 @@ static unsigned char *read_trace_file(const char *path, size_t *len, char *err, 
 		if (!in)
 			fclose(f);
 		struct trace *t = trace_decode(buf, n, path, err, errlen);   /* says why */
-		free(buf);
+		tbuf_free(buf, *map);
 		if (t) {
 			trace_free(t);
 			snprintf(err, errlen, "%s: not a vcpusim trace", path);
@@ -77,9 +112,12 @@ static unsigned char *read_trace_file(const char *path, size_t *len, char *err, 
 		if (n == cap) {   /* the file grew while we read it, or a pipe */
 			if (cap >= MAX_FILE_BYTES)
 				break;
-			unsigned char *b = realloc(buf, cap * 2);
+			unsigned char *b = malloc(cap * 2);
 			if (!b)
 				break;
+			memcpy(b, buf, n);
+			tbuf_free(buf, *map);
+			*map = 0;
 			buf = b;
 			cap *= 2;
 		}
@@ -88,7 +126,7 @@ static unsigned char *read_trace_file(const char *path, size_t *len, char *err, 
 	if (!in)
 		fclose(f);
 	if (rerr || n == cap) {
-		free(buf);
+		tbuf_free(buf, *map);
 		snprintf(err, errlen, rerr ? "%s: read error" : "%s: larger than this build reads",
 			 path);
 		return NULL;
@@ -107,12 +145,12 @@ struct trace *trace_load(const char *path, char *err, size_t errlen)
 {
 	if (is_otf2(path))
 		return trace_load_otf2(path, err, errlen);
-	size_t n;
-	unsigned char *buf = read_trace_file(path, &n, err, errlen);
+	size_t n, map;
+	unsigned char *buf = read_trace_file(path, &n, &map, err, errlen);
 	if (!buf)
 		return NULL;
 	struct trace *t = trace_decode(buf, n, path, err, errlen);
-	free(buf);
+	tbuf_free(buf, map);
 	return t;
 }
 
@@ -304,22 +342,289 @@ void trace_program_free(struct trace_program *p)
 	if (!p)
 		return;
 	free(p->nops);
-	free(p->buf);
+	tbuf_free(p->buf, p->buf_map);
 	free(p->start);
 	free(p->count);
 	free(p->lockmap);
 	memset(p, 0, sizeof *p);
 }
 
+/* ------------------------------------------------ loading: the fast path */
+
+/* A varint at *q, below end: 0, or -1 where get_uv (trace_format.c) fails. */
+static inline __attribute__((always_inline)) int fast_uv(const unsigned char **q,
+							  const unsigned char *end, uint64_t *v)
+{
+	const unsigned char *s = *q;
+	if (s < end && s[0] < 0x80) {   /* most times and args take one byte */
+		*v = s[0];
+		*q = s + 1;
+		return 0;
+	}
+	uint64_t x = 0;
+	for (int sh = 0; sh < 64; sh += 7) {
+		if (s >= end)
+			return -1;
+		unsigned b = *s++;
+		if (sh == 63 && b > 1)
+			return -1;
+		x |= (uint64_t)(b & 0x7F) << sh;
+		if (!(b & 0x80)) {
+			*v = x;
+			*q = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+#define ARG_KINDS (1u << TEV_REGION_BEGIN | 1u << TEV_BARRIER_ENTER | 1u << TEV_LOCK_REQ | \
+		   1u << TEV_LOCK_ACQ | 1u << TEV_LOCK_REL | 1u << TEV_TLB_FLUSH)
+
+/* The checks of trace_decode_lazy (traces/FORMAT.md, "Rules": trace_format.c
+ * tv_event and get_event) and the counting walk of cnt_event (walk_event with the
+ * count sink) fused into one loop over each stream's bytes, without a message: it
+ * only answers whether the trace is valid, and when it is, fills p exactly as the
+ * reference path (program_from's second half) does. Any defect, and anything it is
+ * not sure of, returns -1, and the caller runs the reference path, which finds the
+ * defect again and says where (or builds p itself). Loading was ~12 ns an event in
+ * three passes (checks, a batch array, the walk through its sink); this is one.
+ * tests/fuzz/fuzz_trace.c checks that both paths accept the same traces and build
+ * the same programs. */
+static int program_fast(const unsigned char *buf, size_t len, double scale, struct trace_program *p)
+{
+	size_t first;
+	uint64_t nth;
+	struct trace *h = trace_decode_header(buf, len, &first, &nth);
+	if (!h)
+		return -1;
+	int nthreads = (int)nth, rc = -1;
+	uint32_t nlocks = h->nlocks;
+	uint64_t duration = h->duration_ns;
+	int v2 = h->version >= 2;
+	trace_free(h);
+	uint64_t *barriers = calloc((size_t)nthreads, sizeof *barriers);
+	p->nops = calloc((size_t)nthreads, sizeof *p->nops);
+	p->start = calloc((size_t)nthreads + 1, sizeof *p->start);
+	p->count = calloc((size_t)nthreads, sizeof *p->count);
+	p->lockmap = malloc((nlocks ? nlocks : 1) * sizeof *p->lockmap);
+	if (!barriers || !p->nops || !p->start || !p->count || !p->lockmap)
+		goto out;
+	for (uint32_t l = 0; l < nlocks; l++)
+		p->lockmap[l] = -1;
+	/* cnt_compute's test, (double)ns * scale > 0.5, as ns >= min_ns: the product
+	 * is monotone in ns, so the set where it holds starts at one ns, found here by
+	 * the same arithmetic (scale is within 1e-6..1e6 for a workload; outside a
+	 * sane range the reference path does it) */
+	if (!(scale >= 1e-9 && scale <= 1e9))
+		goto out;
+	uint64_t min_ns = (uint64_t)(0.5 / scale);
+	while (min_ns > 0 && (double)(min_ns - 1) * scale > 0.5)
+		min_ns--;
+	while (!((double)min_ns * scale > 0.5))
+		min_ns++;
+	const unsigned char *q = buf + first, *end = buf + len - 4;   /* the CRC after */
+	for (int i = 0; i < nthreads; i++) {
+		uint64_t n;
+		if (fast_uv(&q, end, &n) < 0 || n > (uint64_t)(end - q) / 2 || n < 2)
+			goto out;
+		p->start[i] = (size_t)(q - buf);
+		p->count[i] = (size_t)n;
+		/* the checks' state (tv_event) */
+		uint32_t held[TRACE_MAX_LOCK_DEPTH];
+		int nheld = 0, depth = 0, expect = -1;
+		uint64_t expect_arg = 0, now = 0;
+		/* the walk's (walk_event) and the count's (cnt_*) */
+		int busy, tlb_held = 0, last_compute = 0;
+		uint64_t since, nops = 0, nbar = 0;
+		uint32_t outer = 0;
+		unsigned kind;
+		uint64_t dt, arg;
+		/* the next event: kind, dt (now advanced) and arg (0 for a kind without) */
+#define NEXT_EVENT() do { \
+		if (q >= end) \
+			goto out; \
+		kind = *q++; \
+		arg = 0; \
+		if (kind >= TEV_KINDS || fast_uv(&q, end, &dt) < 0 || \
+		    (((ARG_KINDS >> kind) & 1) && fast_uv(&q, end, &arg) < 0)) \
+			goto out; \
+		if (dt > duration - now || arg > UINT32_MAX) \
+			goto out;   /* also: now + dt beyond 2^62, as duration <= 2^62 */ \
+		now += dt; \
+	} while (0)
+#define COMPUTE(ns) do { \
+		if ((ns) >= min_ns && !last_compute) { \
+			nops++; \
+			last_compute = 1; \
+		} } while (0)
+		/* cnt_barrier; and walk_event's compute up to a barrier or fork */
+#define BARRIER() do { nops++; last_compute = 0; nbar++; } while (0)
+#define ENDS_COMPUTE() do { if (busy) COMPUTE(now - since); } while (0)
+		/* the first event: thread_begin (no other rule applies to it) */
+		NEXT_EVENT();
+		if (kind != TEV_THREAD_BEGIN)
+			goto out;
+		busy = 1;
+		since = now;
+		/* the middle ones: neither thread_begin nor thread_end */
+		for (uint64_t k = 2; k < n; k++) {
+			NEXT_EVENT();
+			int ex = expect;
+			if (ex >= 0 && (kind != (unsigned)ex || (kind == TEV_LOCK_ACQ && arg != expect_arg)))
+				goto out;
+			expect = -1;
+			switch (kind) {
+			case TEV_JOIN:
+			case TEV_BARRIER_EXIT:
+				busy = 1;
+				since = now;
+				break;
+			case TEV_FORK:
+				expect = TEV_REGION_BEGIN;
+				if (busy)
+					COMPUTE(now - since);
+				busy = 0;
+				if (i == 0 && now < p->fork_t)
+					p->fork_t = now;
+				break;
+			case TEV_REGION_BEGIN:
+				if (nheld || ++depth > 64)
+					goto out;
+				ENDS_COMPUTE();
+				BARRIER();
+				busy = 1;
+				since = now;
+				break;
+			case TEV_REGION_END:
+				if (depth == 0 || nheld)
+					goto out;
+				depth--;
+				ENDS_COMPUTE();
+				BARRIER();
+				busy = 0;
+				break;
+			case TEV_BARRIER_ENTER:
+				if (arg >= TBAR_CLASSES || nheld)
+					goto out;
+				expect = TEV_BARRIER_EXIT;
+				ENDS_COMPUTE();
+				BARRIER();
+				busy = 0;
+				break;
+			case TEV_LOCK_REQ:
+				if (arg >= nlocks)
+					goto out;
+				for (int j = 0; j < nheld; j++)
+					if (held[j] == arg)
+						goto out;
+				expect = TEV_LOCK_ACQ;
+				expect_arg = arg;
+				if (nheld == 0 && busy) {
+					COMPUTE(now - since);
+					busy = 0;
+				}
+				break;
+			case TEV_LOCK_ACQ:
+				/* arg < nlocks: it is the request's; ex: right after it */
+				if (ex != TEV_LOCK_ACQ || nheld == TRACE_MAX_LOCK_DEPTH)
+					goto out;
+				if (nheld == 0)
+					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
+				held[nheld++] = (uint32_t)arg;
+				break;
+			case TEV_LOCK_REL: {
+				if (arg >= nlocks)
+					goto out;
+				int j = 0;
+				while (j < nheld && held[j] != arg)
+					j++;
+				if (j == nheld)
+					goto out;
+				for (; j < nheld - 1; j++)
+					held[j] = held[j + 1];
+				if (--nheld == 0) {
+					if (p->lockmap[outer] < 0)
+						p->lockmap[outer] = p->nlocks++;
+					nops += 1 + (uint64_t)tlb_held;
+					p->tlb_flushes += (uint64_t)tlb_held;
+					tlb_held = 0;
+					last_compute = 0;
+					busy = 1;
+					since = now;
+				}
+				break;
+			}
+			case TEV_TLB_FLUSH:
+				if (!v2)
+					goto out;
+				if (nheld > 0) {
+					tlb_held++;   /* after the critical section */
+					break;
+				}
+				if (busy) {
+					COMPUTE(now - since);
+					since = now;
+				}
+				nops++;
+				last_compute = 0;
+				p->tlb_flushes++;
+				break;
+			default:   /* thread_begin or thread_end */
+				goto out;
+			}
+		}
+		/* the last event: thread_end, with nothing open */
+		NEXT_EVENT();
+		if (kind != TEV_THREAD_END || expect >= 0 || nheld || depth)
+			goto out;
+		if (busy)
+			COMPUTE(now - since);
+#undef COMPUTE
+#undef NEXT_EVENT
+#undef BARRIER
+#undef ENDS_COMPUTE
+		p->nops[i] = (size_t)nops;
+		barriers[i] = nbar;
+		if (nbar != barriers[0])
+			goto out;   /* the reference path says which thread */
+	}
+	if (q != end)
+		goto out;
+	p->nthreads = nthreads;
+	p->barriers = barriers[0];
+	p->trace_locks = nlocks;
+	rc = 0;
+out:
+	free(barriers);
+	return rc;
+}
+
 /* Checks buf (an encoded vcpusim trace, taken over by p) and builds p from it in the
- * same pass. name is for messages. Returns 0, or -1 with "NAME: ..." in err. */
-static int program_from(unsigned char *buf, size_t len, const char *name, double scale,
-			struct trace_program *p, char *err, size_t errlen)
+ * same pass. name is for messages. Returns 0, or -1 with "NAME: ..." in err. The
+ * fast path first (unless reference); the reference path when it is not sure. */
+static int program_from_(unsigned char *buf, size_t len, size_t map, const char *name,
+			 double scale, int reference, struct trace_program *p, char *err,
+			 size_t errlen)
 {
 	memset(p, 0, sizeof *p);
 	p->scale = scale;
 	p->buf = buf;
+	p->buf_map = map;
 	p->fork_t = UINT64_MAX;
+	if (!reference) {
+		if (program_fast(buf, len, scale, p) == 0)
+			return 0;
+		free(p->nops);
+		free(p->start);
+		free(p->count);
+		free(p->lockmap);
+		memset(p, 0, sizeof *p);
+		p->scale = scale;
+		p->buf = buf;
+		p->buf_map = map;
+		p->fork_t = UINT64_MAX;
+	}
 	struct count_sink cs = { p, 0, 0, { 0 }, NULL, 0, 0 };
 	size_t *off = NULL;
 	struct trace *h = trace_decode_lazy(buf, len, name, err, errlen, &off, cnt_event, &cs);
@@ -334,6 +639,7 @@ static int program_from(unsigned char *buf, size_t len, const char *name, double
 		return -1;
 	}
 	p->nthreads = h->nthreads;
+	p->trace_locks = h->nlocks;
 	p->start = off;
 	p->count = calloc((size_t)h->nthreads, sizeof *p->count);
 	int rc = p->count ? 0 : -1;
@@ -358,6 +664,34 @@ static int program_from(unsigned char *buf, size_t len, const char *name, double
 	return rc;
 }
 
+static int program_from(unsigned char *buf, size_t len, size_t map, const char *name,
+			double scale, struct trace_program *p, char *err, size_t errlen)
+{
+	return program_from_(buf, len, map, name, scale, 0, p, err, errlen);
+}
+
+int trace_program_same(const struct trace_program *a, const struct trace_program *b)
+{
+	if (a->nthreads != b->nthreads || a->nlocks != b->nlocks || a->barriers != b->barriers ||
+	    a->tlb_flushes != b->tlb_flushes || a->fork_t != b->fork_t || a->scale != b->scale)
+		return 0;
+	for (int i = 0; i < a->nthreads; i++)
+		if (a->nops[i] != b->nops[i] || a->start[i] != b->start[i] || a->count[i] != b->count[i])
+			return 0;
+	if (a->trace_locks != b->trace_locks)
+		return 0;
+	for (uint32_t l = 0; l < a->trace_locks; l++)
+		if (a->lockmap[l] != b->lockmap[l])
+			return 0;
+	return 1;
+}
+
+int trace_program_from_buffer(unsigned char *buf, size_t len, const char *name, double scale,
+			      int reference, struct trace_program *p, char *err, size_t errlen)
+{
+	return program_from_(buf, len, 0, name, scale, reference, p, err, errlen);
+}
+
 int trace_to_program(const struct trace *t, double time_scale, struct trace_program *p,
 		     char *err, size_t errlen)
 {
@@ -369,7 +703,7 @@ int trace_to_program(const struct trace *t, double time_scale, struct trace_prog
 		return -1;
 	}
 	char why[700];
-	if (program_from(buf, len, "trace", time_scale, p, why, sizeof why) < 0) {
+	if (program_from(buf, len, 0, "trace", time_scale, p, why, sizeof why) < 0) {
 		/* without the "trace: " of the name: the caller names the trace */
 		snprintf(err, errlen, "%s", strncmp(why, "trace: ", 7) ? why : why + 7);
 		return -1;
@@ -392,11 +726,11 @@ int trace_program_load(const char *path, double time_scale, struct trace_program
 		trace_free(t);
 		return rc;
 	}
-	size_t len;
-	unsigned char *buf = read_trace_file(path, &len, err, errlen);
+	size_t len, map;
+	unsigned char *buf = read_trace_file(path, &len, &map, err, errlen);
 	if (!buf)
 		return -1;
-	return program_from(buf, len, path, time_scale, p, err, errlen);
+	return program_from(buf, len, map, path, time_scale, p, err, errlen);
 }
 
 /* Replaying: the walk's output, one op at a time. A compute is held back until the

@@ -4,7 +4,8 @@
  * with its length field and CRC patched to match, so the parser and the structural
  * validation behind the checksum are exercised too. An accepted trace must
  * re-encode to a trace that decodes to the same encoding, and the decoder that
- * keeps events encoded (trace_decode_lazy, for replay) must agree with it. */
+ * keeps events encoded (trace_decode_lazy, for replay) must agree with it, and the
+ * fast and reference paths that load programs from the file's bytes with each other. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +52,34 @@ static void lazy_agrees(const uint8_t *data, size_t size, const struct trace *t)
 	free(off);
 }
 
+/* The two ways of loading programs (trace_replay.c: the fused fast path and the
+ * reference checks and walk it falls back to) accept the same inputs with the same
+ * programs and refuse the same with the same message. */
+static void paths_agree(const uint8_t *data, size_t size)
+{
+	static const double scales[] = { 1.0, 1.5, 1e-3, 1e-6, 1e6 };
+	double scale = scales[size % 5];
+	unsigned char *b1 = malloc(size ? size : 1), *b2 = malloc(size ? size : 1);
+	memcpy(b1, data, size);
+	memcpy(b2, data, size);
+	struct trace_program p1, p2;
+	char e1[1024] = "", e2[1024] = "";
+	int r1 = trace_program_from_buffer(b1, size, "fuzz.vtr", scale, 0, &p1, e1, sizeof e1);
+	int r2 = trace_program_from_buffer(b2, size, "fuzz.vtr", scale, 1, &p2, e2, sizeof e2);
+	if (r1 != r2 || (r1 == 0 && !trace_program_same(&p1, &p2)) || (r1 < 0 && strcmp(e1, e2)))
+		abort();
+	if (r1 == 0) {
+		trace_program_free(&p1);
+		trace_program_free(&p2);
+	}
+}
+
 static void consume(const uint8_t *data, size_t size, int patched)
 {
 	char err[1024];
 	struct trace *t = trace_decode(data, size, "fuzz.vtr", err, sizeof err);
 	lazy_agrees(data, size, t);
+	paths_agree(data, size);
 	if (!t) {
 		if (strncmp(err, "fuzz.vtr: ", 10) != 0)
 			abort();   /* every message names the file */
