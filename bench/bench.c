@@ -434,6 +434,9 @@ int main(int argc, char **argv)
 		       (double)model_peak_kb / 1024);
 		return 0;
 	}
+	/* `vcpusim-bench 16`: only the 16-pCPU benchmark row (issue 15's 2x target),
+	 * for alternating two builds quickly */
+	int only16 = argc == 2 && !strcmp(argv[1], "16");
 	printf("CPU time of this thread, min and median of %d interleaved repetitions; ns per "
 	       "event of the model, of a bare loop\nwith the model's re-arm delays, and of the "
 	       "replay of the model's queue operations; ratios of the minima\n\n", REPS);
@@ -442,6 +445,8 @@ int main(int argc, char **argv)
 		  "{\"name\":\"bench16\",\"stop\":{\"max_ms\":20000},\"host\":{\"pcpus\":16},"
 		  "\"vms\":[{\"name\":\"bsp\",\"count\":8,\"vcpus\":4,\"workload\":{\"kind\":\"bsp\","
 		  "\"iterations\":1000000,\"grain_us\":200,\"locks_per_phase\":2,\"cs_ns\":500}}]}");
+	if (only16)
+		return 0;
 	print_row("4 pCPUs, built-in scenario", scenario_builtin_default);
 	printf("\nscaling: P pCPUs, P/2 bsp VMs + P/4 hog VMs of 4 vCPUs, P io VMs (4P vCPUs), each "
 	       "in its own process\n");
