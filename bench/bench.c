@@ -80,6 +80,8 @@ void __wrap_evq_schedule(struct eventq *q, struct event *e, simtime_t when);
 void __wrap_evq_cancel(struct eventq *q, struct event *e);
 struct event *__wrap_evq_pop(struct eventq *q);
 simtime_t __wrap_evq_next_time(struct eventq *q);
+struct event *__real_evq_pop_until(struct eventq *q, simtime_t until);
+struct event *__wrap_evq_pop_until(struct eventq *q, simtime_t until);
 
 void __wrap_evq_schedule(struct eventq *q, struct event *e, simtime_t when)
 {
@@ -105,6 +107,16 @@ simtime_t __wrap_evq_next_time(struct eventq *q)
 {
 	record(OP_PEEK, NULL, 0);
 	return __real_evq_next_time(q);
+}
+
+struct event *__wrap_evq_pop_until(struct eventq *q, simtime_t until)
+{
+	struct event *e = __real_evq_pop_until(q, until);
+	if (e)
+		record(OP_POP, e, e->when);
+	else
+		record(OP_PEEK, NULL, 0);   /* it looked, as a peek does */
+	return e;
 }
 
 /* vcpusim-bench-record SCENARIO.json OUT: the first MAX_OPS queue operations of
