@@ -82,11 +82,16 @@ static void charge(struct sim *s, struct vcpu *v)
 	g->seg_start = s->now;
 	if (dt <= 0)
 		return;
+	if (g->st == G_COMPUTE || g->st == G_CRITICAL) {   /* the common case, before the switch */
+		v->st.work_ns += dt;
+		if (g->remaining != SIMTIME_NEVER)
+			g->remaining -= dt;
+		return;
+	}
 	switch (g->st) {
 	case G_COMPUTE:
 	case G_CRITICAL:
-		v->st.work_ns += dt;
-		break;
+		break;   /* above */
 	case G_SYS:
 		v->st.sys_ns += dt;
 		break;
