@@ -735,8 +735,11 @@ static void barrier_arrive(struct sim *s, struct vcpu *v)
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *w = &vm->vcpus[i];
 		if (w != v && w->g.st == G_BARRIER_SPIN && running(w)) {
+			/* its spin timer stays queued: next_op ends in enter(), which
+			 * re-arms it in place (same key as a cancel and a fresh schedule:
+			 * the sequence number is taken then) or cancels it, and nothing on
+			 * the way looks at it */
 			charge(s, w);
-			evq_cancel(&s->q, &w->ev);
 			next_op(s, w);
 		}
 	}
