@@ -82,11 +82,16 @@ static void charge(struct sim *s, struct vcpu *v)
 	g->seg_start = s->now;
 	if (dt <= 0)
 		return;
+	if (g->st == G_COMPUTE || g->st == G_CRITICAL) {   /* the common case, before the switch */
+		v->st.work_ns += dt;
+		if (g->remaining != SIMTIME_NEVER)
+			g->remaining -= dt;
+		return;
+	}
 	switch (g->st) {
 	case G_COMPUTE:
 	case G_CRITICAL:
-		v->st.work_ns += dt;
-		break;
+		break;   /* above */
 	case G_SYS:
 		v->st.sys_ns += dt;
 		break;
@@ -730,8 +735,11 @@ static void barrier_arrive(struct sim *s, struct vcpu *v)
 	for (int i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *w = &vm->vcpus[i];
 		if (w != v && w->g.st == G_BARRIER_SPIN && running(w)) {
+			/* its spin timer stays queued: next_op ends in enter(), which
+			 * re-arms it in place (same key as a cancel and a fresh schedule:
+			 * the sequence number is taken then) or cancels it, and nothing on
+			 * the way looks at it */
 			charge(s, w);
-			evq_cancel(&s->q, &w->ev);
 			next_op(s, w);
 		}
 	}
@@ -1003,18 +1011,25 @@ static void continue_after(struct sim *s, struct vcpu *v)
 		enter(s, v, G_SYS, ns);
 		return;
 	}
+	/* the lock's two steps, every critical section's, tested before the switch:
+	 * two predictable branches instead of a jump table's indirect one */
+	if (g->after == GN_CRITICAL) {
+		start_critical(s, v, g->op.cs_ns, GN_RELEASE);
+		return;
+	}
+	if (g->after == GN_RELEASE) {
+		lock_release(s, v);
+		g->after = GN_OP_DONE;
+		continue_after(s, v);   /* pays a pending kick, if any, then next op */
+		return;
+	}
 	switch (g->after) {
 	case GN_OP_DONE:
 		next_op(s, v);
 		return;
 	case GN_CRITICAL:
-		start_critical(s, v, g->op.cs_ns, GN_RELEASE);
-		return;
 	case GN_RELEASE:
-		lock_release(s, v);
-		g->after = GN_OP_DONE;
-		continue_after(s, v);   /* pays a pending kick, if any, then next op */
-		return;
+		return;   /* above */
 	case GN_FUTEX_CHECK:
 		start_critical(s, v, s->guest.futex_cs_ns, GN_FUTEX_CHECKED);
 		return;
@@ -1131,16 +1146,21 @@ static void next_op(struct sim *s, struct vcpu *v)
 		if (g->op.request && g->st != G_START)
 			vm->st.requests++;
 		vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
-		switch (g->op.kind) {
-		case OP_COMPUTE:
-			if (g->op.ns <= 0)
-				continue;
+		/* the common kinds before the switch (see continue_after) */
+		if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
 			enter(s, v, G_COMPUTE, g->op.ns);
 			return;
-		case OP_LOCK:
+		}
+		if (g->op.kind == OP_LOCK) {
 			vm->st.lock_calls += g->op.batch > 1 ? (uint64_t)g->op.batch : 1;
 			lock_request(s, v, &vm->locks[g->op.lock], GN_CRITICAL);
 			return;
+		}
+		switch (g->op.kind) {
+		case OP_COMPUTE:   /* of 0 ns (the others above) */
+			continue;
+		case OP_LOCK:
+			return;   /* above */
 		case OP_SIGNAL:
 			p2p_signal(s, v, g->op.flag);
 			continue;

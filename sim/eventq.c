@@ -370,16 +370,31 @@ simtime_t evq_next_time(struct eventq *q)
 	return q->near.n ? q->near.a[0].when : SIMTIME_NEVER;
 }
 
-struct event *evq_pop(struct eventq *q)
+/* Pops the near heap's root, leaving it held there (above). */
+static inline struct event *take_root(struct eventq *q)
 {
-	settle(q);
-	refill(q);
-	if (!q->near.n)
-		return NULL;
 	struct event *e = q->near.a[0].ev;
 	q->held = e;
 	e->where = EVQ_NONE;
 	q->live--;
 	q->last = e->when;
 	return e;
+}
+
+struct event *evq_pop_until(struct eventq *q, simtime_t until)
+{
+	settle(q);
+	refill(q);
+	if (!q->near.n || q->near.a[0].when > until)
+		return NULL;
+	return take_root(q);
+}
+
+struct event *evq_pop(struct eventq *q)
+{
+	settle(q);
+	refill(q);
+	if (!q->near.n)
+		return NULL;
+	return take_root(q);
 }

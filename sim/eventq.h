@@ -78,6 +78,9 @@ void evq_cancel(struct eventq *q, struct event *e);
 struct event *evq_pop(struct eventq *q);
 /* The earliest event's time, SIMTIME_NEVER when empty. */
 simtime_t evq_next_time(struct eventq *q);
+/* evq_pop if the earliest event is at or before `until`, else NULL (the queue
+ * unchanged): the main loop's peek and pop in one call. */
+struct event *evq_pop_until(struct eventq *q, simtime_t until);
 
 static inline int event_pending(const struct event *e) { return e->where != EVQ_NONE; }
 static inline size_t evq_size(const struct eventq *q) { return q->live; }

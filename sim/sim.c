@@ -638,13 +638,14 @@ int sim_run(struct sim *s)
 	while (!sim_invariant_broken) {
 		if (all_done_possible && s->finished_vms == s->finite_vms)
 			break;
-		simtime_t t = evq_next_time(&s->q);
-		if (t > max) {
+		/* the next event, unless it is after stop.max_ms (or none is left) */
+		struct event *e = evq_pop_until(&s->q, max);
+		if (!e) {
 			s->now = max;
 			s->hit_max = 1;
 			break;
 		}
-		struct event *e = evq_pop(&s->q);
+		simtime_t t = e->when;
 		if (t < s->now)
 			sim_invariant_failed(s, "time went backwards from %lld to %lld ns",
 					     (long long)s->now, (long long)t);

@@ -81,6 +81,19 @@ int main(void)
 	       min_shift, max_shift);
 	printf("bucket width ranged over 2^%d to 2^%d ns\n", min_shift, max_shift);
 	evq_free(&q);
+	/* evq_pop_until (the main loop's call): pops only up to its bound, and
+	 * leaves the queue as it was otherwise */
+	evq_init(&q);
+	event_init(&ev[0], NULL, &ev[0], 0);
+	event_init(&ev[1], NULL, &ev[1], 0);
+	evq_schedule(&q, &ev[0], 20);
+	evq_schedule(&q, &ev[1], 10);
+	EXPECT(evq_pop_until(&q, 15) == &ev[1], "the event at 10 up to 15");
+	EXPECT(evq_pop_until(&q, 15) == NULL, "nothing more up to 15");
+	EXPECT(evq_size(&q) == 1 && event_pending(&ev[0]), "the event at 20 still queued");
+	EXPECT(evq_pop_until(&q, 20) == &ev[0], "the event at 20 up to 20");
+	EXPECT(evq_pop_until(&q, SIMTIME_NEVER) == NULL && evq_size(&q) == 0, "empty");
+	evq_free(&q);
 	gsl_rng_free(r);
 	return t_finish("test_eventq");
 }
