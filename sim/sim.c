@@ -287,14 +287,13 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	if (v->state != VCPU_BLOCKED || v->g.st == G_DONE)
 		return;
 	v->st.wakes++;
-	int wake_new = v->wake_new;
-	v->wake_new = 0;
 	if (v->running_on) {
 		/* blocked and woken within one instant, before its pCPU rescheduled:
 		 * it never left (Xen's vcpu_wake finds it current), so its thread
 		 * goes on as on a dispatch (else it ran asleep for good: issue 13) */
 		v->state = VCPU_RUNNING;
 		s->ops->wake(s, v);
+		v->wake_new = 0;   /* read by the policy's wake, if at all (kvm: WF_FORK) */
 		if (s->trace)
 			trace_vcpu_state(s->trace, s, v);
 #ifdef VCPUSIM_FAULT_DOUBLE_DISPATCH
@@ -312,7 +311,6 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 	v->wake_time = s->now;
 	v->ready_since = s->now;
 	s->n_waiting++;
-	v->wake_new = wake_new;   /* the policy may read it (kvm: WF_FORK) */
 	s->ops->wake(s, v);
 	v->wake_new = 0;
 	if (s->trace) {
