@@ -74,14 +74,17 @@ static void stop(void *state)
 
 /* Phase layout for k = locks_per_phase and m = tlb_shootdowns_per_phase: steps
  * 0..2k are compute (even) and lock (odd) alternating, steps 2k+1..2k+m are TLB
- * shootdowns, then the barrier. */
-static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
-		    struct op *out)
+ * shootdowns, then the barrier. next_op_phase is the whole rule; next_op takes
+ * the steps inside a phase past its first compute (steps 1..2k, most calls) on
+ * its own, where none of the other cases can apply (the program's end and the
+ * phase's draw are at step 0), without a call or a random draw when there is one
+ * lock, and hands the others to next_op_phase: the same ops in the same order,
+ * with the same draws. */
+__attribute__((noinline)) static void next_op_phase(struct thread_pos *tp,
+						    const struct workload_params *p,
+						    gsl_rng *rng, struct op *out)
 {
-	struct bsp_state *s = state;
-	struct thread_pos *tp = &s->t[t];
 	int k = p->locks_per_phase;
-	out->request = 0;
 	for (;;) {
 		if (tp->iter >= p->iterations) {
 			out->kind = OP_END;
@@ -118,6 +121,28 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 			return;
 		}
 	}
+}
+
+static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
+		    struct op *out)
+{
+	struct bsp_state *s = state;
+	struct thread_pos *tp = &s->t[t];
+	unsigned step = (unsigned)tp->step - 1;   /* steps 1..2k: 0..2k-1 */
+	out->request = 0;
+	if (step < 2 * (unsigned)p->locks_per_phase && (step & 1 || p->nlocks == 1)) {
+		tp->step = (int)step + 2;
+		if (step & 1) {
+			out->kind = OP_COMPUTE;
+			out->ns = tp->chunk;
+		} else {
+			out->kind = OP_LOCK;
+			out->lock = 0;
+			out->cs_ns = p->cs_ns;
+		}
+		return;
+	}
+	next_op_phase(tp, p, rng, out);
 }
 
 const struct workload_kind workload_bsp = {
