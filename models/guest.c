@@ -74,8 +74,13 @@ static int is_timed(enum guest_state st)
 
 static int is_rq_lock(const struct vm *vm, const struct glock *l);
 
-/* Charges CPU time of the running segment to what the thread was doing. */
-static void charge(struct sim *s, struct vcpu *v)
+static void charge_other(struct vcpu *v, simtime_t dt);
+
+/* Charges CPU time of the running segment to what the thread was doing. Inline:
+ * most calls find nothing to charge (a step entered at the instant its
+ * predecessor was charged) or a compute or critical section; the other states
+ * are charged out of line. */
+static inline void charge(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	simtime_t dt = s->now - g->seg_start;
@@ -88,6 +93,12 @@ static void charge(struct sim *s, struct vcpu *v)
 			g->remaining -= dt;
 		return;
 	}
+	charge_other(v, dt);
+}
+
+__attribute__((noinline)) static void charge_other(struct vcpu *v, simtime_t dt)
+{
+	struct guest_thread *g = &v->g;
 	switch (g->st) {
 	case G_COMPUTE:
 	case G_CRITICAL:
@@ -133,13 +144,14 @@ static int running(const struct vcpu *v) { return vcpu_executing(v); }
  * the vCPU runs. */
 static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t remaining)
 {
-	if (running(v))
+	int run = running(v);   /* neither the charge nor the trace changes it */
+	if (run)
 		charge(s, v);
 	v->g.st = st;
 	v->g.remaining = remaining;
 	if (s->trace)   /* spinning or not: the vCPU's state track */
 		trace_vcpu_state(s->trace, s, v);
-	if (running(v) && is_timed(st) && remaining != SIMTIME_NEVER)
+	if (run && is_timed(st) && remaining != SIMTIME_NEVER)
 		evq_schedule(&s->q, &v->ev, s->now + remaining);   /* re-arms if pending */
 	else
 		evq_cancel(&s->q, &v->ev);
@@ -149,6 +161,8 @@ static void next_op(struct sim *s, struct vcpu *v);
 static void continue_after(struct sim *s, struct vcpu *v);
 static void pvq_request(struct sim *s, struct vcpu *v, struct glock *l);
 static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w);
+static void kwait_add_cycles(struct vm *vm, enum kwait_cause c, simtime_t w, int64_t cycles,
+			     int64_t long_cycles);
 /* The policy sees the guest's IPIs at the send (sched_ops.ipi, used by dcs). */
 static void notify_ipi(struct sim *s, struct vcpu *from, struct vcpu *to)
 {
@@ -219,11 +233,13 @@ static void spin_started(struct sim *s, struct vcpu *v)
 static void record_wait(struct sim *s, struct vcpu *v, const struct glock *l, simtime_t wait)
 {
 	struct vm_stats *st = &v->vm->st;
-	uint64_t cycles = (uint64_t)ns_to_cycles(&s->host, wait);
+	int64_t c = ns_to_cycles(&s->host, wait);
+	uint64_t cycles = (uint64_t)c;
 	int b = cycles < 2 ? 0 : 63 - __builtin_clzll(cycles);
 	st->acquisitions++;
 	st->wait_hist[b]++;
-	kwait_add(s, v->vm, is_rq_lock(v->vm, l) ? KW_RQLOCK : KW_SPINLOCK, wait);
+	kwait_add_cycles(v->vm, is_rq_lock(v->vm, l) ? KW_RQLOCK : KW_SPINLOCK, wait, c,
+			 s->guest.long_wait_cycles);
 	if (cycles > st->max_wait_cycles)
 		st->max_wait_cycles = cycles;
 	if (cycles >= (uint64_t)s->guest.long_wait_cycles) {
@@ -838,15 +854,22 @@ static void p2p_signal(struct sim *s, struct vcpu *v, int flag)
  * its vCPU running is recorded as kernel_waits.resched_ipi (not reported to the
  * policy: nobody spins for it). */
 
-static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w)
+/* A wait of w ns, cycles = ns_to_cycles(w) (which the caller has already). */
+static void kwait_add_cycles(struct vm *vm, enum kwait_cause c, simtime_t w, int64_t cycles,
+			     int64_t long_cycles)
 {
 	struct kwait *k = &vm->st.kwait[c];
 	k->n++;
 	k->total += w;
 	if (w > k->max)
 		k->max = w;
-	if (ns_to_cycles(&s->host, w) >= s->guest.long_wait_cycles)
+	if (cycles >= long_cycles)
 		k->long_n++;
+}
+
+static void kwait_add(struct sim *s, struct vm *vm, enum kwait_cause c, simtime_t w)
+{
+	kwait_add_cycles(vm, c, w, ns_to_cycles(&s->host, w), s->guest.long_wait_cycles);
 }
 
 /* The initiator has every acknowledgement: its wait ends. */
@@ -1020,7 +1043,12 @@ static void continue_after(struct sim *s, struct vcpu *v)
 	if (g->after == GN_RELEASE) {
 		lock_release(s, v);
 		g->after = GN_OP_DONE;
-		continue_after(s, v);   /* pays a pending kick, if any, then next op */
+		/* pays a pending kick, if any, then next op (continue_after's first
+		 * two cases, without the switch's indirect jump) */
+		if (g->pending_sys > 0)
+			continue_after(s, v);
+		else
+			next_op(s, v);
 		return;
 	}
 	switch (g->after) {
@@ -1131,6 +1159,11 @@ static void continue_after(struct sim *s, struct vcpu *v)
 
 /* ---- operations */
 
+static void next_op_other(struct sim *s, struct vcpu *v);
+
+/* Fetches the thread's next operation and starts it. The common kinds (a compute,
+ * a lock) are started here; the others, and computes of 0 ns (the guest fetches
+ * on), by next_op_other, out of line: this function stays small. */
 static void next_op(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
@@ -1142,41 +1175,52 @@ static void next_op(struct sim *s, struct vcpu *v)
 		if (c >= s->guest.long_wait_cycles && s->ops->long_wait)
 			s->ops->long_wait(s, v, (uint64_t)c);
 	}
+	if (g->op.request && g->st != G_START)
+		vm->st.requests++;
+	vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
+	/* the common kinds before the switch (see continue_after) */
+	if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
+		enter(s, v, G_COMPUTE, g->op.ns);
+		return;
+	}
+	if (g->op.kind == OP_LOCK) {
+		vm->st.lock_calls += g->op.batch > 1 ? (uint64_t)g->op.batch : 1;
+		lock_request(s, v, &vm->locks[g->op.lock], GN_CRITICAL);
+		return;
+	}
+	next_op_other(s, v);
+}
+
+/* Starts the operation next_op fetched, of a kind other than a compute of more
+ * than 0 ns or a lock; fetches on while they take no time. */
+__attribute__((noinline)) static void next_op_other(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	struct vm *vm = v->vm;
 	for (;;) {
-		if (g->op.request && g->st != G_START)
-			vm->st.requests++;
-		vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
-		/* the common kinds before the switch (see continue_after) */
-		if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
-			enter(s, v, G_COMPUTE, g->op.ns);
-			return;
-		}
-		if (g->op.kind == OP_LOCK) {
+		switch (g->op.kind) {
+		case OP_COMPUTE:   /* of 0 ns (the others are started by next_op) */
+			break;
+		case OP_LOCK:
 			vm->st.lock_calls += g->op.batch > 1 ? (uint64_t)g->op.batch : 1;
 			lock_request(s, v, &vm->locks[g->op.lock], GN_CRITICAL);
 			return;
-		}
-		switch (g->op.kind) {
-		case OP_COMPUTE:   /* of 0 ns (the others above) */
-			continue;
-		case OP_LOCK:
-			return;   /* above */
 		case OP_SIGNAL:
 			p2p_signal(s, v, g->op.flag);
-			continue;
+			break;
 		case OP_WAIT:
 			if (g->op.block) {
 				/* halts until the signal's IPI (G_FUTEX_SLEEP: when it
 				 * runs again, the wake-up's wait is recorded and it goes on) */
 				if (p2p_ready(vm, v))
-					continue;
+					break;
 				enter(s, v, G_FUTEX_SLEEP, SIMTIME_NEVER);
 				vcpu_block(s, v);
 				return;
 			}
 			vm->st.p2p_waits++;
 			if (p2p_ready(vm, v))
-				continue;
+				break;
 			vm->st.p2p_spun++;
 			g->wait_start = s->now;
 			enter(s, v, G_P2P_SPIN, SIMTIME_NEVER);
@@ -1198,6 +1242,14 @@ static void next_op(struct sim *s, struct vcpu *v)
 			enter(s, v, G_DONE, SIMTIME_NEVER);
 			sim_thread_done(s, v);
 			vcpu_block(s, v);
+			return;
+		}
+		/* the op took no time: the next one */
+		if (g->op.request && g->st != G_START)
+			vm->st.requests++;
+		vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
+		if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
+			enter(s, v, G_COMPUTE, g->op.ns);
 			return;
 		}
 	}
