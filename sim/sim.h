@@ -9,6 +9,8 @@
 #include "models/model.h"
 #include "models/sched.h"
 
+#define SIM_LAT_LOG 256          /* wake-latency counts noted before they are added */
+
 enum event_kind { EV_SCHED, EV_GUEST, EV_IPI, EV_POLICY, EV_HOST, EV_KINDS };
 enum observe_what { OBS_LOCK_REQUEST, OBS_LOCK_ACQUIRE, OBS_LOCK_RELEASE };
 
@@ -23,6 +25,9 @@ struct sim {
 	struct vm *vms;
 	int nvcpus;
 	struct vcpu **vcpus;         /* by global id */
+	uint64_t *wake_lat;          /* the VMs' wake-latency histograms (vm_stats.wake_lat) */
+	uint32_t lat_log[SIM_LAT_LOG];  /* counts not yet in them: VM id x LAT_BUCKETS + bucket */
+	unsigned nlat_log;           /* (sim.c wake_lat_flush; flushed when sim_run returns) */
 	const struct sched_ops *ops;
 	const void *policy_params;
 	void *policy;                /* policy-private state */
