@@ -53,66 +53,71 @@ struct glock;
 struct vm;
 struct pcpu;
 
+/* Field order (here, in vcpu_stats and in struct vcpu): what a guest step's
+ * timer and a context switch touch comes first, so that on a large host, where
+ * the vCPUs do not stay in the caches, an event misses on two or three of a
+ * vCPU's cache lines instead of five to eight (docs/performance.md). */
 struct guest_thread {
 	enum guest_state st;
 	enum guest_next after;     /* continuation once the lock is held / timer ends */
-	struct op op;              /* the current operation */
 	simtime_t remaining;       /* CPU ns left of the current timed step */
 	simtime_t seg_start;       /* start of the current accounting segment */
+	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
+	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
+	struct op op;              /* the current operation */
 	struct glock *lock;        /* lock requested or held */
+	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
+	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
 	uint64_t ticket;           /* ticket-lock ticket */
 	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
-	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
-	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
+	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
 	simtime_t barrier_arrival; /* when it arrived at that barrier */
-	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
 	/* pvqspinlock (models/guest.c): role in the lock (an unfair spinner outside the
 	 * MCS queue, a queue node, the queue head), the head has halted once (is
 	 * hashed: it never halts again for this acquisition), the unlocker kicked it */
 	int pvq_role, pvq_hashed, pvq_kicked;
 	int tlb_wait;              /* TLB shootdown initiator: acknowledgements awaited */
-	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
 	simtime_t ipi_sent_at;     /* when a wake-up (reschedule) IPI was sent to it */
 	/* guest.ttwu_rq_lock: the bucket lock held while taking a wakee's rq lock, the
 	 * next sleeper to wake, woken before it reached schedule()'s sleep */
 	struct glock *outer_lock;
 	int ttwu_i, ttwu_early;
-	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
 	simtime_t tlb_flush_left;  /* of the handler, while descheduled */
 };
 
 struct vcpu_stats {
-	simtime_t work_ns, spin_ns, sys_ns;  /* CPU time by what the guest did */
-	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
+	simtime_t work_ns;       /* CPU time by what the guest did: work, spin, kernel */
 	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
-	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns, tlb_spin_ns;
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
 	uint64_t wakes;
+	simtime_t spin_ns, sys_ns;
+	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
+	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns, tlb_spin_ns;
 };
 
 struct vcpu {
-	int id;                  /* global, 0..nvcpus-1 */
+	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
+	enum vcpu_state state;
 	int idx;                 /* within its VM */
 	struct vm *vm;
-	enum vcpu_state state;
 	struct pcpu *running_on; /* non-NULL iff RUNNING */
+	gsl_rng *rng;
+	struct guest_thread g;
+	struct vcpu_stats st;
+	simtime_t ready_since;   /* when it last became runnable-not-running */
+	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
 	int processor;           /* Xen's v->processor: last/assigned pCPU */
 	int last_pcpu;           /* the pCPU it last ran on, -1 before its first run
 	                            (migrations are counted from it, for every policy) */
-	simtime_t ready_since;   /* when it last became runnable-not-running */
-	const bitword_t *affinity;
-	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
+	int id;                  /* global, 0..nvcpus-1 */
 	int wake_new;            /* its next wake-up starts a newly created native thread
 	                            (wake_up_new_task, WF_FORK); cleared after the wake */
-	struct event ev;         /* guest progress timer (timed steps, sleep wake-up) */
+	const bitword_t *affinity;
 	struct event ipi_ev;     /* a wake-up IPI (event channel) in flight to this vCPU */
 	struct event tlb_ev;     /* a TLB flush IPI in flight to this vCPU (models/guest.c) */
-	struct guest_thread g;
-	gsl_rng *rng;
-	struct vcpu_stats st;
-};
+} __attribute__((aligned(64)));   /* whole cache lines, the same lines in every vCPU */
 
 struct glock {
 	int id;
@@ -200,16 +205,11 @@ struct vm {
 };
 
 struct pcpu {
-	int id;
-	int socket, core, thread;      /* topology coordinates */
+	/* what a context switch and a host activity read and write first (the order of
+	 * struct vcpu's, above), then the events, then the topology */
 	struct vcpu *curr;             /* NULL = idle */
-	struct event sched_ev;         /* next scheduling decision (softirq or slice end) */
-	simtime_t slice_end;           /* when the current slice was set to end */
-	simtime_t since;               /* start of the current busy/idle period */
-	simtime_t busy_ns, idle_ns;
-	uint64_t context_switches;
-	const bitword_t *sibling_map;  /* SMT siblings (Xen cpu_sibling_map) */
-	const bitword_t *core_map;     /* same socket (Xen cpu_core_map) */
+	gsl_rng *rng;                  /* activity and timer lateness draws */
+	int id;
 	/* host activity (models/host.h, sim/sim.c): while host_busy the pCPU does the
 	 * host's own work; its vCPU (if any) stays current but is stalled */
 	int host_busy;
@@ -217,13 +217,20 @@ struct pcpu {
 	                                  scheduler picks again when it ends */
 	int host_preempted;            /* set while do_schedule runs after a host task */
 	int resched_deferred;          /* a decision waits for the activity's end */
-	simtime_t host_since, host_until;
+	simtime_t since;               /* start of the current busy/idle period */
+	simtime_t slice_end;           /* when the current slice was set to end */
+	simtime_t busy_ns, idle_ns;
 	simtime_t steal_ns;            /* host activity time on this pCPU */
 	simtime_t excl_ns;             /* the part a task's clock excludes (sim_task_clock) */
+	simtime_t host_since, host_until;
+	uint64_t context_switches;
 	uint64_t host_events;
+	struct event sched_ev;         /* next scheduling decision (softirq or slice end) */
 	struct event act_ev[2];        /* next arrival of each activity class */
 	struct event act_end;
-	gsl_rng *rng;                  /* activity and timer lateness draws */
+	int socket, core, thread;      /* topology coordinates */
+	const bitword_t *sibling_map;  /* SMT siblings (Xen cpu_sibling_map) */
+	const bitword_t *core_map;     /* same socket (Xen cpu_core_map) */
 };
 
 struct host {

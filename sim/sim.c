@@ -525,7 +525,7 @@ struct sim *sim_create(const struct scenario *sc)
 		vm->done_time = -1;
 		vm->rng = rng_stream(sc->seed, RNG_VM, (uint64_t)m);
 		vm->st.wake_lat = s->wake_lat + (size_t)m * LAT_BUCKETS;
-		vm->vcpus = xcalloc((size_t)vm->nvcpus, sizeof *vm->vcpus);
+		vm->vcpus = xcalloc_aligned(_Alignof(struct vcpu), (size_t)vm->nvcpus, sizeof *vm->vcpus);
 		for (int i = 0; i < vm->nvcpus; i++) {
 			struct vcpu *v = &vm->vcpus[i];
 			v->id = id;

@@ -22,6 +22,18 @@ static inline void *xcalloc(size_t n, size_t size)
 	return xalloc_check(calloc(n ? n : 1, size));
 }
 
+/* xcalloc of memory aligned to align bytes (a power of two, at least
+ * sizeof(void *)), for types declared with that alignment (struct vcpu); free()
+ * releases it */
+static inline void *xcalloc_aligned(size_t align, size_t n, size_t size)
+{
+	size_t bytes = (n ? n : 1) * size;
+	bytes = (bytes + align - 1) / align * align;   /* aligned_alloc wants a multiple */
+	void *p = xalloc_check(aligned_alloc(align, bytes));
+	memset(p, 0, bytes);
+	return p;
+}
+
 static inline char *xstrdup(const char *s)
 {
 	return xalloc_check(strdup(s ? s : ""));
