@@ -142,7 +142,8 @@ static int running(const struct vcpu *v) { return vcpu_executing(v); }
 
 /* Enters a step; a timed one (remaining != NEVER) gets its completion event if
  * the vCPU runs. */
-static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t remaining)
+__attribute__((noinline)) static void enter_slow(struct sim *s, struct vcpu *v,
+						 enum guest_state st, simtime_t remaining)
 {
 	int run = running(v);   /* neither the charge nor the trace changes it */
 	if (run)
@@ -152,6 +153,31 @@ static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t 
 	if (s->trace)   /* spinning or not: the vCPU's state track */
 		trace_vcpu_state(s->trace, s, v);
 	if (run && is_timed(st) && remaining != SIMTIME_NEVER)
+		evq_schedule(&s->q, &v->ev, s->now + remaining);   /* re-arms if pending */
+	else
+		evq_cancel(&s->q, &v->ev);
+}
+
+/* enter_slow's common case on its own (a running vCPU, no trace, nothing to
+ * charge or a compute or critical section's time): the same steps, with the
+ * queue's call the only one, last, so that it needs no registers saved. */
+static void enter(struct sim *s, struct vcpu *v, enum guest_state st, simtime_t remaining)
+{
+	struct guest_thread *g = &v->g;
+	simtime_t dt = s->now - g->seg_start;
+	if (s->trace || !running(v) || (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL)) {
+		enter_slow(s, v, st, remaining);
+		return;
+	}
+	g->seg_start = s->now;   /* charge(), for these cases */
+	if (dt > 0) {
+		v->st.work_ns += dt;
+		if (g->remaining != SIMTIME_NEVER)
+			g->remaining -= dt;
+	}
+	g->st = st;
+	g->remaining = remaining;
+	if (is_timed(st) && remaining != SIMTIME_NEVER)
 		evq_schedule(&s->q, &v->ev, s->now + remaining);   /* re-arms if pending */
 	else
 		evq_cancel(&s->q, &v->ev);
