@@ -277,7 +277,43 @@ static void record_wait(struct sim *s, struct vcpu *v, const struct glock *l, si
 	}
 }
 
+static void acquired_slow(struct sim *s, struct vcpu *v);
+
+/* v takes its lock. The common case, a lock taken at the instant it was asked
+ * for (not queued, not a pvqspinlock, no observer, nothing or a compute's time
+ * to charge), is acquired_slow's steps for it on their own: a wait of 0 ns is 0
+ * cycles, in bucket 0, neither a new maximum nor a long wait (scenarios have
+ * guest.long_wait_cycles >= 1), so record_wait only counts it; and
+ * continue_after, the one call, comes last. */
 static void acquired(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	struct glock *l = g->lock;
+	simtime_t dt = s->now - g->seg_start;
+	if (g->wait_start != s->now || g->wait_prev || l->waiters == v ||
+	    l->kind == LOCK_PVQSPIN || s->observe || s->guest.long_wait_cycles < 1 ||
+	    (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL && running(v))) {
+		acquired_slow(s, v);
+		return;
+	}
+	l->holder = v;
+	g->pmt_compete = 0;
+	if (running(v)) {   /* charge(), for these cases */
+		g->seg_start = s->now;
+		if (dt > 0) {
+			v->st.work_ns += dt;
+			if (g->remaining != SIMTIME_NEVER)
+				g->remaining -= dt;
+		}
+	}
+	struct vm *vm = v->vm;
+	vm->st.acquisitions++;
+	vm->st.wait_hist[0]++;
+	vm->st.kwait[is_rq_lock(vm, l) ? KW_RQLOCK : KW_SPINLOCK].n++;
+	continue_after(s, v);
+}
+
+__attribute__((noinline)) static void acquired_slow(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	struct glock *l = g->lock;
@@ -1049,7 +1085,38 @@ static void start_critical(struct sim *s, struct vcpu *v, simtime_t ns, enum gue
 	enter(s, v, G_CRITICAL, ns);
 }
 
+static void continue_after_slow(struct sim *s, struct vcpu *v);
+
+/* A critical section's start (GN_CRITICAL, no kernel work pending): on its own,
+ * as continue_after_slow takes it, with enter's call last. */
 static void continue_after(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	if (g->pending_sys <= 0 && g->after == GN_CRITICAL) {
+		g->after = GN_RELEASE;   /* start_critical */
+		enter(s, v, G_CRITICAL, g->op.cs_ns);
+		return;
+	}
+	/* A critical section's end (GN_RELEASE) with nobody waiting for the lock, nor
+	 * an observer, nor kernel work pending, as continue_after_slow and
+	 * lock_release take it: the lock is free (the served ticket advances: ticket
+	 * kinds, and pmtlock's pmt_release, which finds no competitor), then the
+	 * next op. (A pvqspinlock's release has more to do.) */
+	struct glock *l = g->lock;
+	if (g->pending_sys <= 0 && g->after == GN_RELEASE && !l->waiters && !s->observe &&
+	    l->kind != LOCK_PVQSPIN) {
+		l->holder = NULL;
+		g->lock = NULL;
+		if (l->kind != LOCK_TAS)
+			l->owner_ticket++;
+		g->after = GN_OP_DONE;
+		next_op(s, v);
+		return;
+	}
+	continue_after_slow(s, v);
+}
+
+__attribute__((noinline)) static void continue_after_slow(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	struct vm *vm = v->vm;
@@ -1281,10 +1348,33 @@ __attribute__((noinline)) static void next_op_other(struct sim *s, struct vcpu *
 	}
 }
 
-/* The step's timer: a timed step finished on a running vCPU, or a sleep ended. */
+static void guest_event_slow(struct sim *s, struct vcpu *v);
+
+/* The step's timer: a timed step finished on a running vCPU, or a sleep ended.
+ * A compute's or a critical section's end (most of them) here, as
+ * guest_event_slow takes it (its charge, then the continuation: the one call,
+ * last); the others there. */
 static void guest_event(struct sim *s, struct event *e)
 {
 	struct vcpu *v = e->owner;
+	struct guest_thread *g = &v->g;
+	if (g->st == G_COMPUTE || g->st == G_CRITICAL) {
+		simtime_t dt = s->now - g->seg_start;
+		g->seg_start = s->now;
+		if (dt > 0)
+			v->st.work_ns += dt;   /* (and remaining, set to 0 now) */
+		g->remaining = 0;
+		if (g->st == G_COMPUTE)
+			next_op(s, v);
+		else
+			continue_after(s, v);
+		return;
+	}
+	guest_event_slow(s, v);
+}
+
+__attribute__((noinline)) static void guest_event_slow(struct sim *s, struct vcpu *v)
+{
 	struct guest_thread *g = &v->g;
 	if (g->st == G_SLEEP) {
 		vcpu_wake(s, v);
