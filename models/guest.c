@@ -331,6 +331,8 @@ __attribute__((noinline)) static void acquired_slow(struct sim *s, struct vcpu *
 	continue_after(s, v);
 }
 
+static void lock_request_wait(struct sim *s, struct vcpu *v, struct glock *l);
+
 static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum guest_next after)
 {
 	struct guest_thread *g = &v->g;
@@ -340,6 +342,19 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	if (l->kind != LOCK_TAS && l->kind != LOCK_PVQSPIN)
 		g->ticket = l->next_ticket++;
 	g->pmt_compete = 0;
+	/* most requests find the lock free: taken here, with acquired's call last */
+	if (!s->observe && l->kind != LOCK_PVQSPIN && grantable(l, v)) {
+		acquired(s, v);
+		return;
+	}
+	lock_request_wait(s, v, l);
+}
+
+/* lock_request's other cases: an observer, a pvqspinlock, a lock not free. */
+__attribute__((noinline)) static void lock_request_wait(struct sim *s, struct vcpu *v,
+							struct glock *l)
+{
+	struct guest_thread *g = &v->g;
 	if (s->observe)
 		s->observe(s, OBS_LOCK_REQUEST, v, l);
 	if (l->kind == LOCK_PVQSPIN) {
