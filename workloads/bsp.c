@@ -78,7 +78,8 @@ static void stop(void *state)
  * the steps inside a phase past its first compute (steps 1..2k, most calls) on
  * its own, where none of the other cases can apply (the program's end and the
  * phase's draw are at step 0), without a call or a random draw when there is one
- * lock, and hands the others to next_op_phase: the same ops in the same order,
+ * lock, and the phase's barrier when it has no TLB shootdowns (step 2k+1: the
+ * loop's first pass ends there), and hands the others to next_op_phase: the same ops in the same order,
  * with the same draws. */
 __attribute__((noinline)) static void next_op_phase(struct thread_pos *tp,
 						    const struct workload_params *p,
@@ -140,6 +141,13 @@ static void next_op(void *state, const struct workload_params *p, int t, gsl_rng
 			out->lock = 0;
 			out->cs_ns = p->cs_ns;
 		}
+		return;
+	}
+	/* the phase's end (step 2k+1) without TLB shootdowns: its barrier */
+	if (step == 2 * (unsigned)p->locks_per_phase && p->tlb_per_phase == 0 && p->barrier) {
+		tp->step = 0;
+		tp->iter++;
+		out->kind = OP_BARRIER;
 		return;
 	}
 	next_op_phase(tp, p, rng, out);
