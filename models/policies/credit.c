@@ -557,7 +557,7 @@ void credit_init_with(struct sim *s, const struct credit_params *prm)
 	c->credits_per_tslice = CREDITS_PER_MSEC * prm->timeslice_ms;
 	c->credits_per_acct = c->credits_per_tslice;
 	int n = s->host.npcpus;
-	c->v = xcalloc((size_t)s->nvcpus, sizeof *c->v);
+	c->v = xcalloc_aligned(_Alignof(struct credit_vcpu), (size_t)s->nvcpus, sizeof *c->v);
 	c->d = xcalloc((size_t)s->nvms, sizeof *c->d);
 	c->p = xcalloc((size_t)n, sizeof *c->p);
 	c->idlers = bitmap_alloc(n);

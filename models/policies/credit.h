@@ -16,19 +16,22 @@ struct credit_params {
 	int sample_burn;        /* Xen 3.4: debit 100 credits per tick from the runner */
 };
 
+/* What a scheduling decision, a wake-up and a runqueue walk read is in the first
+ * 64 bytes, and each entry is two cache lines, aligned: on a large host a vCPU's
+ * decision misses on one line of it, not two (docs/performance.md). */
 struct credit_vcpu {
 	struct vcpu *v;
 	int credit;
 	int pri;
 	int parked, migrating, active, on_runq;
-	int clipped;            /* accounted (so clipped) since it last became active */
 	int foreign;            /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
-	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
-	simtime_t rem;
-	struct credit_vcpu *rq_prev, *rq_next;
-	struct credit_vcpu *act_prev, *act_next;  /* in the domain's active list */
 	int rq_cpu;
-};
+	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
+	struct credit_vcpu *rq_prev, *rq_next;
+	simtime_t rem;
+	int clipped;            /* accounted (so clipped) since it last became active */
+	struct credit_vcpu *act_prev, *act_next;  /* in the domain's active list */
+} __attribute__((aligned(64)));
 
 struct credit_dom {
 	struct vm *vm;
