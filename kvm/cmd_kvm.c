@@ -192,6 +192,8 @@ static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts 
 		if (cnt)
 			cJSON_AddItemToObject(vm, "count", cJSON_Duplicate(cnt, 1));
 		cJSON_AddNumberToObject(vm, "vcpus", 1);
+		/* a process, not a VM: the kvm policy's switches into it cost no world switch */
+		cJSON_AddBoolToObject(vm, "native", 1);
 		const cJSON *aff = cJSON_GetObjectItem(h, "affinity");
 		if (aff)
 			cJSON_AddItemToObject(vm, "affinity", cJSON_Duplicate(aff, 1));
@@ -205,6 +207,7 @@ static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts 
 		cJSON *vm = cJSON_CreateObject();
 		cJSON_AddStringToObject(vm, "name", name);
 		cJSON_AddNumberToObject(vm, "vcpus", 1);
+		cJSON_AddBoolToObject(vm, "native", 1);
 		cJSON *aff = cJSON_AddArrayToObject(vm, "affinity");
 		cJSON_AddItemToArray(aff, cJSON_CreateNumber(p));
 		cJSON *w = cJSON_AddObjectToObject(vm, "workload");

@@ -210,6 +210,10 @@ struct pcpu {
 	                                  scheduler picks again when it ends */
 	int host_preempted;            /* set while do_schedule runs after a host task */
 	int resched_deferred;          /* a decision waits for the activity's end */
+	simtime_t switch_stall;        /* set by the policy's do_schedule: the host's own
+	                                  work before the vCPU it picks runs guest code
+	                                  (KVM's world switch); the engine runs it as
+	                                  interrupt-like activity after the switch */
 	simtime_t host_since, host_until;
 	simtime_t steal_ns;            /* host activity time on this pCPU */
 	simtime_t excl_ns;             /* the part a task's clock excludes (sim_task_clock) */
