@@ -2,11 +2,11 @@
 # test_kvm_switch.sh: the kvm policy's ticks and vCPU switches as measured on the
 # reference host (issue 12; models/policies/kvm.c, docs/host-profile.md).
 #  - Ticks fire on the grid: two cpu_bound VMs on one pCPU alternate at ticks, so
-#    every switch is at an exact multiple of 4 ms except those that follow host
-#    activity (which defers a decision to its end, or makes the pCPU pick again):
-#    84-86% here, 99.8% with activity off. Before, each tick was late by a draw of
-#    the profile's timer lateness (a sleeping thread's wake-up, 24 us median): no
-#    switch was on the grid with activity on.
+#    every switch is within 1 us (the measured spread, drawn per tick) of a multiple
+#    of 4 ms except those that follow host activity (which defers a decision to its
+#    end, or makes the pCPU pick again): 84-86% here, 99.8% with activity off.
+#    Before, each tick was late by a draw of the profile's timer lateness (a
+#    sleeping thread's wake-up, 24 us median): none was, with activity on.
 #  - A switch into a VM's vCPU thread costs the profile's vcpu_switch_ns (30-156 us
 #    in the reference profile) as interrupt-like host activity starting at the
 #    switch; a native VM's threads (processes) switch at no cost.
@@ -46,12 +46,12 @@ def check(cond, msg):
     ok &= bool(cond)
 for name in ("vm", "native", "off"):
     sw, host = load(name)
-    grid = sum(1 for t in sw if t % 4_000_000 == 0) / len(sw)
+    grid = sum(1 for t in sw if t % 4_000_000 < 1000) / len(sw)
     cost = [host[t] for t in sw if t in host]
-    print(f"{name}: {len(sw)} switches, {100 * grid:.1f}% on the 4 ms grid, "
+    print(f"{name}: {len(sw)} switches, {100 * grid:.1f}% within 1 us of the 4 ms grid, "
           f"{len(cost)} with host activity starting there")
     check(len(sw) > 400, f"{name}: the two vCPUs alternate at ticks ({len(sw)} switches in 2 s)")
-    check(grid > 0.75, f"{name}: over 75% of switches are on the tick grid ({100 * grid:.1f}%; the others follow host activity)")
+    check(grid > 0.75, f"{name}: over 75% of switches are within 1 us of the tick grid ({100 * grid:.1f}%; the others follow host activity)")
     if name == "vm":
         check(len(cost) > 0.9 * len(sw), f"vm: a switch cost starts at over 90% of switches ({len(cost)} of {len(sw)})")
         check(all(c >= 30.0 for c in cost) and sorted(cost)[len(cost) // 2] < 157,

@@ -586,6 +586,13 @@ static void check_preempt(struct sim *s, int cpu, struct kent *se, int resched)
 
 /* ---- ticks */
 
+#define TICK_SPREAD_NS 1000
+
+static simtime_t tick_jitter(struct sim *s, struct pcpu *p)
+{
+	return s->sc->activity ? (simtime_t)gsl_rng_uniform_int(p->rng, TICK_SPREAD_NS) : 0;
+}
+
 static void tick_event(struct sim *s, struct event *ev)
 {
 	struct kvm *k = kvm_of(s);
@@ -596,9 +603,10 @@ static void tick_event(struct sim *s, struct event *ev)
 	 * every CPU without skew_tick. Its handler runs in the interrupt, on the grid:
 	 * not late by the profile's timer lateness, which is a sleeping thread's
 	 * wake-up (on the reference host vCPU threads stop within 1 us of the grid on
-	 * both CPUs, docs/host-profile.md) */
+	 * both CPUs, docs/host-profile.md). That 1 us spread is drawn per tick, so
+	 * that which CPU's tick comes first at an instant is not always the same */
 	rq->tick_grid += k->tick_ns;
-	sim_at(s, ev, rq->tick_grid);
+	sim_at(s, ev, rq->tick_grid + tick_jitter(s, p));
 	if (update_curr(s, rq) || (k->prm->cfs && cfs_tick_preempt(s, rq)))
 		sim_raise_schedule(s, p);
 	if (s->now >= rq->next_balance) {
@@ -873,7 +881,7 @@ static void init(struct sim *s)
 	for (int i = 0; i < n; i++) {
 		event_init(&k->rq[i].tick, tick_event, &s->host.pcpus[i], EV_POLICY);
 		k->rq[i].tick_grid = k->tick_ns;
-		sim_at(s, &k->rq[i].tick, k->tick_ns);
+		sim_at(s, &k->rq[i].tick, k->tick_ns + tick_jitter(s, &s->host.pcpus[i]));
 	}
 }
 
