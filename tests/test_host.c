@@ -189,6 +189,9 @@ static void bad_profiles(void)
 		{ "{\"name\":\"x\"}", "vcpusim_host_profile: missing" },
 		{ "{\"vcpusim_host_profile\":1,\"tick_hz\":\"fast\"}", "tick_hz: expected" },
 		{ "{\"vcpusim_host_profile\":1,\"colour\":1}", "colour: unknown key" },
+		{ "{\"vcpusim_host_profile\":1,\"vcpu_switch_ns\":{\"hist\":[[1,2,3],[0,1,1]]}}",
+		  "vcpu_switch_ns.hist[1]: expected [lo, hi, count]" },
+		{ "{\"vcpusim_host_profile\":1,\"vcpu_switch_ns\":[1]}", "vcpu_switch_ns: expected" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		char path[] = "/tmp/vcpusim-test-profile-XXXXXX";
