@@ -410,6 +410,38 @@ static inline __attribute__((always_inline)) int fast_uv(const unsigned char **q
 	return -1;
 }
 
+/* fast_uv where at least 10 bytes remain (a varint's most): no bound to check per
+ * byte; the same values and the same failures (an eleventh byte, or more than 64
+ * bits: sh == 63 with b > 1). */
+static inline __attribute__((always_inline)) int fast_uv10(const unsigned char **q, uint64_t *v)
+{
+	const unsigned char *s = *q;
+	if (s[0] < 0x80) {
+		*v = s[0];
+		*q = s + 1;
+		return 0;
+	}
+	if (s[1] < 0x80) {   /* most of the rest: a compute of 128 ns to 16 us */
+		*v = (uint64_t)(s[0] & 0x7F) | (uint64_t)s[1] << 7;
+		*q = s + 2;
+		return 0;
+	}
+	uint64_t x = (uint64_t)(s[0] & 0x7F) | (uint64_t)(s[1] & 0x7F) << 7;
+	s += 2;
+	for (int sh = 14; sh < 64; sh += 7) {
+		unsigned b = *s++;
+		if (sh == 63 && b > 1)
+			return -1;
+		x |= (uint64_t)(b & 0x7F) << sh;
+		if (!(b & 0x80)) {
+			*v = x;
+			*q = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 #define ARG_KINDS (1u << TEV_REGION_BEGIN | 1u << TEV_BARRIER_ENTER | 1u << TEV_LOCK_REQ | \
 		   1u << TEV_LOCK_ACQ | 1u << TEV_LOCK_REL | 1u << TEV_TLB_FLUSH)
 
@@ -456,6 +488,9 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 	while (!((double)min_ns * scale > 0.5))
 		min_ns++;
 	const unsigned char *q = buf + first, *end = buf + len - 4;   /* the CRC after */
+	/* p's counts in locals while the loop runs (p's fields could alias lockmap) */
+	int *lockmap = p->lockmap, nlk = 0;
+	uint64_t tlb_flushes = 0, fork_t = p->fork_t;
 	for (int i = 0; i < nthreads; i++) {
 		uint64_t n;
 		if (fast_uv(&q, end, &n) < 0 || n > (uint64_t)(end - q) / 2 || n < 2)
@@ -464,8 +499,8 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 		p->count[i] = (size_t)n;
 		/* the checks' state (tv_event) */
 		uint32_t held[TRACE_MAX_LOCK_DEPTH];
-		int nheld = 0, depth = 0, expect = -1;
-		uint64_t expect_arg = 0, now = 0;
+		int nheld = 0, depth = 0;
+		uint64_t now = 0;
 		/* the walk's (walk_event) and the count's (cnt_*) */
 		int busy, tlb_held = 0, last_compute = 0;
 		uint64_t since, nops = 0, nbar = 0;
@@ -473,14 +508,23 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 		unsigned kind;
 		uint64_t dt, arg;
 		/* the next event: kind, dt (now advanced) and arg (0 for a kind without) */
+		/* an event takes at most 21 bytes (a kind, two varints): where that many
+		 * remain, one bound check for the event instead of one per byte */
 #define NEXT_EVENT() do { \
-		if (q >= end) \
-			goto out; \
-		kind = *q++; \
 		arg = 0; \
-		if (kind >= TEV_KINDS || fast_uv(&q, end, &dt) < 0 || \
-		    (((ARG_KINDS >> kind) & 1) && fast_uv(&q, end, &arg) < 0)) \
-			goto out; \
+		if (end - q >= 21) { \
+			kind = *q++; \
+			if (kind >= TEV_KINDS || fast_uv10(&q, &dt) < 0 || \
+			    (((ARG_KINDS >> kind) & 1) && fast_uv10(&q, &arg) < 0)) \
+				goto out; \
+		} else { \
+			if (q >= end) \
+				goto out; \
+			kind = *q++; \
+			if (kind >= TEV_KINDS || fast_uv(&q, end, &dt) < 0 || \
+			    (((ARG_KINDS >> kind) & 1) && fast_uv(&q, end, &arg) < 0)) \
+				goto out; \
+		} \
 		if (dt > duration - now || arg > UINT32_MAX) \
 			goto out;   /* also: now + dt beyond 2^62, as duration <= 2^62 */ \
 		now += dt; \
@@ -499,27 +543,84 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 			goto out;
 		busy = 1;
 		since = now;
-		/* the middle ones: neither thread_begin nor thread_end */
+		/* the middle ones: neither thread_begin nor thread_end. An event that must
+		 * come right after another (a lock's acquisition after its request, a
+		 * region's begin after the master's fork, a barrier's exit after its
+		 * entry: tv_event's expect) is read in the case of the first, so no event
+		 * pays for checking an expectation (SUCCESSOR: it must be a middle one) */
+#define SUCCESSOR(want) do { \
+		if (++k >= n) \
+			goto out; \
+		NEXT_EVENT(); \
+		if (kind != (want)) \
+			goto out; \
+	} while (0)
 		for (uint64_t k = 2; k < n; k++) {
 			NEXT_EVENT();
-			int ex = expect;
-			if (ex >= 0 && (kind != (unsigned)ex || (kind == TEV_LOCK_ACQ && arg != expect_arg)))
-				goto out;
-			expect = -1;
 			switch (kind) {
+			case TEV_LOCK_REQ: {
+				if (arg >= nlocks)
+					goto out;
+				for (int j = 0; j < nheld; j++)
+					if (held[j] == arg)
+						goto out;
+				if (nheld == 0 && busy) {
+					COMPUTE(now - since);
+					busy = 0;
+				}
+				uint64_t req = arg;
+				SUCCESSOR(TEV_LOCK_ACQ);
+				if (arg != req || nheld == TRACE_MAX_LOCK_DEPTH)
+					goto out;
+				if (nheld == 0)
+					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
+				held[nheld++] = (uint32_t)arg;
+				break;
+			}
+			case TEV_LOCK_REL: {
+				if (arg >= nlocks)
+					goto out;
+				int j = 0;
+				while (j < nheld && held[j] != arg)
+					j++;
+				if (j == nheld)
+					goto out;
+				for (; j < nheld - 1; j++)
+					held[j] = held[j + 1];
+				if (--nheld == 0) {
+					if (lockmap[outer] < 0)
+						lockmap[outer] = nlk++;
+					nops += 1 + (uint64_t)tlb_held;
+					tlb_flushes += (uint64_t)tlb_held;
+					tlb_held = 0;
+					last_compute = 0;
+					busy = 1;
+					since = now;
+				}
+				break;
+			}
 			case TEV_JOIN:
 			case TEV_BARRIER_EXIT:
 				busy = 1;
 				since = now;
 				break;
+			case TEV_BARRIER_ENTER:
+				if (arg >= TBAR_CLASSES || nheld)
+					goto out;
+				ENDS_COMPUTE();
+				BARRIER();
+				SUCCESSOR(TEV_BARRIER_EXIT);
+				busy = 1;
+				since = now;
+				break;
 			case TEV_FORK:
-				expect = TEV_REGION_BEGIN;
 				if (busy)
 					COMPUTE(now - since);
 				busy = 0;
-				if (i == 0 && now < p->fork_t)
-					p->fork_t = now;
-				break;
+				if (i == 0 && now < fork_t)
+					fork_t = now;
+				SUCCESSOR(TEV_REGION_BEGIN);
+				__attribute__((fallthrough));   /* into the region's begin */
 			case TEV_REGION_BEGIN:
 				if (nheld || ++depth > 64)
 					goto out;
@@ -536,57 +637,6 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 				BARRIER();
 				busy = 0;
 				break;
-			case TEV_BARRIER_ENTER:
-				if (arg >= TBAR_CLASSES || nheld)
-					goto out;
-				expect = TEV_BARRIER_EXIT;
-				ENDS_COMPUTE();
-				BARRIER();
-				busy = 0;
-				break;
-			case TEV_LOCK_REQ:
-				if (arg >= nlocks)
-					goto out;
-				for (int j = 0; j < nheld; j++)
-					if (held[j] == arg)
-						goto out;
-				expect = TEV_LOCK_ACQ;
-				expect_arg = arg;
-				if (nheld == 0 && busy) {
-					COMPUTE(now - since);
-					busy = 0;
-				}
-				break;
-			case TEV_LOCK_ACQ:
-				/* arg < nlocks: it is the request's; ex: right after it */
-				if (ex != TEV_LOCK_ACQ || nheld == TRACE_MAX_LOCK_DEPTH)
-					goto out;
-				if (nheld == 0)
-					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
-				held[nheld++] = (uint32_t)arg;
-				break;
-			case TEV_LOCK_REL: {
-				if (arg >= nlocks)
-					goto out;
-				int j = 0;
-				while (j < nheld && held[j] != arg)
-					j++;
-				if (j == nheld)
-					goto out;
-				for (; j < nheld - 1; j++)
-					held[j] = held[j + 1];
-				if (--nheld == 0) {
-					if (p->lockmap[outer] < 0)
-						p->lockmap[outer] = p->nlocks++;
-					nops += 1 + (uint64_t)tlb_held;
-					p->tlb_flushes += (uint64_t)tlb_held;
-					tlb_held = 0;
-					last_compute = 0;
-					busy = 1;
-					since = now;
-				}
-				break;
-			}
 			case TEV_TLB_FLUSH:
 				if (!v2)
 					goto out;
@@ -600,15 +650,17 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 				}
 				nops++;
 				last_compute = 0;
-				p->tlb_flushes++;
+				tlb_flushes++;
 				break;
-			default:   /* thread_begin or thread_end */
+			default:   /* thread_begin or thread_end; an acquisition not right
+				    * after its request */
 				goto out;
 			}
 		}
+#undef SUCCESSOR
 		/* the last event: thread_end, with nothing open */
 		NEXT_EVENT();
-		if (kind != TEV_THREAD_END || expect >= 0 || nheld || depth)
+		if (kind != TEV_THREAD_END || nheld || depth)
 			goto out;
 		if (busy)
 			COMPUTE(now - since);
@@ -626,6 +678,9 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 	p->nthreads = nthreads;
 	p->barriers = barriers[0];
 	p->trace_locks = nlocks;
+	p->nlocks = nlk;
+	p->tlb_flushes = tlb_flushes;
+	p->fork_t = fork_t;
 	rc = 0;
 out:
 	free(barriers);
