@@ -687,6 +687,8 @@ out:
 	return rc;
 }
 
+unsigned long trace_program_fallbacks;
+
 /* Checks buf (an encoded vcpusim trace, taken over by p) and builds p from it in the
  * same pass. name is for messages. Returns 0, or -1 with "NAME: ..." in err. The
  * fast path first (unless reference); the reference path when it is not sure. */
@@ -702,6 +704,7 @@ static int program_from_(unsigned char *buf, size_t len, size_t map, const char 
 	if (!reference) {
 		if (program_fast(buf, len, scale, p) == 0)
 			return 0;
+		trace_program_fallbacks++;
 		free(p->nops);
 		free(p->start);
 		free(p->count);
