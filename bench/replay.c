@@ -10,7 +10,13 @@
  * sim_run, sim_destroy), measuring each phase by its thread CPU time
  * (CLOCK_THREAD_CPUTIME_ID) and minor page faults (getrusage). Scenarios are
  * interleaved repetition by repetition, so a burst of load from other jobs on the
- * machine hits them alike; the median of each figure is printed. */
+ * machine hits them alike; the median of each figure is printed.
+ *
+ * Of the load, the part that is the trace's own (reading the trace file, its checks,
+ * its programs: trace_program_load, traces/replay.h) is timed too, by wrapping that
+ * function at link time (-Wl,--wrap, CMakeLists.txt): the rest of the load (the
+ * scenario's JSON, the host profile, the policy, the first touches of code and
+ * memory of a fresh process) is paid by any scenario, with or without a trace. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +27,9 @@
 #include "sim/jparse.h"
 #include "sim/scenario.h"
 #include "sim/sim.h"
+#include "traces/replay.h"
 
-struct split { double load_ms, sim_ms; long load_faults, sim_faults; };
+struct split { double load_ms, sim_ms, trace_ms; long load_faults, sim_faults; };
 
 static double cpu_ms(void)
 {
@@ -36,6 +43,21 @@ static long minflt(void)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_minflt;
+}
+
+/* CPU time inside trace_program_load in this process (the child's). */
+static double trace_load_ms;
+int __real_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen);
+int __wrap_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen);
+int __wrap_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen)
+{
+	double t = cpu_ms();
+	int rc = __real_trace_program_load(path, time_scale, p, err, errlen);
+	trace_load_ms += cpu_ms() - t;
+	return rc;
 }
 
 /* In the child: one run of file, its split written to fd. */
@@ -65,6 +87,7 @@ static int measure(const char *file, int fd)
 	r.load_faults = (f1 - f0) + (f3 - f2);
 	r.sim_ms = t2 - t1;
 	r.sim_faults = f2 - f1;
+	r.trace_ms = trace_load_ms;
 	return write(fd, &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1;
 }
 
@@ -124,11 +147,11 @@ int main(int argc, char **argv)
 				return 1;
 			}
 	printf("CPU time per replay run, median of %d fresh processes (thread CPU time):\n", reps);
-	printf("%-44s %10s %10s %8s %12s %12s\n", "scenario", "load_ms", "sim_ms", "load_%",
-	       "load_faults", "sim_faults");
+	printf("%-34s %8s %8s %7s %9s %8s %11s %10s\n", "scenario", "load_ms", "sim_ms", "load_%",
+	       "trace_ms", "trace_%", "load_faults", "sim_faults");
 	for (int i = 0; i < nf; i++) {
 		struct split *s = &all[i * reps];
-		double lm, sm, lf, sf, share;
+		double lm, sm, lf, sf, share, tm, tshare;
 		for (int r = 0; r < reps; r++)
 			v[r] = s[r].load_ms;
 		lm = median(v, reps);
@@ -139,14 +162,20 @@ int main(int argc, char **argv)
 			v[r] = 100 * s[r].load_ms / (s[r].load_ms + s[r].sim_ms);
 		share = median(v, reps);
 		for (int r = 0; r < reps; r++)
+			v[r] = s[r].trace_ms;
+		tm = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = 100 * s[r].trace_ms / (s[r].load_ms + s[r].sim_ms);
+		tshare = median(v, reps);
+		for (int r = 0; r < reps; r++)
 			v[r] = (double)s[r].load_faults;
 		lf = median(v, reps);
 		for (int r = 0; r < reps; r++)
 			v[r] = (double)s[r].sim_faults;
 		sf = median(v, reps);
 		const char *name = strrchr(argv[first + i], '/');
-		printf("%-44s %10.2f %10.2f %7.1f%% %12.0f %12.0f\n", name ? name + 1 : argv[first + i],
-		       lm, sm, share, lf, sf);
+		printf("%-34s %8.2f %8.2f %6.1f%% %9.2f %7.1f%% %11.0f %10.0f\n",
+		       name ? name + 1 : argv[first + i], lm, sm, share, tm, tshare, lf, sf);
 	}
 	free(all);
 	free(v);
