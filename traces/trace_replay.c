@@ -574,6 +574,21 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 				SUCCESSOR(TEV_LOCK_ACQ);
 				if (arg != req || nheld == TRACE_MAX_LOCK_DEPTH)
 					goto out;
+				if (nheld == 0 && k + 1 < n && end - q >= 21 && *q == TEV_LOCK_REL) {
+					/* most sections: one lock, released next (LOCK_REL's
+					 * case below, with held[] = { req }) */
+					k++;
+					NEXT_EVENT();
+					if (arg != req)
+						goto out;   /* a lock not held */
+					if (lockmap[req] < 0)
+						lockmap[req] = nlk++;
+					nops++;
+					last_compute = 0;
+					busy = 1;
+					since = now;
+					break;
+				}
 				if (nheld == 0)
 					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
 				held[nheld++] = (uint32_t)arg;
