@@ -561,6 +561,7 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 			NEXT_EVENT();
 			switch (kind) {
 			case TEV_LOCK_REQ: {
+			lock_req:
 				if (arg >= nlocks)
 					goto out;
 				for (int j = 0; j < nheld; j++)
@@ -587,6 +588,13 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 					last_compute = 0;
 					busy = 1;
 					since = now;
+					/* the next section's request, as it often is: read
+					 * here, without a dispatch */
+					if (k + 1 < n && end - q >= 21 && *q == TEV_LOCK_REQ) {
+						k++;
+						NEXT_EVENT();
+						goto lock_req;
+					}
 					break;
 				}
 				if (nheld == 0)
@@ -622,6 +630,7 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 				since = now;
 				break;
 			case TEV_BARRIER_ENTER:
+			barrier_enter:
 				if (arg >= TBAR_CLASSES || nheld)
 					goto out;
 				ENDS_COMPUTE();
@@ -629,6 +638,13 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 				SUCCESSOR(TEV_BARRIER_EXIT);
 				busy = 1;
 				since = now;
+				/* the next barrier, as in a loop of barriers: without a
+				 * dispatch */
+				if (k + 1 < n && end - q >= 21 && *q == TEV_BARRIER_ENTER) {
+					k++;
+					NEXT_EVENT();
+					goto barrier_enter;
+				}
 				break;
 			case TEV_FORK:
 				if (busy)
