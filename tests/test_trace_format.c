@@ -290,7 +290,9 @@ static void test_paths_events(void)
 
 /* Times of every varint length (1 to 9 bytes) before every kind of event, so that
  * long events fall both where the fast path checks one bound per event and within
- * a stream's last 21 bytes, where it checks every byte: the fast path accepts the
+ * a stream's last 21 bytes, where it checks every byte, in nested and single
+ * sections and runs of sections and of barriers (which the fast path reads without
+ * its dispatch where 21 bytes remain): the fast path accepts the
  * trace on its own, and both paths build the same programs at every scale; cut
  * anywhere, both refuse it alike. */
 static void test_paths_long_varints(void)
@@ -325,15 +327,28 @@ static void test_paths_long_varints(void)
 				LV(TEV_LOCK_REL, r % 2);
 				LV(TEV_LOCK_REL, 1 - r % 2);
 				LV(TEV_TLB_FLUSH, 1);
-				LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
-				LV(TEV_BARRIER_EXIT, 0);
+				for (int twice = 0; twice < 2; twice++) {   /* runs of sections */
+					LV(TEV_LOCK_REQ, r % 2);
+					LV(TEV_LOCK_ACQ, r % 2);
+					LV(TEV_LOCK_REL, r % 2);
+				}
+				for (int twice = 0; twice < 2; twice++) {   /* and of barriers */
+					LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+					LV(TEV_BARRIER_EXIT, 0);
+				}
 			}
 			LV(TEV_REGION_END, 0);
 			if (i == 0)
 				LV(TEV_JOIN, 0);
-			LV(TEV_LOCK_REQ, 1);
-			LV(TEV_LOCK_ACQ, 1);
-			LV(TEV_LOCK_REL, 1);
+			for (int twice = 0; twice < 2; twice++) {   /* within the last 21 bytes */
+				LV(TEV_LOCK_REQ, 1);
+				LV(TEV_LOCK_ACQ, 1);
+				LV(TEV_LOCK_REL, 1);
+			}
+			LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+			LV(TEV_BARRIER_EXIT, 0);
+			LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+			LV(TEV_BARRIER_EXIT, 0);
 			LV(TEV_THREAD_END, 0);
 #undef LV
 		}
