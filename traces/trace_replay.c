@@ -545,20 +545,42 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 			goto out;
 		busy = 1;
 		since = now;
-		/* the middle ones: neither thread_begin nor thread_end. An event that must
-		 * come right after another (a lock's acquisition after its request, a
-		 * region's begin after the master's fork, a barrier's exit after its
-		 * entry: tv_event's expect) is read in the case of the first, so no event
-		 * pays for checking an expectation (SUCCESSOR: it must be a middle one) */
-#define SUCCESSOR(want) do { \
-		if (++k >= n) \
+		/* the middle ones, up to thread_end. An event that must come right after
+		 * another (a lock's acquisition after its request, a region's begin after
+		 * the master's fork, a barrier's exit after its entry: tv_event's expect)
+		 * is read in the case of the first (SUCCESSOR), so no event pays for
+		 * checking an expectation; and where a run of sections or of barriers
+		 * goes on (PEEK), the next one is read without the dispatch. k counts the
+		 * events read and is checked at thread_end: one before the count, or none
+		 * at it, is refused either way. KNOWN reads an event whose kind byte at q
+		 * is known, where 21 bytes remain. */
+#define KNOWN(has_arg) do { \
+		q++; \
+		arg = 0; \
+		if (fast_uv10(&q, &dt) < 0 || ((has_arg) && fast_uv10(&q, &arg) < 0)) \
 			goto out; \
-		NEXT_EVENT(); \
-		if (kind != (want)) \
+		if (dt > duration - now || arg > UINT32_MAX) \
 			goto out; \
+		now += dt; \
 	} while (0)
-		for (uint64_t k = 2; k < n; k++) {
+#define SUCCESSOR(want, has_arg) do { \
+		k++; \
+		if (end - q >= 21) { \
+			if (*q != (want)) \
+				goto out; \
+			kind = (want); \
+			KNOWN(has_arg); \
+		} else { \
+			NEXT_EVENT(); \
+			if (kind != (want)) \
+				goto out; \
+		} \
+	} while (0)
+#define PEEK(want) (end - q >= 21 && *q == (want))
+		uint64_t k = 1;
+		for (;;) {
 			NEXT_EVENT();
+			k++;
 			switch (kind) {
 			case TEV_LOCK_REQ: {
 			lock_req:
@@ -572,14 +594,15 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 					busy = 0;
 				}
 				uint64_t req = arg;
-				SUCCESSOR(TEV_LOCK_ACQ);
+				SUCCESSOR(TEV_LOCK_ACQ, 1);
 				if (arg != req || nheld == TRACE_MAX_LOCK_DEPTH)
 					goto out;
-				if (nheld == 0 && k + 1 < n && end - q >= 21 && *q == TEV_LOCK_REL) {
+				if (nheld == 0 && PEEK(TEV_LOCK_REL)) {
 					/* most sections: one lock, released next (LOCK_REL's
 					 * case below, with held[] = { req }) */
 					k++;
-					NEXT_EVENT();
+					kind = TEV_LOCK_REL;
+					KNOWN(1);
 					if (arg != req)
 						goto out;   /* a lock not held */
 					if (lockmap[req] < 0)
@@ -590,9 +613,10 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 					since = now;
 					/* the next section's request, as it often is: read
 					 * here, without a dispatch */
-					if (k + 1 < n && end - q >= 21 && *q == TEV_LOCK_REQ) {
+					if (PEEK(TEV_LOCK_REQ)) {
 						k++;
-						NEXT_EVENT();
+						kind = TEV_LOCK_REQ;
+						KNOWN(1);
 						goto lock_req;
 					}
 					break;
@@ -635,14 +659,15 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 					goto out;
 				ENDS_COMPUTE();
 				BARRIER();
-				SUCCESSOR(TEV_BARRIER_EXIT);
+				SUCCESSOR(TEV_BARRIER_EXIT, 0);
 				busy = 1;
 				since = now;
 				/* the next barrier, as in a loop of barriers: without a
 				 * dispatch */
-				if (k + 1 < n && end - q >= 21 && *q == TEV_BARRIER_ENTER) {
+				if (PEEK(TEV_BARRIER_ENTER)) {
 					k++;
-					NEXT_EVENT();
+					kind = TEV_BARRIER_ENTER;
+					KNOWN(1);
 					goto barrier_enter;
 				}
 				break;
@@ -652,7 +677,7 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 				busy = 0;
 				if (i == 0 && now < fork_t)
 					fork_t = now;
-				SUCCESSOR(TEV_REGION_BEGIN);
+				SUCCESSOR(TEV_REGION_BEGIN, 1);
 				__attribute__((fallthrough));   /* into the region's begin */
 			case TEV_REGION_BEGIN:
 				if (nheld || ++depth > 64)
@@ -685,15 +710,19 @@ static __attribute__((noinline)) int program_fast(const unsigned char *buf, size
 				last_compute = 0;
 				tlb_flushes++;
 				break;
-			default:   /* thread_begin or thread_end; an acquisition not right
-				    * after its request */
+			case TEV_THREAD_END:
+				goto thread_end;
+			default:   /* thread_begin; an acquisition not right after its
+				    * request */
 				goto out;
 			}
 		}
+#undef PEEK
 #undef SUCCESSOR
-		/* the last event: thread_end, with nothing open */
-		NEXT_EVENT();
-		if (kind != TEV_THREAD_END || nheld || depth)
+#undef KNOWN
+		/* the last event: thread_end, where the count says, with nothing open */
+	thread_end:
+		if (k != n || nheld || depth)
 			goto out;
 		if (busy)
 			COMPUTE(now - since);
