@@ -7,8 +7,9 @@
 # least 0.2 above the largest of EP, IS and FT (measured: LU 1.72, UA 1.97, CG 1.77,
 # SP 1.30 against at most 1.05). Class A, not W: at class W FT's 72 ms runs are
 # themselves fine-grained (1.27-1.68 over 5 seeds, depending on the model's
-# details) and single seeds of LU are bimodal (2x, or 20-50x when its vCPUs stay
-# out of step). With PLE on (directed yield) EP, CG and LU stay within 0.9-1.15 of
+# details) and single seeds of LU are bimodal (2x, or 25x when both its vCPUs start
+# on one pCPU and the hog's on the other: equal loads, so balancing never parts
+# them; 1 seed in 12). With PLE on (directed yield) EP, CG and LU stay within 0.9-1.15 of
 # a fair half. Prints the table.
 # usage: bash test_npb_kvm.sh VCPUSIM SOURCE_DIR
 set -u
