@@ -18,11 +18,11 @@
  *    both CPUs). A switch into a VM's vCPU thread costs the host profile's
  *    vcpu_switch_ns before the guest runs again (the outgoing thread's exit, the
  *    context switch, the incoming one's entry: measured by `vcpusim calibrate`,
- *    50-64 us median under the reference host's kvm_pvm); it runs as interrupt-like
+ *    48 us median under the reference host's kvm_pvm); it runs as interrupt-like
  *    host activity, so the incoming thread's clock is charged for it on a host
- *    without IRQ time accounting, as its entry path is its own kernel time. A native
- *    VM's threads (processes) switch at no modelled cost. A waking thread is placed at V minus its lag from when
- *    it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
+ *    without IRQ time accounting, as its entry path is its own kernel time. A
+ *    native VM's threads (processes) switch at no modelled cost. A waking thread
+ *    is placed at V minus its lag from when it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
  *    and preempts the runner when it becomes the pick (wake-up preemption). A
  *    native VM's created thread (vcpu->wake_new) starts as a new thread, with no
  *    lag, and does not preempt (wake_up_new_task with WF_FORK: measured on the
