@@ -22,8 +22,9 @@
  *    host activity, so the incoming thread's clock is charged for it on a host
  *    without IRQ time accounting, as its entry path is its own kernel time. A
  *    native VM's threads (processes) switch at no modelled cost. A waking thread
- *    is placed at V minus its lag from when it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
- *    and preempts the runner when it becomes the pick (wake-up preemption). A
+ *    is placed at V minus its lag from when it slept (PLACE_LAG; a first start
+ *    gets half a slice, PLACE_DEADLINE_INITIAL) and preempts the runner when it
+ *    becomes the pick (wake-up preemption). A
  *    native VM's created thread (vcpu->wake_new) starts as a new thread, with no
  *    lag, and does not preempt (wake_up_new_task with WF_FORK: measured on the
  *    reference host's 6.18, where it waits for the runner's tick; 6.19's
