@@ -1,7 +1,7 @@
 /* replay.c: vcpusim-bench-replay, the CPU split of a trace-replay run (issue 15's
  * target: loading a captured trace at most 20% of a replay run's CPU).
  *
- * usage: vcpusim-bench-replay [-n REPS] SCENARIO.json...
+ * usage: vcpusim-bench-replay [-n REPS] [--warm] SCENARIO.json...
  *
  * Each repetition is a fresh process, as a `vcpusim run` is (a process reusing its
  * own freed memory would hide the page faults of a first load): a forked child
@@ -10,7 +10,18 @@
  * sim_run, sim_destroy), measuring each phase by its thread CPU time
  * (CLOCK_THREAD_CPUTIME_ID) and minor page faults (getrusage). Scenarios are
  * interleaved repetition by repetition, so a burst of load from other jobs on the
- * machine hits them alike; the median of each figure is printed. */
+ * machine hits them alike; the median of each figure is printed.
+ *
+ * Of the load, the part that is the trace's own (reading the trace file, its checks,
+ * its programs: trace_program_load, traces/replay.h) is timed too, by wrapping that
+ * function at link time (-Wl,--wrap, CMakeLists.txt): the rest of the load (the
+ * scenario's JSON, the host profile, the policy, the first touches of code and
+ * memory of a fresh process) is paid by any scenario, with or without a trace.
+ *
+ * --warm (a diagnostic, not the measure of the target): each child first loads and
+ * frees the scenario once, untimed, so that the timed load no longer pays the
+ * process's first touches of code, heap and the lazy binding of library calls; the
+ * difference from a plain run is what those first touches cost. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +32,9 @@
 #include "sim/jparse.h"
 #include "sim/scenario.h"
 #include "sim/sim.h"
+#include "traces/replay.h"
 
-struct split { double load_ms, sim_ms; long load_faults, sim_faults; };
+struct split { double load_ms, sim_ms, trace_ms; long load_faults, sim_faults; };
 
 static double cpu_ms(void)
 {
@@ -38,10 +50,33 @@ static long minflt(void)
 	return ru.ru_minflt;
 }
 
+/* CPU time inside trace_program_load in this process (the child's). */
+static double trace_load_ms;
+int __real_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen);
+int __wrap_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen);
+int __wrap_trace_program_load(const char *path, double time_scale, struct trace_program *p,
+			      char *err, size_t errlen)
+{
+	double t = cpu_ms();
+	int rc = __real_trace_program_load(path, time_scale, p, err, errlen);
+	trace_load_ms += cpu_ms() - t;
+	return rc;
+}
+
+static int warm;
+
 /* In the child: one run of file, its split written to fd. */
 static int measure(const char *file, int fd)
 {
 	struct split r;
+	if (warm) {
+		struct jp jw;
+		jp_init(&jw, file);
+		scenario_free(scenario_load(&jw, file, NULL, 0));
+		trace_load_ms = 0;
+	}
 	long f0 = minflt();
 	double t0 = cpu_ms();
 	struct jp jp;
@@ -65,6 +100,7 @@ static int measure(const char *file, int fd)
 	r.load_faults = (f1 - f0) + (f3 - f2);
 	r.sim_ms = t2 - t1;
 	r.sim_faults = f2 - f1;
+	r.trace_ms = trace_load_ms;
 	return write(fd, &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1;
 }
 
@@ -108,8 +144,12 @@ int main(int argc, char **argv)
 		reps = atoi(argv[2]);
 		first = 3;
 	}
+	if (first < argc && !strcmp(argv[first], "--warm")) {
+		warm = 1;
+		first++;
+	}
 	if (first >= argc || reps < 1 || reps > 1000) {
-		fprintf(stderr, "usage: vcpusim-bench-replay [-n REPS] SCENARIO.json...\n");
+		fprintf(stderr, "usage: vcpusim-bench-replay [-n REPS] [--warm] SCENARIO.json...\n");
 		return 2;
 	}
 	int nf = argc - first;
@@ -123,12 +163,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vcpusim-bench-replay: %s: the run failed\n", argv[first + i]);
 				return 1;
 			}
-	printf("CPU time per replay run, median of %d fresh processes (thread CPU time):\n", reps);
-	printf("%-44s %10s %10s %8s %12s %12s\n", "scenario", "load_ms", "sim_ms", "load_%",
-	       "load_faults", "sim_faults");
+	printf("CPU time per replay run, median of %d fresh processes (thread CPU time)%s:\n", reps,
+	       warm ? ", each loading the scenario once untimed first (--warm)" : "");
+	printf("%-34s %8s %8s %7s %9s %8s %11s %10s\n", "scenario", "load_ms", "sim_ms", "load_%",
+	       "trace_ms", "trace_%", "load_faults", "sim_faults");
 	for (int i = 0; i < nf; i++) {
 		struct split *s = &all[i * reps];
-		double lm, sm, lf, sf, share;
+		double lm, sm, lf, sf, share, tm, tshare;
 		for (int r = 0; r < reps; r++)
 			v[r] = s[r].load_ms;
 		lm = median(v, reps);
@@ -139,14 +180,20 @@ int main(int argc, char **argv)
 			v[r] = 100 * s[r].load_ms / (s[r].load_ms + s[r].sim_ms);
 		share = median(v, reps);
 		for (int r = 0; r < reps; r++)
+			v[r] = s[r].trace_ms;
+		tm = median(v, reps);
+		for (int r = 0; r < reps; r++)
+			v[r] = 100 * s[r].trace_ms / (s[r].load_ms + s[r].sim_ms);
+		tshare = median(v, reps);
+		for (int r = 0; r < reps; r++)
 			v[r] = (double)s[r].load_faults;
 		lf = median(v, reps);
 		for (int r = 0; r < reps; r++)
 			v[r] = (double)s[r].sim_faults;
 		sf = median(v, reps);
 		const char *name = strrchr(argv[first + i], '/');
-		printf("%-44s %10.2f %10.2f %7.1f%% %12.0f %12.0f\n", name ? name + 1 : argv[first + i],
-		       lm, sm, share, lf, sf);
+		printf("%-34s %8.2f %8.2f %6.1f%% %9.2f %7.1f%% %11.0f %10.0f\n",
+		       name ? name + 1 : argv[first + i], lm, sm, share, tm, tshare, lf, sf);
 	}
 	free(all);
 	free(v);

@@ -86,6 +86,7 @@ function(host_profile_c_table var file)
   endif()
   set(defs "")
   _host_hist(tl defs ref_timer_late "${j}" timer_latency_ns)
+  _host_hist(vs defs ref_vcpu_switch "${j}" vcpu_switch_ns)
   set(classes "")
   foreach(c irq task)
     _host_json_get(rate "${j}" activity ${c} rate_hz)
@@ -98,6 +99,7 @@ const struct host_profile_table host_profile_reference_table = {
 \t.name = ${name},
 \t.machine = ${machine},
 ${scalars}\t.timer_late = ${tl},
+\t.vcpu_switch = ${vs},
 \t.cls = {
 ${classes}\t},
 };

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
@@ -177,9 +178,18 @@ static void parse_kvm_section(struct jp *jp, const cJSON *root, int npcpus, stru
  * activity (kernel threads, interrupts, other processes) that the model otherwise
  * leaves out (docs/validation.md). */
 static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts *o,
-			      const char *out, int npcpus, double think_us, double service_us)
+			      const char *out, int npcpus, double think_us, double service_us,
+			      const char *profile_file)
 {
 	cJSON *doc = cJSON_Duplicate(root, 1);
+	/* a host profile named relative to the scenario's directory: the written
+	 * scenario may be elsewhere, so it names the file the run read, absolutely */
+	cJSON *host = cJSON_GetObjectItem(doc, "host");
+	cJSON *prof = host ? cJSON_GetObjectItem(host, "profile") : NULL;
+	char abs[PATH_MAX];
+	if (cJSON_IsString(prof) && prof->valuestring[0] != '/' && strcmp(prof->valuestring, "reference") &&
+	    profile_file && realpath(profile_file, abs))
+		cJSON_ReplaceItemInObject(host, "profile", cJSON_CreateString(abs));
 	cJSON *k = cJSON_DetachItemFromObject(doc, "kvm");
 	cJSON *hogs = k ? cJSON_GetObjectItem(k, "host_hogs") : NULL;
 	cJSON *vms = cJSON_GetObjectItem(doc, "vms");
@@ -192,6 +202,8 @@ static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts 
 		if (cnt)
 			cJSON_AddItemToObject(vm, "count", cJSON_Duplicate(cnt, 1));
 		cJSON_AddNumberToObject(vm, "vcpus", 1);
+		/* a process, not a VM: the kvm policy's switches into it cost no world switch */
+		cJSON_AddBoolToObject(vm, "native", 1);
 		const cJSON *aff = cJSON_GetObjectItem(h, "affinity");
 		if (aff)
 			cJSON_AddItemToObject(vm, "affinity", cJSON_Duplicate(aff, 1));
@@ -205,6 +217,7 @@ static int write_sim_scenario(struct jp *jp, cJSON *root, const struct kvm_opts 
 		cJSON *vm = cJSON_CreateObject();
 		cJSON_AddStringToObject(vm, "name", name);
 		cJSON_AddNumberToObject(vm, "vcpus", 1);
+		cJSON_AddBoolToObject(vm, "native", 1);
 		cJSON *aff = cJSON_AddArrayToObject(vm, "affinity");
 		cJSON_AddItemToArray(aff, cJSON_CreateNumber(p));
 		cJSON *w = cJSON_AddObjectToObject(vm, "workload");
@@ -904,7 +917,8 @@ int cmd_kvm(int argc, char **argv)
 		return 2;
 	}
 	if (simout) {
-		int rc = write_sim_scenario(&jp, root, &o, simout, sc->npcpus, noise_think, noise_service);
+		int rc = write_sim_scenario(&jp, root, &o, simout, sc->npcpus, noise_think, noise_service,
+					    sc->profile->source);
 		free_opts(&o);
 		scenario_free(sc);
 		cJSON_Delete(root);

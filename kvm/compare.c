@@ -39,7 +39,7 @@ static const char compare_help[] =
 	"  --label-a L, --label-b L   column labels (default: the policies)\n";
 
 #define HB 64
-#define MAX_REPS 64
+#define MAX_REPS 1024   /* files per side: make validate pools sets of real runs and takes 100 seeds */
 #define MAX_VMS 256
 
 struct vmagg {

@@ -465,7 +465,7 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 	run.spec = spec;
 	pthread_mutex_init(&run.mu, NULL);
 	pthread_cond_init(&run.cv, NULL);
-	int rc = -1, kvm = -1, total = 0, nstarted = 0;
+	int rc = -1, kvm = -1, nstarted = 0;
 	pid_t *hogs = calloc((size_t)(spec->nhogs ? spec->nhogs : 1), sizeof *hogs);
 	int go[2] = { -1, -1 };
 
@@ -498,7 +498,6 @@ int kvm_run_all(const struct kvm_run_spec *spec, struct kvm_run_result *res, cha
 			    m->spec->name, m->spec->nvcpus, KGUEST_MAX_VCPUS);
 			goto out;
 		}
-		total += m->spec->nvcpus;
 	}
 	for (int i = 0; i < spec->nvms; i++) {
 		struct mvm *m = &vms[i];

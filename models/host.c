@@ -137,7 +137,7 @@ struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, co
 					    "tsc_ghz", "tick_hz", "spin_iteration_ns", "ipi_ns",
 					    "tlb_flush_ns", "tlb_shootdown_ns", "irq_time_accounting",
 					    "tlb_ipi_ns", "tlb_ipi_delivery_ns",
-					    "wake_to_run_ns", "timer_latency_ns", "activity", "stability",
+					    "wake_to_run_ns", "timer_latency_ns", "vcpu_switch_ns", "activity", "stability",
 					    "per_cpu", NULL };
 	static const char *const akeys[] = { "irq", "task", NULL };
 	static const char *const ckeys[] = { "rate_hz", "mean_ns", "samples", "length_ns",
@@ -176,6 +176,7 @@ struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, co
 	 * is informational. */
 	p->tlb_ipi_ns = jp_num(jp, root, "", "tlb_ipi_ns", -1, 0, 1e9);
 	parse_hist(jp, root, "", "timer_latency_ns", &p->timer_late);
+	parse_hist(jp, root, "", "vcpu_switch_ns", &p->vcpu_switch);   /* optional */
 	const cJSON *m = jp_obj(jp, root, "", "machine", 0);
 	char line[512];
 	const cJSON *cm = m ? cJSON_GetObjectItem(m, "cpu_model") : NULL,
@@ -235,6 +236,7 @@ void host_profile_free(struct host_profile *p)
 	if (!p)
 		return;
 	hist_free(&p->timer_late);
+	hist_free(&p->vcpu_switch);
 	for (int k = 0; k < HOST_CLASSES; k++) {
 		hist_free(&p->cls[k].len);
 		hist_free(&p->cls[k].iat);

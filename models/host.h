@@ -51,6 +51,10 @@ struct host_profile {
 	                                to a running target, median (absent: -1, and a
 	                                scenario uses its guest.ipi_ns, sim/scenario.c) */
 	struct host_hist timer_late; /* timer lateness */
+	struct host_hist vcpu_switch; /* from one vCPU thread leaving its guest at the
+	                                 tick to the next one's guest running again on
+	                                 that CPU (KVM's exit, schedule(), entry; absent
+	                                 from a profile: empty, no cost) */
 	struct host_class cls[HOST_CLASSES];
 };
 
@@ -79,7 +83,7 @@ struct host_profile_table {
 	double tsc_ghz;
 	int tick_hz, irq_time_accounting;
 	double spin_iteration_ns, ipi_ns, tlb_flush_ns, tlb_ipi_ns;
-	struct host_hist_table timer_late;
+	struct host_hist_table timer_late, vcpu_switch;
 	struct {
 		double rate_hz;
 		struct host_hist_table len, iat;

@@ -21,6 +21,7 @@ struct host_profile *host_profile_from_table(const struct host_profile_table *t,
 	p->tlb_flush_ns = t->tlb_flush_ns;
 	p->tlb_ipi_ns = t->tlb_ipi_ns;
 	host_hist_from_bins(&p->timer_late, t->timer_late.n, t->timer_late.bins);
+	host_hist_from_bins(&p->vcpu_switch, t->vcpu_switch.n, t->vcpu_switch.bins);
 	for (int k = 0; k < HOST_CLASSES; k++) {
 		p->cls[k].rate_hz = t->cls[k].rate_hz;
 		host_hist_from_bins(&p->cls[k].len, t->cls[k].len.n, t->cls[k].len.bins);

@@ -12,12 +12,48 @@
 # loops, as the program starts after them here. The simulated side takes
 # SIM_REPS seeds (default 100): the hogs row's runs spread over 2x (quartiles), so
 # 15 seeds leave its median ~10% uncertain, and seeds cost nothing. Prints rows in
-# the format of `vcpusim compare`'s table (docs/validation.md).
+# the format of `vcpusim compare`'s table (docs/validation.md). REAL_FROM=DIR reuses
+# the captures and real runs of an earlier validate; DIR1:DIR2:... pools several
+# (each set's runs against the replay of its own trace). A --set host.profile=FILE
+# among the extra arguments is the simulated host (and gives the time_scale below).
 # usage: validate-omp.sh VCPUSIM PROGRAMS_DIR OUTDIR REPS [SIM_BIN] [EXTRA --set ARGS...]
 set -eu
 bin=$1 progs=$2 out=$3 reps=$4 sim=${5:-$1}
 shift 5 2>/dev/null || shift $#
 extra=("$@")
+rows() {   # the table rows from $out/{real,sim}-{alone,hogs}.txt
+	for case in alone hogs; do
+		python3 - "$out/real-$case.txt" "$out/sim-$case.txt" "omp-$case" <<'PY'
+import statistics, sys
+real = [float(x) for x in open(sys.argv[1]).read().split()]
+sim = [float(x) for x in open(sys.argv[2]).read().split()]
+def fmt(v):
+    return "%.1f [%.0f..%.0f]" % (statistics.median(v), min(v), max(v))
+ratio = statistics.median(sim) / statistics.median(real)
+print("%-26s %-12s %-22s %-22s %8.2f%s" % (sys.argv[3], "omp", fmt(real), fmt(sim), ratio,
+      "!" if abs(ratio - 1) > 0.25 else " "))
+PY
+	done
+}
+case "${REAL_FROM:-}" in *:*)
+	# several sets: each on its own (its trace, its runs), then pooled
+	mkdir -p "$out"
+	for c in real-alone real-hogs sim-alone sim-hogs; do : > "$out/$c.txt"; done
+	k=0
+	IFS=: read -r -a dirs <<< "$REAL_FROM"
+	for d in "${dirs[@]}"; do
+		k=$((k + 1))
+		[ -e "$d/omp/real-hogs.txt" ] || { echo "validate-omp: $d has no OpenMP runs: left out" >&2; continue; }
+		OMP_ROWS=0 REAL_FROM="$d" "$0" "$bin" "$progs" "$out/set-$k" "$reps" "$sim" "${extra[@]}"
+		for c in real-alone real-hogs sim-alone sim-hogs; do cat "$out/set-$k/$c.txt" >> "$out/$c.txt"; done
+	done
+	rows
+	exit 0
+esac
+profile="$(dirname "$0")/../scenarios/hosts/reference.json"
+for a in "${extra[@]}"; do
+	case "$a" in host.profile=*) profile=${a#host.profile=} ;; esac
+done
 prog="$progs/stencil"
 args=(60000 2000)
 mkdir -p "$out"
@@ -53,9 +89,10 @@ done | sort -n | head -1 | { read -r _ i; cp "$out/stencil-$i.vtr" "$out/stencil
 # its compute already holds this host's own activity (interrupts, kernel threads)
 # at the capture; the simulated host adds its activity again. The replay removes
 # the expected share once: time_scale = 1 - the reference profile's stolen
-# fraction (rate x mean length of both activity classes: docs/traces.md, Replay).
+# fraction (rate x mean length of both activity classes: docs/traces.md, Replay) of
+# the simulated host's profile.
 scale=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["activity"]; print("%.4f" % (1 - sum(a[k]["rate_hz"] * a[k]["mean_ns"] * 1e-9 for k in ("irq", "task"))))' \
-	"$(dirname "$0")/../scenarios/hosts/reference.json")
+	"$profile")
 if [ "$reuse" = 0 ]; then
 	: > "$out/real-alone.txt"
 	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-alone.txt"; done
@@ -78,8 +115,8 @@ cat > "$out/omp-hogs.json" <<EOF
 {"name": "omp-hogs", "start_spread_ms": 4, "host": {"pcpus": 2, "ghz": 2.6},
  "scheduler": {"policy": "kvm", "ple": false},
  "vms": [$omp_vm,
-         {"name": "hog", "affinity": [0], "workload": {"kind": "cpu_bound"}},
-         {"name": "hog1", "affinity": [1], "workload": {"kind": "cpu_bound"}}]}
+         {"name": "hog", "native": true, "affinity": [0], "workload": {"kind": "cpu_bound"}},
+         {"name": "hog1", "native": true, "affinity": [1], "workload": {"kind": "cpu_bound"}}]}
 EOF
 for case in alone hogs; do
 	: > "$out/sim-$case.txt"
@@ -87,14 +124,5 @@ for case in alone hogs; do
 		"$sim" run "$out/omp-$case.json" --quiet --set "seed=$r" "${extra[@]}" -o "$out/sim-$case-$r.json"
 		python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=[x for x in r["vms"] if x["name"]=="omp"][0]; print(v["completion_ms"] if v["completion_ms"] is not None else "nan")' "$out/sim-$case-$r.json" >> "$out/sim-$case.txt"
 	done
-	python3 - "$out/real-$case.txt" "$out/sim-$case.txt" "omp-$case" <<'PY'
-import statistics, sys
-real = [float(x) for x in open(sys.argv[1]).read().split()]
-sim = [float(x) for x in open(sys.argv[2]).read().split()]
-def fmt(v):
-    return "%.1f [%.0f..%.0f]" % (statistics.median(v), min(v), max(v))
-ratio = statistics.median(sim) / statistics.median(real)
-print("%-26s %-12s %-22s %-22s %8.2f%s" % (sys.argv[3], "omp", fmt(real), fmt(sim), ratio,
-      "!" if abs(ratio - 1) > 0.25 else " "))
-PY
 done
+[ "${OMP_ROWS:-1}" = 0 ] || rows

@@ -13,7 +13,13 @@
 # --sim-noise; docs/validation.md says how to derive it from the alone runs). $NICE
 # runs the real side at that nice value in its own session (vcpusim kvm --nice);
 # $REAL_FROM=DIR reuses the real runs of an earlier validate in DIR (to try model
-# parameters against the same measurements). Usage: validate.sh VCPUSIM OUTDIR [REPS]
+# parameters against the same measurements); DIR1:DIR2:... pools the runs of several
+# (each row's real median over all of them). The simulated side takes $SIM_REPS seeds
+# for every row (default 100: seeds cost little, and a row's median over 15 moves by
+# several percent from one seed range to another). It simulates this host as
+# measured at the same time: `vcpusim calibrate` runs first (out/.../profile.json;
+# with REAL_FROM, DIR's profile.json if it has one, else the built-in reference);
+# $PROFILE=FILE (or "reference") names another. Usage: validate.sh VCPUSIM OUTDIR [REPS]
 set -eu
 bin=$1 out=$2 reps=${3:-5}
 only=${ONLY:-}   # a substring: run only the scenarios whose file name has it
@@ -40,13 +46,43 @@ else
 	echo "validate: the simulator has no 'kvm' policy yet (branch policies2): simulating with 'credit' (Xen), not Linux's scheduler" >&2
 fi
 mkdir -p "$out"
+simreps=${SIM_REPS:-100}
+case "$simreps" in ''|*[!0-9]*|0) echo "validate: SIM_REPS: expected a positive integer, got '$simreps'" >&2; exit 2 ;; esac
+IFS=: read -r -a real_dirs <<< "${REAL_FROM:-}"
+# the host profile of the simulated side: measured now, with the real runs
+profile=${PROFILE:-}
+if [ -z "$profile" ]; then
+	if [ -n "${REAL_FROM:-}" ]; then
+		profile=reference
+		[ -e "${real_dirs[0]}/profile.json" ] && profile="${real_dirs[0]}/profile.json"
+	else
+		read -r l1 _ < /proc/loadavg
+		echo "calibrating this host (vcpusim calibrate; load average $l1)..."
+		"$bin" calibrate -o "$out/profile.json" --seconds 2 --repetitions 3 2>"$out/calibrate.log" ||
+			{ cat "$out/calibrate.log" >&2; exit 1; }
+		grep -v "^vcpusim calibrate: AMD\|detour on every" "$out/calibrate.log" | sed 's/^/  /'
+		profile="$out/profile.json"
+		# other work during the calibration is measured as this host's own activity
+		stolen=$(sed -n 's/.*(stolen \([0-9.]*\)% of each CPU.*/\1/p' "$out/calibrate.log")
+		if awk -v s="${stolen:-0}" 'BEGIN { exit !(s > 10) }'; then
+			echo "validate: warning: the calibration found ${stolen}% of each CPU taken by other work: the" \
+				"machine was busy, and the simulated host is as busy (PROFILE=FILE names a quiet profile)" >&2
+		fi
+	fi
+fi
+if [ "$profile" != reference ]; then
+	[ -f "$profile" ] || { echo "validate: PROFILE: no such file: $profile" >&2; exit 2; }
+	profile=$(cd "$(dirname "$profile")" && pwd)/$(basename "$profile")
+	[ "$profile" -ef "$out/profile.json" ] || cp "$profile" "$out/profile.json"
+	extra+=(--set "host.profile=$(cd "$out" && pwd)/profile.json")
+fi
 read -r l1 l5 l15 procs _ < /proc/loadavg
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $(uname -r); load average $l1 $l5 $l15 at start"
 busy=$(awk -v l="$l1" 'BEGIN { print (l > 0.5) }')
 [ "$busy" = 1 ] && echo "validate: warning: the machine is busy (load $l1): real timings will be noisy" >&2
 for a in ${SIM_SET:-}; do extra+=(--set "$a"); done
 echo "real side: ${REAL_FROM:+runs of $REAL_FROM, by }vcpusim kvm${NICE:+ --nice $NICE}"
-echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; $reps repetitions each (real: $reps runs; simulated: seeds 1..$reps, the OpenMP rows 1..${SIM_REPS:-100})"
+echo "simulator: $sim, policy $policy ${extra[*]}${SIM_NOISE:+, host noise $SIM_NOISE (sleep:compute us per pCPU)}; host profile $profile; real: $reps runs${REAL_FROM:+ from each of ${#real_dirs[@]} sets}; simulated: seeds 1..$simreps"
 echo
 table="$out/table.txt" events="$out/lock-preemption.txt"
 : > "$events.tmp"
@@ -58,17 +94,26 @@ for f in "$src"/scenarios/validation/*.json; do
 	d="$out/$name"
 	mkdir -p "$d"
 	"$bin" kvm "$f" --sim-scenario "$d/scenario-sim.json" ${SIM_NOISE:+--sim-noise "$SIM_NOISE"}
-	reals="" sims=""
-	for r in $(seq 1 "$reps"); do
-		if [ -z "${REAL_FROM:-}" ]; then
+	reals="" sims="" n=0
+	if [ -z "${REAL_FROM:-}" ]; then
+		for r in $(seq 1 "$reps"); do
 			"$bin" kvm "$f" ${NICE:+--nice "$NICE"} -o "$d/real-$r.json" 2> >(grep -v "^vcpusim kvm: note" >&2)
-		else   # the real runs of an earlier validate
-			[ "$REAL_FROM/$name/real-$r.json" -ef "$d/real-$r.json" ] ||
-				cp "$REAL_FROM/$name/real-$r.json" "$d/real-$r.json"
-		fi
+			reals="$reals${reals:+,}$d/real-$r.json"
+		done
+	else   # the real runs of earlier validates, numbered on across the sets
+		for rd in "${real_dirs[@]}"; do
+			for r in $(seq 1 "$reps"); do
+				[ -e "$rd/$name/real-$r.json" ] || continue   # a set of OpenMP runs only
+				n=$((n + 1))
+				[ "$rd/$name/real-$r.json" -ef "$d/real-$n.json" ] ||
+					cp "$rd/$name/real-$r.json" "$d/real-$n.json"
+				reals="$reals${reals:+,}$d/real-$n.json"
+			done
+		done
+	fi
+	for r in $(seq 1 "$simreps"); do
 		"$sim" run "$d/scenario-sim.json" --quiet --set "scheduler.policy=$policy" --set "seed=$r" \
 			"${extra[@]}" -o "$d/sim-$r.json"
-		reals="$reals${reals:+,}$d/real-$r.json"
 		sims="$sims${sims:+,}$d/sim-$r.json"
 	done
 	rm -f "$d/waits.png"
@@ -80,7 +125,7 @@ done
 # a real OpenMP program against its captured trace (scripts/validate-omp.sh)
 if [ -z "$only" ] || case omp in *"$only"*) true ;; *) false ;; esac; then
 	if [ -x "$(dirname "$bin")/trace-programs/stencil" ]; then
-		REAL_FROM="${REAL_FROM:-}" "$src/scripts/validate-omp.sh" "$bin" "$(dirname "$bin")/trace-programs" \
+		REAL_FROM="${REAL_FROM:-}" SIM_REPS="$simreps" "$src/scripts/validate-omp.sh" "$bin" "$(dirname "$bin")/trace-programs" \
 			"$out/omp" "$reps" "$sim" ${extra[@]+"${extra[@]}"} >> "$table.tmp" ||
 			echo "validate: the OpenMP rows failed" >&2
 	else

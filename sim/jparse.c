@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 void jp_init(struct jp *jp, const char *file)
 {
@@ -394,18 +396,21 @@ cJSON *jp_parse_text(struct jp *jp, const char *buf, size_t n, const char *what)
 	return root;
 }
 
+/* Plain read(2) on a descriptor, not stdio: every scenario is read this way, and in
+ * a fresh process (each `vcpusim run`) a FILE and its buffer cost more than reading
+ * a scenario (issue 15, docs/performance.md "Replaying a captured trace"). */
 char *jp_read_file(const char *file, size_t max, size_t *len, const char **why)
 {
 	int in = !strcmp(file, "-");
-	FILE *f = in ? stdin : fopen(file, "rb");
-	if (!f) {
+	int fd = in ? STDIN_FILENO : open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		static _Thread_local char msg[160];
 		snprintf(msg, sizeof msg, "cannot open: %s", strerror(errno));
 		*why = msg;
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fileno(f), &st) == 0) {
+	if (fstat(fd, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
 			*why = "cannot read: is a directory";
 			goto fail;
@@ -417,15 +422,22 @@ char *jp_read_file(const char *file, size_t max, size_t *len, const char **why)
 	}
 	size_t cap = 1 << 16, n = 0;
 	char *buf = malloc(cap + 1);
-	size_t got;
-	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+	int rerr = 0;
+	while (buf) {
+		ssize_t got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			rerr = got < 0;
+			break;
+		}
 		/* a NUL byte: not text (and /dev/zero stops here, not at the cap) */
-		if (memchr(buf + n, 0, got)) {
+		if (memchr(buf + n, 0, (size_t)got)) {
 			free(buf);
 			*why = "cannot read: not text (contains a NUL byte)";
 			goto fail;
 		}
-		n += got;
+		n += (size_t)got;
 		if (n == cap) {
 			if (cap >= max) {
 				free(buf);
@@ -439,20 +451,20 @@ char *jp_read_file(const char *file, size_t max, size_t *len, const char **why)
 			buf = nb;
 		}
 	}
-	if (!buf || ferror(f)) {
+	if (!buf || rerr) {
 		*why = !buf ? "cannot read: out of memory" : "cannot read: input/output error";
 		free(buf);
 		goto fail;
 	}
 	if (!in)
-		fclose(f);
+		close(fd);
 	buf[n] = 0;
 	if (len)
 		*len = n;
 	return buf;
 fail:
 	if (!in)
-		fclose(f);
+		close(fd);
 	return NULL;
 }
 

@@ -61,6 +61,7 @@ simtime_t sim_timer_late(struct sim *s, struct pcpu *p)
 /* ---- scheduling events */
 
 static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next);
+static void host_stall(struct sim *s, struct pcpu *p, int k, simtime_t len);
 
 static void sched_event(struct sim *s, struct event *e)
 {
@@ -84,7 +85,14 @@ static void sched_event(struct sim *s, struct event *e)
 	} else {
 		p->slice_end = SIMTIME_NEVER;
 	}
+	struct vcpu *prev = p->curr;
 	switch_to(s, p, next);
+	if (p->switch_stall > 0) {
+		/* the policy's world switch into the vCPU it picked (kvm.c) */
+		if (next && next != prev)
+			host_stall(s, p, HOST_IRQ, p->switch_stall);
+		p->switch_stall = 0;
+	}
 }
 
 void sim_raise_schedule(struct sim *s, struct pcpu *p)
@@ -141,6 +149,12 @@ static void act_begin(struct sim *s, struct event *e)
 		len = 1;
 	p->host_events++;
 	act_arm(s, p, k, s->now + len);
+	host_stall(s, p, k, len);
+}
+
+/* The host holds p for len from now (class k); one already under way is extended. */
+static void host_stall(struct sim *s, struct pcpu *p, int k, simtime_t len)
+{
 	if (p->host_busy) {
 		/* arrives during another: it runs after it */
 		p->host_until += len;

@@ -42,6 +42,25 @@ for k in ("irq", "task"):
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(h, h[1:])), "bins in order"
         assert sum(b[2] for b in h) == c["samples"]
 PY
+# a switch between vCPU threads, where /dev/kvm is usable (else the profile says
+# nothing and calibrate says why)
+if "$bin" kvm --probe >/dev/null 2>&1; then
+	python3 - "$tmp/p.json" <<'PY' && ok || bad "vcpu_switch_ns"
+import json, sys
+p = json.load(open(sys.argv[1]))
+d = p["vcpu_switch_ns"]
+n = sum(b[2] for b in d["hist"])
+# 1 s of two vCPU threads alternating at every tick on each CPU: about tick_hz per
+# CPU on an idle host; far fewer on a busy one (other tasks run between the two,
+# and those switches are left out: 59 with the other CPU's tests running)
+assert n >= 10, (n, p["tick_hz"])
+assert 100 < d["p50"] <= d["p90"] <= d["p99"] <= d["max"] < 200000, d
+PY
+	grep -q "switch between two vCPU threads on a CPU: median" "$tmp/log" && ok || bad "no switch line on stderr"
+else
+	python3 -c 'import json,sys; assert "vcpu_switch_ns" not in json.load(open(sys.argv[1]))' "$tmp/p.json" && ok || bad "vcpu_switch_ns without /dev/kvm"
+	grep -q "vCPU switch not measured" "$tmp/log" && ok || bad "no reason for the missing switch"
+fi
 # a scenario names it (relative to the scenario's directory) and runs with it
 cat > "$tmp/s.json" <<'J'
 {"host": {"pcpus": 2, "profile": "p.json"}, "stop": {"max_ms": 300},

@@ -38,6 +38,7 @@ static int same_profile(const struct host_profile *a, const struct host_profile 
 		fprintf(stderr, "  name or machine differ: %s / %s, %s / %s\n", a->name, b->name,
 			a->machine, b->machine);
 	ok &= same_hist(&a->timer_late, &b->timer_late, "timer_late");
+	ok &= same_hist(&a->vcpu_switch, &b->vcpu_switch, "vcpu_switch");
 	for (int k = 0; k < HOST_CLASSES; k++) {
 		ok &= same_hist(&a->cls[k].len, &b->cls[k].len, "activity length");
 		ok &= same_hist(&a->cls[k].iat, &b->cls[k].iat, "activity interarrival");
@@ -50,6 +51,7 @@ static int same_profile(const struct host_profile *a, const struct host_profile 
 	for (int j = 0; j < 2; j++) {
 		s[j]->name = s[j]->source = s[j]->machine = NULL;
 		memset(&s[j]->timer_late, 0, sizeof s[j]->timer_late);
+		memset(&s[j]->vcpu_switch, 0, sizeof s[j]->vcpu_switch);
 		for (int k = 0; k < HOST_CLASSES; k++) {
 			memset(&s[j]->cls[k].len, 0, sizeof s[j]->cls[k].len);
 			memset(&s[j]->cls[k].iat, 0, sizeof s[j]->cls[k].iat);

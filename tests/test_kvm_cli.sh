@@ -46,6 +46,16 @@ for f in "$src"/scenarios/validation/*.json; do
 done
 "$bin" kvm "$src/scenarios/validation/08-hogs.json" --sim-scenario "$tmp/sim.json"
 grep -q '"cpu_bound"' "$tmp/sim.json" && ! grep -q '"host_hogs"' "$tmp/sim.json" && ok || bad "hogs not turned into cpu_bound VMs"
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["vms"]; assert [x.get("native", False) for x in v] == [False, True, True], v' \
+	"$tmp/sim.json" && ok || bad "hogs are native (processes) in the simulated scenario"
+# a host profile named relative to the scenario is named absolutely in the written
+# scenario, which may be elsewhere, and the run finds it
+mkdir -p "$tmp/d"
+cp "$src/scenarios/hosts/reference.json" "$tmp/d/host.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["host"]["profile"]="host.json"; json.dump(d, open(sys.argv[2], "w"))' \
+	"$src/scenarios/validation/08-hogs.json" "$tmp/d/s.json"
+"$bin" kvm "$tmp/d/s.json" --sim-scenario "$tmp/rel.json" && "$bin" run "$tmp/rel.json" --quiet -o /dev/null &&
+	grep -q "\"profile\":[[:space:]]*\"$tmp/d/host.json\"" "$tmp/rel.json" && ok || bad "relative host.profile in --sim-scenario"
 
 # --sim-noise: one pinned io VM per pCPU; bad values refused
 "$bin" kvm "$src/scenarios/validation/03-split-ticket.json" --sim-scenario "$tmp/noise.json" --sim-noise 12000:350 &&

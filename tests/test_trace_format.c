@@ -198,6 +198,9 @@ static void test_paths_events(void)
 		{ "BrE", 0 }, { "BqrE", 0 }, { "BEE", 0 }, { "BBE", 0 }, { "BqaLE", 0 },
 		{ "BQArE", 0 }, { "BRRDDE", 1 }, { "BqaQAtLrE", 1 }, { "BqaQALrtE", 1 },
 		{ "BqaRrDE", 0 }, { "BDRE", 0 }, { "BqaerxE", 0 },
+		/* an event that must follow another, missing at a stream's end */
+		{ "BqE", 0 }, { "BfE", 0 }, { "BfxE", 0 }, { "BfRDjqE", 0 }, { "BqarfRDjeE", 0 },
+		{ "BqarfRDjexE", 1 },
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		struct trace *t = trace_new();
@@ -230,10 +233,13 @@ static void test_paths_events(void)
 		memcpy(b, buf, len);
 		struct trace_program p;
 		char err[512];
+		unsigned long fb = trace_program_fallbacks;
 		int rc = trace_program_from_buffer(b, len, "f", 1.0, 0, &p, err, sizeof err);
 		if ((rc == 0) != cases[c].ok)
 			fprintf(stderr, "case %s: %s\n", cases[c].ev, rc ? err : "accepted");
 		CHECK((rc == 0) == cases[c].ok);
+		/* a valid trace is the fast path's own, without the reference path */
+		CHECK(!cases[c].ok || trace_program_fallbacks == fb);
 		if (rc == 0)
 			trace_program_free(&p);
 		free(buf);
@@ -278,6 +284,96 @@ static void test_paths_events(void)
 			same_paths(buf, len, round);
 			free(buf);
 		}
+		trace_free(t);
+	}
+}
+
+/* Times of every varint length (1 to 9 bytes) before every kind of event, so that
+ * long events fall both where the fast path checks one bound per event and within
+ * a stream's last 21 bytes, where it checks every byte, in nested and single
+ * sections and runs of sections and of barriers (which the fast path reads without
+ * its dispatch where 21 bytes remain): the fast path accepts the
+ * trace on its own, and both paths build the same programs at every scale; cut
+ * anywhere, both refuse it alike. */
+static void test_paths_long_varints(void)
+{
+	static const uint64_t gaps[] = { 0, 1, 127, 128, 16383, 16384, (uint64_t)1 << 21,
+					 (uint64_t)1 << 35, (uint64_t)1 << 49, (uint64_t)1 << 56 };
+	const int ngaps = (int)(sizeof gaps / sizeof *gaps);
+	for (int shift = 0; shift < ngaps; shift++) {
+		struct trace *t = trace_new();
+		trace_set_str(&t->clock, "CLOCK_MONOTONIC ns");
+		trace_set_str(&t->program, "long");
+		trace_set_str(&t->host, "test");
+		t->duration_ns = (uint64_t)1 << 61;
+		trace_add_lock(t, TLOCK_OMP, "a");
+		trace_add_lock(t, TLOCK_OMP, "b");
+		for (int i = 0; i < 2; i++) {
+			int idx = trace_add_thread(t);
+			struct trace_thread *th = &t->threads[idx];
+			uint64_t now = 0;
+			int g = shift;
+#define LV(k, a) do { now += gaps[g++ % ngaps]; trace_push(th, now, (k), (a)); } while (0)
+			LV(TEV_THREAD_BEGIN, 0);
+			if (i == 0)
+				LV(TEV_FORK, 0);
+			LV(TEV_REGION_BEGIN, 2);
+			for (int r = 0; r < 3; r++) {
+				LV(TEV_LOCK_REQ, r % 2);
+				LV(TEV_LOCK_ACQ, r % 2);
+				LV(TEV_LOCK_REQ, 1 - r % 2);
+				LV(TEV_LOCK_ACQ, 1 - r % 2);
+				LV(TEV_TLB_FLUSH, 0);
+				LV(TEV_LOCK_REL, r % 2);
+				LV(TEV_LOCK_REL, 1 - r % 2);
+				LV(TEV_TLB_FLUSH, 1);
+				for (int twice = 0; twice < 2; twice++) {   /* runs of sections */
+					LV(TEV_LOCK_REQ, r % 2);
+					LV(TEV_LOCK_ACQ, r % 2);
+					LV(TEV_LOCK_REL, r % 2);
+				}
+				for (int twice = 0; twice < 2; twice++) {   /* and of barriers */
+					LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+					LV(TEV_BARRIER_EXIT, 0);
+				}
+			}
+			LV(TEV_REGION_END, 0);
+			if (i == 0)
+				LV(TEV_JOIN, 0);
+			for (int twice = 0; twice < 2; twice++) {   /* within the last 21 bytes */
+				LV(TEV_LOCK_REQ, 1);
+				LV(TEV_LOCK_ACQ, 1);
+				LV(TEV_LOCK_REL, 1);
+			}
+			LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+			LV(TEV_BARRIER_EXIT, 0);
+			LV(TEV_BARRIER_ENTER, TBAR_EXPLICIT);
+			LV(TEV_BARRIER_EXIT, 0);
+			LV(TEV_THREAD_END, 0);
+#undef LV
+		}
+		unsigned char *buf;
+		size_t len;
+		CHECK(trace_encode(t, &buf, &len) == 0);
+		unsigned long fb = trace_program_fallbacks;
+		for (int r = 0; r < 6; r++)
+			same_paths(buf, len, r);
+		CHECK(trace_program_fallbacks == fb);
+		/* cut short (the header's length and the CRC patched to match): refused by
+		 * both alike, wherever the cut falls in the last events */
+		for (size_t cut = 1; cut < 48 && cut + 40 < len; cut++) {
+			size_t n = len - cut;
+			unsigned char *b = malloc(n);
+			memcpy(b, buf, n - 4);
+			for (int k = 0; k < 8; k++)   /* the header's length (u64 at 12) */
+				b[12 + k] = (unsigned char)((uint64_t)n >> (8 * k));
+			uint32_t c = crc(b, n - 4);
+			for (int k = 0; k < 4; k++)
+				b[n - 4 + k] = (unsigned char)(c >> (8 * k));
+			same_paths(b, n, (int)cut);
+			free(b);
+		}
+		free(buf);
 		trace_free(t);
 	}
 }
@@ -504,6 +600,7 @@ int main(void)
 	test_crc();
 	test_fuzz_body();
 	test_paths_events();
+	test_paths_long_varints();
 	test_validate();
 	test_program();
 	if (failures)

@@ -71,6 +71,10 @@ void trace_program_free(struct trace_program *p);
  * walk), for tests that compare it with the fast one. */
 int trace_program_from_buffer(unsigned char *buf, size_t len, const char *name, double scale,
 			      int reference, struct trace_program *p, char *err, size_t errlen);
+/* Loads whose fast path declined and left the trace to the reference path (a
+ * defect, or a case it does not handle): for tests, which check that valid traces
+ * never need it (the reference path is ~2x slower). */
+extern unsigned long trace_program_fallbacks;
 /* 1 if a and b are the same program (for tests of the two loading paths). */
 int trace_program_same(const struct trace_program *a, const struct trace_program *b);
 

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define MAX_FILE_BYTES ((size_t)1 << 32)
 
@@ -55,51 +57,74 @@ static void tbuf_free(unsigned char *buf, size_t map)
 		free(buf);
 }
 
+/* read(2) until count bytes or the end of the file: the bytes read, or -1 on an
+ * error (an interrupted read is retried). */
+static ssize_t read_full(int fd, unsigned char *p, size_t count)
+{
+	size_t n = 0;
+	while (n < count) {
+		ssize_t r = read(fd, p + n, count - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (ssize_t)n;
+}
+
 /* The bytes of a vcpusim trace file (to free with tbuf_free(buf, *map)), or NULL
- * with a message. */
+ * with a message. Plain read(2) on a descriptor, not stdio: a FILE and its buffer
+ * are allocated and freed, and the file read in 8 + 4 KiB + ... pieces, for nothing
+ * (~40 us of a fresh process's load of a 400 KB trace, issue 15). */
 static unsigned char *read_trace_file(const char *path, size_t *len, size_t *map, char *err,
 				      size_t errlen)
 {
 	int in = !strcmp(path, "-");
-	FILE *f = in ? stdin : fopen(path, "rb");
+	int fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	struct stat sb;
-	if (!f || fstat(fileno(f), &sb) != 0) {
+	if (fd < 0 || fstat(fd, &sb) != 0) {
 		snprintf(err, errlen, "%s: cannot open the trace: %s", path, strerror(errno));
-		if (f && !in)
-			fclose(f);
+		if (fd >= 0 && !in)
+			close(fd);
 		return NULL;
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		snprintf(err, errlen, "%s: is a directory; expected a vcpusim trace file or an "
 			 "OTF2 anchor file (*.otf2)", path);
 		if (!in)
-			fclose(f);
+			close(fd);
 		return NULL;
 	}
 	if ((uint64_t)sb.st_size > MAX_FILE_BYTES) {
 		snprintf(err, errlen, "%s: %lld bytes, larger than the 4 GiB this build reads",
 			 path, (long long)sb.st_size);
 		if (!in)
-			fclose(f);
+			close(fd);
 		return NULL;
 	}
 	/* the magic number first: a device or pipe (/dev/zero) has no size to check,
-	 * and 4 GiB of something else is not read to find that out */
+	 * and 4 GiB of something else is not read to find that out (at most 4 KiB is) */
 	size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 8 ? (size_t)sb.st_size + 1 : 1 << 16, n = 0;
 	unsigned char *buf = tbuf_alloc(cap, map);
 	if (!buf) {
 		if (!in)
-			fclose(f);
+			close(fd);
 		snprintf(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
-	size_t r;
-	while (n < 8 && (r = fread(buf + n, 1, 8 - n, f)) > 0)
-		n += r;
+	ssize_t r;
+	while (n < 8 && (r = read(fd, buf + n, (cap < 4096 ? cap : 4096) - n)) != 0)
+		if (r > 0)
+			n += (size_t)r;
+		else if (errno != EINTR)
+			break;   /* an error reads as the end, as fread's did */
 	if (n < 8 || memcmp(buf, TRACE_MAGIC, 8) != 0) {
 		if (!in)
-			fclose(f);
-		struct trace *t = trace_decode(buf, n, path, err, errlen);   /* says why */
+			close(fd);
+		struct trace *t = trace_decode(buf, n < 8 ? n : 8, path, err, errlen);   /* says why */
 		tbuf_free(buf, *map);
 		if (t) {
 			trace_free(t);
@@ -107,24 +132,31 @@ static unsigned char *read_trace_file(const char *path, size_t *len, size_t *map
 		}
 		return NULL;
 	}
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {   /* the file grew while we read it, or a pipe */
-			if (cap >= MAX_FILE_BYTES)
-				break;
-			unsigned char *b = malloc(cap * 2);
-			if (!b)
-				break;
-			memcpy(b, buf, n);
-			tbuf_free(buf, *map);
-			*map = 0;
-			buf = b;
-			cap *= 2;
+	int rerr = 0;
+	for (;;) {
+		size_t want = cap - n;
+		r = read_full(fd, buf + n, want);
+		if (r < 0) {
+			rerr = 1;
+			break;
 		}
+		n += (size_t)r;
+		if ((size_t)r < want)
+			break;   /* the end of the file */
+		/* n == cap: the file grew while we read it, or a pipe */
+		if (cap >= MAX_FILE_BYTES)
+			break;
+		unsigned char *b = malloc(cap * 2);
+		if (!b)
+			break;
+		memcpy(b, buf, n);
+		tbuf_free(buf, *map);
+		*map = 0;
+		buf = b;
+		cap *= 2;
 	}
-	int rerr = ferror(f);
 	if (!in)
-		fclose(f);
+		close(fd);
 	if (rerr || n == cap) {
 		tbuf_free(buf, *map);
 		snprintf(err, errlen, rerr ? "%s: read error" : "%s: larger than this build reads",
@@ -378,6 +410,38 @@ static inline __attribute__((always_inline)) int fast_uv(const unsigned char **q
 	return -1;
 }
 
+/* fast_uv where at least 10 bytes remain (a varint's most): no bound to check per
+ * byte; the same values and the same failures (an eleventh byte, or more than 64
+ * bits: sh == 63 with b > 1). */
+static inline __attribute__((always_inline)) int fast_uv10(const unsigned char **q, uint64_t *v)
+{
+	const unsigned char *s = *q;
+	if (s[0] < 0x80) {
+		*v = s[0];
+		*q = s + 1;
+		return 0;
+	}
+	if (s[1] < 0x80) {   /* most of the rest: a compute of 128 ns to 16 us */
+		*v = (uint64_t)(s[0] & 0x7F) | (uint64_t)s[1] << 7;
+		*q = s + 2;
+		return 0;
+	}
+	uint64_t x = (uint64_t)(s[0] & 0x7F) | (uint64_t)(s[1] & 0x7F) << 7;
+	s += 2;
+	for (int sh = 14; sh < 64; sh += 7) {
+		unsigned b = *s++;
+		if (sh == 63 && b > 1)
+			return -1;
+		x |= (uint64_t)(b & 0x7F) << sh;
+		if (!(b & 0x80)) {
+			*v = x;
+			*q = s;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 #define ARG_KINDS (1u << TEV_REGION_BEGIN | 1u << TEV_BARRIER_ENTER | 1u << TEV_LOCK_REQ | \
 		   1u << TEV_LOCK_ACQ | 1u << TEV_LOCK_REL | 1u << TEV_TLB_FLUSH)
 
@@ -390,8 +454,10 @@ static inline __attribute__((always_inline)) int fast_uv(const unsigned char **q
  * defect again and says where (or builds p itself). Loading was ~12 ns an event in
  * three passes (checks, a batch array, the walk through its sink); this is one.
  * tests/fuzz/fuzz_trace.c checks that both paths accept the same traces and build
- * the same programs. */
-static int program_fast(const unsigned char *buf, size_t len, double scale, struct trace_program *p)
+ * the same programs. Not inlined into its caller: there the loop's code depended on
+ * unrelated lines around the call (a counter's increment made it 10% slower). */
+static __attribute__((noinline)) int program_fast(const unsigned char *buf, size_t len,
+						  double scale, struct trace_program *p)
 {
 	size_t first;
 	uint64_t nth;
@@ -424,6 +490,9 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 	while (!((double)min_ns * scale > 0.5))
 		min_ns++;
 	const unsigned char *q = buf + first, *end = buf + len - 4;   /* the CRC after */
+	/* p's counts in locals while the loop runs (p's fields could alias lockmap) */
+	int *lockmap = p->lockmap, nlk = 0;
+	uint64_t tlb_flushes = 0, fork_t = p->fork_t;
 	for (int i = 0; i < nthreads; i++) {
 		uint64_t n;
 		if (fast_uv(&q, end, &n) < 0 || n > (uint64_t)(end - q) / 2 || n < 2)
@@ -432,8 +501,8 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 		p->count[i] = (size_t)n;
 		/* the checks' state (tv_event) */
 		uint32_t held[TRACE_MAX_LOCK_DEPTH];
-		int nheld = 0, depth = 0, expect = -1;
-		uint64_t expect_arg = 0, now = 0;
+		int nheld = 0, depth = 0;
+		uint64_t now = 0;
 		/* the walk's (walk_event) and the count's (cnt_*) */
 		int busy, tlb_held = 0, last_compute = 0;
 		uint64_t since, nops = 0, nbar = 0;
@@ -441,14 +510,23 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 		unsigned kind;
 		uint64_t dt, arg;
 		/* the next event: kind, dt (now advanced) and arg (0 for a kind without) */
+		/* an event takes at most 21 bytes (a kind, two varints): where that many
+		 * remain, one bound check for the event instead of one per byte */
 #define NEXT_EVENT() do { \
-		if (q >= end) \
-			goto out; \
-		kind = *q++; \
 		arg = 0; \
-		if (kind >= TEV_KINDS || fast_uv(&q, end, &dt) < 0 || \
-		    (((ARG_KINDS >> kind) & 1) && fast_uv(&q, end, &arg) < 0)) \
-			goto out; \
+		if (end - q >= 21) { \
+			kind = *q++; \
+			if (kind >= TEV_KINDS || fast_uv10(&q, &dt) < 0 || \
+			    (((ARG_KINDS >> kind) & 1) && fast_uv10(&q, &arg) < 0)) \
+				goto out; \
+		} else { \
+			if (q >= end) \
+				goto out; \
+			kind = *q++; \
+			if (kind >= TEV_KINDS || fast_uv(&q, end, &dt) < 0 || \
+			    (((ARG_KINDS >> kind) & 1) && fast_uv(&q, end, &arg) < 0)) \
+				goto out; \
+		} \
 		if (dt > duration - now || arg > UINT32_MAX) \
 			goto out;   /* also: now + dt beyond 2^62, as duration <= 2^62 */ \
 		now += dt; \
@@ -467,27 +545,140 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 			goto out;
 		busy = 1;
 		since = now;
-		/* the middle ones: neither thread_begin nor thread_end */
-		for (uint64_t k = 2; k < n; k++) {
+		/* the middle ones, up to thread_end. An event that must come right after
+		 * another (a lock's acquisition after its request, a region's begin after
+		 * the master's fork, a barrier's exit after its entry: tv_event's expect)
+		 * is read in the case of the first (SUCCESSOR), so no event pays for
+		 * checking an expectation; and where a run of sections or of barriers
+		 * goes on (PEEK), the next one is read without the dispatch. k counts the
+		 * events read and is checked at thread_end: one before the count, or none
+		 * at it, is refused either way. KNOWN reads an event whose kind byte at q
+		 * is known, where 21 bytes remain. */
+#define KNOWN(has_arg) do { \
+		q++; \
+		arg = 0; \
+		if (fast_uv10(&q, &dt) < 0 || ((has_arg) && fast_uv10(&q, &arg) < 0)) \
+			goto out; \
+		if (dt > duration - now || arg > UINT32_MAX) \
+			goto out; \
+		now += dt; \
+	} while (0)
+#define SUCCESSOR(want, has_arg) do { \
+		k++; \
+		if (end - q >= 21) { \
+			if (*q != (want)) \
+				goto out; \
+			kind = (want); \
+			KNOWN(has_arg); \
+		} else { \
+			NEXT_EVENT(); \
+			if (kind != (want)) \
+				goto out; \
+		} \
+	} while (0)
+#define PEEK(want) (end - q >= 21 && *q == (want))
+		uint64_t k = 1;
+		for (;;) {
 			NEXT_EVENT();
-			int ex = expect;
-			if (ex >= 0 && (kind != (unsigned)ex || (kind == TEV_LOCK_ACQ && arg != expect_arg)))
-				goto out;
-			expect = -1;
+			k++;
 			switch (kind) {
+			case TEV_LOCK_REQ: {
+			lock_req:
+				if (arg >= nlocks)
+					goto out;
+				for (int j = 0; j < nheld; j++)
+					if (held[j] == arg)
+						goto out;
+				if (nheld == 0 && busy) {
+					COMPUTE(now - since);
+					busy = 0;
+				}
+				uint64_t req = arg;
+				SUCCESSOR(TEV_LOCK_ACQ, 1);
+				if (arg != req || nheld == TRACE_MAX_LOCK_DEPTH)
+					goto out;
+				if (nheld == 0 && PEEK(TEV_LOCK_REL)) {
+					/* most sections: one lock, released next (LOCK_REL's
+					 * case below, with held[] = { req }) */
+					k++;
+					kind = TEV_LOCK_REL;
+					KNOWN(1);
+					if (arg != req)
+						goto out;   /* a lock not held */
+					if (lockmap[req] < 0)
+						lockmap[req] = nlk++;
+					nops++;
+					last_compute = 0;
+					busy = 1;
+					since = now;
+					/* the next section's request, as it often is: read
+					 * here, without a dispatch */
+					if (PEEK(TEV_LOCK_REQ)) {
+						k++;
+						kind = TEV_LOCK_REQ;
+						KNOWN(1);
+						goto lock_req;
+					}
+					break;
+				}
+				if (nheld == 0)
+					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
+				held[nheld++] = (uint32_t)arg;
+				break;
+			}
+			case TEV_LOCK_REL: {
+				if (arg >= nlocks)
+					goto out;
+				int j = 0;
+				while (j < nheld && held[j] != arg)
+					j++;
+				if (j == nheld)
+					goto out;
+				for (; j < nheld - 1; j++)
+					held[j] = held[j + 1];
+				if (--nheld == 0) {
+					if (lockmap[outer] < 0)
+						lockmap[outer] = nlk++;
+					nops += 1 + (uint64_t)tlb_held;
+					tlb_flushes += (uint64_t)tlb_held;
+					tlb_held = 0;
+					last_compute = 0;
+					busy = 1;
+					since = now;
+				}
+				break;
+			}
 			case TEV_JOIN:
 			case TEV_BARRIER_EXIT:
 				busy = 1;
 				since = now;
 				break;
+			case TEV_BARRIER_ENTER:
+			barrier_enter:
+				if (arg >= TBAR_CLASSES || nheld)
+					goto out;
+				ENDS_COMPUTE();
+				BARRIER();
+				SUCCESSOR(TEV_BARRIER_EXIT, 0);
+				busy = 1;
+				since = now;
+				/* the next barrier, as in a loop of barriers: without a
+				 * dispatch */
+				if (PEEK(TEV_BARRIER_ENTER)) {
+					k++;
+					kind = TEV_BARRIER_ENTER;
+					KNOWN(1);
+					goto barrier_enter;
+				}
+				break;
 			case TEV_FORK:
-				expect = TEV_REGION_BEGIN;
 				if (busy)
 					COMPUTE(now - since);
 				busy = 0;
-				if (i == 0 && now < p->fork_t)
-					p->fork_t = now;
-				break;
+				if (i == 0 && now < fork_t)
+					fork_t = now;
+				SUCCESSOR(TEV_REGION_BEGIN, 1);
+				__attribute__((fallthrough));   /* into the region's begin */
 			case TEV_REGION_BEGIN:
 				if (nheld || ++depth > 64)
 					goto out;
@@ -504,57 +695,6 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 				BARRIER();
 				busy = 0;
 				break;
-			case TEV_BARRIER_ENTER:
-				if (arg >= TBAR_CLASSES || nheld)
-					goto out;
-				expect = TEV_BARRIER_EXIT;
-				ENDS_COMPUTE();
-				BARRIER();
-				busy = 0;
-				break;
-			case TEV_LOCK_REQ:
-				if (arg >= nlocks)
-					goto out;
-				for (int j = 0; j < nheld; j++)
-					if (held[j] == arg)
-						goto out;
-				expect = TEV_LOCK_ACQ;
-				expect_arg = arg;
-				if (nheld == 0 && busy) {
-					COMPUTE(now - since);
-					busy = 0;
-				}
-				break;
-			case TEV_LOCK_ACQ:
-				/* arg < nlocks: it is the request's; ex: right after it */
-				if (ex != TEV_LOCK_ACQ || nheld == TRACE_MAX_LOCK_DEPTH)
-					goto out;
-				if (nheld == 0)
-					outer = (uint32_t)arg;   /* the hold time is replay's, not the count's */
-				held[nheld++] = (uint32_t)arg;
-				break;
-			case TEV_LOCK_REL: {
-				if (arg >= nlocks)
-					goto out;
-				int j = 0;
-				while (j < nheld && held[j] != arg)
-					j++;
-				if (j == nheld)
-					goto out;
-				for (; j < nheld - 1; j++)
-					held[j] = held[j + 1];
-				if (--nheld == 0) {
-					if (p->lockmap[outer] < 0)
-						p->lockmap[outer] = p->nlocks++;
-					nops += 1 + (uint64_t)tlb_held;
-					p->tlb_flushes += (uint64_t)tlb_held;
-					tlb_held = 0;
-					last_compute = 0;
-					busy = 1;
-					since = now;
-				}
-				break;
-			}
 			case TEV_TLB_FLUSH:
 				if (!v2)
 					goto out;
@@ -568,15 +708,21 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 				}
 				nops++;
 				last_compute = 0;
-				p->tlb_flushes++;
+				tlb_flushes++;
 				break;
-			default:   /* thread_begin or thread_end */
+			case TEV_THREAD_END:
+				goto thread_end;
+			default:   /* thread_begin; an acquisition not right after its
+				    * request */
 				goto out;
 			}
 		}
-		/* the last event: thread_end, with nothing open */
-		NEXT_EVENT();
-		if (kind != TEV_THREAD_END || expect >= 0 || nheld || depth)
+#undef PEEK
+#undef SUCCESSOR
+#undef KNOWN
+		/* the last event: thread_end, where the count says, with nothing open */
+	thread_end:
+		if (k != n || nheld || depth)
 			goto out;
 		if (busy)
 			COMPUTE(now - since);
@@ -594,11 +740,16 @@ static int program_fast(const unsigned char *buf, size_t len, double scale, stru
 	p->nthreads = nthreads;
 	p->barriers = barriers[0];
 	p->trace_locks = nlocks;
+	p->nlocks = nlk;
+	p->tlb_flushes = tlb_flushes;
+	p->fork_t = fork_t;
 	rc = 0;
 out:
 	free(barriers);
 	return rc;
 }
+
+unsigned long trace_program_fallbacks;
 
 /* Checks buf (an encoded vcpusim trace, taken over by p) and builds p from it in the
  * same pass. name is for messages. Returns 0, or -1 with "NAME: ..." in err. The
@@ -615,6 +766,7 @@ static int program_from_(unsigned char *buf, size_t len, size_t map, const char 
 	if (!reference) {
 		if (program_fast(buf, len, scale, p) == 0)
 			return 0;
+		trace_program_fallbacks++;
 		free(p->nops);
 		free(p->start);
 		free(p->count);

@@ -11,9 +11,20 @@
  *    (slice = min_granularity, the base slice). The pick is the eligible thread
  *    with the earliest deadline; the running thread is kept while it is eligible
  *    until its slice is used up (RUN_TO_PARITY). Slices end at host ticks
- *    (tick_hz, no hrtick). A waking thread is placed at V minus its lag from when
- *    it slept (PLACE_LAG; a first start gets half a slice, PLACE_DEADLINE_INITIAL)
- *    and preempts the runner when it becomes the pick (wake-up preemption). A
+ *    (tick_hz, no hrtick), which fire on the grid at the same instants on every
+ *    pCPU (tick_sched_timer is a hard-interrupt hrtimer forwarded on a fixed grid,
+ *    kernel/time/tick-sched.c, without skew_tick; measured with `vcpusim kvm
+ *    --trace` on the reference host: vCPU threads stop within 1 us of the grid on
+ *    both CPUs). A switch into a VM's vCPU thread costs the host profile's
+ *    vcpu_switch_ns before the guest runs again (the outgoing thread's exit, the
+ *    context switch, the incoming one's entry: measured by `vcpusim calibrate`,
+ *    48 us median under the reference host's kvm_pvm); it runs as interrupt-like
+ *    host activity, so the incoming thread's clock is charged for it on a host
+ *    without IRQ time accounting, as its entry path is its own kernel time. A
+ *    native VM's threads (processes) switch at no modelled cost. A waking thread
+ *    is placed at V minus its lag from when it slept (PLACE_LAG; a first start
+ *    gets half a slice, PLACE_DEADLINE_INITIAL) and preempts the runner when it
+ *    becomes the pick (wake-up preemption). A
  *    native VM's created thread (vcpu->wake_new) starts as a new thread, with no
  *    lag, and does not preempt (wake_up_new_task with WF_FORK: measured on the
  *    reference host's 6.18, where it waits for the runner's tick; 6.19's
@@ -576,16 +587,27 @@ static void check_preempt(struct sim *s, int cpu, struct kent *se, int resched)
 
 /* ---- ticks */
 
+#define TICK_SPREAD_NS 1000
+
+static simtime_t tick_jitter(struct sim *s, struct pcpu *p)
+{
+	return s->sc->activity ? (simtime_t)gsl_rng_uniform_int(p->rng, TICK_SPREAD_NS) : 0;
+}
+
 static void tick_event(struct sim *s, struct event *ev)
 {
 	struct kvm *k = kvm_of(s);
 	struct pcpu *p = ev->owner;
 	struct krq *rq = &k->rq[p->id];
-	/* the tick is an hrtimer forwarded on a fixed grid (tick_sched_timer,
-	 * hrtimer_forward: kernel/time/tick-sched.c), the same on every CPU without
-	 * skew_tick; each expiry's handler runs late by the host's timer lateness */
+	/* the tick is a hard-interrupt hrtimer forwarded on a fixed grid
+	 * (tick_sched_timer, hrtimer_forward: kernel/time/tick-sched.c), the same on
+	 * every CPU without skew_tick. Its handler runs in the interrupt, on the grid:
+	 * not late by the profile's timer lateness, which is a sleeping thread's
+	 * wake-up (on the reference host vCPU threads stop within 1 us of the grid on
+	 * both CPUs, docs/host-profile.md). That 1 us spread is drawn per tick, so
+	 * that which CPU's tick comes first at an instant is not always the same */
 	rq->tick_grid += k->tick_ns;
-	sim_at(s, ev, rq->tick_grid + sim_timer_late(s, p));
+	sim_at(s, ev, rq->tick_grid + tick_jitter(s, p));
 	if (update_curr(s, rq) || (k->prm->cfs && cfs_tick_preempt(s, rq)))
 		sim_raise_schedule(s, p);
 	if (s->now >= rq->next_balance) {
@@ -796,6 +818,9 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 		evq_cancel(&s->q, &pe->ple_ev);
 	}
 	rq->curr = next;
+	if (pe && next && next != pe && !next->v->vm->native && s->sc->activity)
+		/* the world switch into next's guest (the top of the file) */
+		p->switch_stall = (simtime_t)(host_hist_draw(&s->sc->profile->vcpu_switch, p->rng) + 0.5);
 	if (next) {
 		next->protect = 1;     /* set_next_entity: RUN_TO_PARITY */
 		next->vprot = next->deadline;   /* set_protect_slice (6.17+) */
@@ -857,7 +882,7 @@ static void init(struct sim *s)
 	for (int i = 0; i < n; i++) {
 		event_init(&k->rq[i].tick, tick_event, &s->host.pcpus[i], EV_POLICY);
 		k->rq[i].tick_grid = k->tick_ns;
-		sim_at(s, &k->rq[i].tick, k->tick_ns + sim_timer_late(s, &s->host.pcpus[i]));
+		sim_at(s, &k->rq[i].tick, k->tick_ns + tick_jitter(s, &s->host.pcpus[i]));
 	}
 }
 

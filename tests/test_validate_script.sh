@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test_validate_script.sh: scripts/validate.sh's bookkeeping (docs/validation.md,
+# "On your host"), without real runs: REAL_FROM=DIR1:DIR2 pools the runs of two
+# sets (numbered on across them), SIM_REPS sets the simulated seeds of every row,
+# PROFILE names the simulated host (and a missing one is refused, exit 2), and
+# the summary line is the mean and mean absolute error over the rows. The "real"
+# runs here are simulated results standing in (compare reads either). validate.sh
+# needs a usable /dev/kvm even then (it checks first): skipped otherwise.
+# usage: bash test_validate_script.sh VCPUSIM SOURCE_DIR
+set -u
+bin=$1 src=$2
+"$bin" kvm --probe >/dev/null 2>&1 || { echo "skipped: /dev/kvm is not usable here (validate.sh needs it)"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+sc=01-alone-locks
+"$bin" kvm "$src/scenarios/validation/$sc.json" --sim-scenario "$tmp/s.json"
+for set in a b; do
+	mkdir -p "$tmp/$set/$sc"
+	for r in 1 2; do
+		seed=$([ $set = a ] && echo $((100 + r)) || echo $((200 + r)))
+		"$bin" run "$tmp/s.json" --quiet --set scheduler.policy=kvm --set "seed=$seed" -o "$tmp/$set/$sc/real-$r.json"
+	done
+done
+out=$tmp/out
+REAL_FROM="$tmp/a:$tmp/b" SIM_REPS=3 PROFILE=reference ONLY=alone-locks \
+	bash "$src/scripts/validate.sh" "$bin" "$out" 2 > "$tmp/log" 2>&1 && ok || bad "validate.sh failed: $(tail -5 "$tmp/log")"
+[ -e "$out/$sc/real-4.json" ] && [ ! -e "$out/$sc/real-5.json" ] && ok || bad "two sets of 2 runs pooled as real-1..4"
+cmp -s "$tmp/b/$sc/real-2.json" "$out/$sc/real-4.json" && ok || bad "the second set's runs numbered after the first's"
+[ -e "$out/$sc/sim-3.json" ] && [ ! -e "$out/$sc/sim-4.json" ] && ok || bad "SIM_REPS=3: seeds 1..3"
+grep -q "host profile reference; real: 2 runs from each of 2 sets; simulated: seeds 1..3" "$tmp/log" && ok || bad "the header says what was pooled"
+grep -q "^summary: 1 rows with a completion time: mean error" "$out/summary.txt" && ok || bad "summary line: $(cat "$out/summary.txt" 2>/dev/null)"
+# the real median is over all four runs
+python3 - "$out" "$sc" <<'PY' && ok || bad "the real median pools both sets"
+import glob, json, statistics, sys
+out, sc = sys.argv[1], sys.argv[2]
+real = [json.load(open(f))["vms"][0]["completion_ms"] for f in glob.glob(f"{out}/{sc}/real-*.json")]
+row = [l for l in open(f"{out}/table.txt") if l.startswith("alone-locks")][0].split()
+assert len(real) == 4 and abs(float(row[2]) - statistics.median(real)) < 0.051, (row, real)
+PY
+# a profile that does not exist is refused before anything runs
+PROFILE="$tmp/none.json" REAL_FROM="$tmp/a" ONLY=alone-locks bash "$src/scripts/validate.sh" "$bin" "$tmp/o2" 2 > "$tmp/log2" 2>&1
+[ $? = 2 ] && grep -q "PROFILE: no such file" "$tmp/log2" && ok || bad "a missing PROFILE: exit 2"
+SIM_REPS=x REAL_FROM="$tmp/a" bash "$src/scripts/validate.sh" "$bin" "$tmp/o3" 2 > "$tmp/log3" 2>&1
+[ $? = 2 ] && grep -q "SIM_REPS: expected a positive integer" "$tmp/log3" && ok || bad "a bad SIM_REPS: exit 2"
+# a set's own profile is used when it has one
+cp "$src/scenarios/hosts/reference.json" "$tmp/a/profile.json"
+REAL_FROM="$tmp/a" SIM_REPS=1 ONLY=alone-locks bash "$src/scripts/validate.sh" "$bin" "$tmp/o4" 2 > "$tmp/log4" 2>&1
+grep -q "host profile $tmp/a/profile.json" "$tmp/log4" && [ -e "$tmp/o4/profile.json" ] && ok || bad "REAL_FROM's profile.json is used: $(grep 'host profile' "$tmp/log4")"
+echo "test_validate_script: $pass passed, $fail failed"
+[ "$fail" = 0 ]
