@@ -87,6 +87,12 @@ for f in "$2"/scenarios/*.json "$2"/scenarios/*/*.json; do
 	"$bin" validate "$f" && ok || bad "scenario $f invalid"
 	"$bin" run "$f" --check --quiet --set stop.max_ms=2000 -o "$tmp/chk.json" && ok || bad "scenario $f fails --check"
 done
+# every shipped host profile loads and drives a kvm run under --check
+for f in "$2"/scenarios/hosts/*.json; do
+	"$bin" run --quiet --check --set "host.profile=$f" --set scheduler.policy=kvm --set stop.max_ms=300 \
+		-o "$tmp/hp.json" && python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["host_profile"]["source"] in (sys.argv[2], "built-in")' "$tmp/hp.json" "$f" &&
+		ok || bad "host profile $f"
+done
 # --quiet is quiet: a run that stop.max_ms ends with a VM unfinished prints nothing
 # (the results say so); without --quiet a note says it
 "$bin" run --quiet --set stop.max_ms=200 -o "$tmp/q.json" 2>"$tmp/q.err" && [ ! -s "$tmp/q.err" ] && ok ||
