@@ -1269,6 +1269,23 @@ __attribute__((noinline)) static void continue_after_slow(struct sim *s, struct 
 
 static void next_op_other(struct sim *s, struct vcpu *v);
 
+/* Counts the operation just finished if it was a request, fetches the next one,
+ * and starts it if it is a compute of more than 0 ns (the commonest kind): 1 if it
+ * did, else 0 with the operation in g->op for the caller to start. */
+static inline __attribute__((always_inline)) int fetch_op(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	struct vm *vm = v->vm;
+	if (g->op.request && g->st != G_START)
+		vm->st.requests++;
+	vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
+	if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
+		enter(s, v, G_COMPUTE, g->op.ns);
+		return 1;
+	}
+	return 0;
+}
+
 /* Fetches the thread's next operation and starts it. The common kinds (a compute,
  * a lock) are started here; the others, and computes of 0 ns (the guest fetches
  * on), by next_op_other, out of line: this function stays small. */
@@ -1283,14 +1300,9 @@ static void next_op(struct sim *s, struct vcpu *v)
 		if (c >= s->guest.long_wait_cycles && s->ops->long_wait)
 			s->ops->long_wait(s, v, (uint64_t)c);
 	}
-	if (g->op.request && g->st != G_START)
-		vm->st.requests++;
-	vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
 	/* the common kinds before the switch (see continue_after) */
-	if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
-		enter(s, v, G_COMPUTE, g->op.ns);
+	if (fetch_op(s, v))
 		return;
-	}
 	if (g->op.kind == OP_LOCK) {
 		vm->st.lock_calls += g->op.batch > 1 ? (uint64_t)g->op.batch : 1;
 		lock_request(s, v, &vm->locks[g->op.lock], GN_CRITICAL);
@@ -1353,13 +1365,8 @@ __attribute__((noinline)) static void next_op_other(struct sim *s, struct vcpu *
 			return;
 		}
 		/* the op took no time: the next one */
-		if (g->op.request && g->st != G_START)
-			vm->st.requests++;
-		vm->wk->next_op(vm->wstate, vm->wp, v->idx, v->rng, &g->op);
-		if (g->op.kind == OP_COMPUTE && g->op.ns > 0) {
-			enter(s, v, G_COMPUTE, g->op.ns);
+		if (fetch_op(s, v))
 			return;
-		}
 	}
 }
 
