@@ -220,8 +220,9 @@ struct pcpu {
 	simtime_t since;               /* start of the current busy/idle period */
 	simtime_t slice_end;           /* when the current slice was set to end */
 	simtime_t busy_ns, idle_ns;
-	simtime_t switch_stall;        /* set by the policy's do_schedule: the host's own
-	                                  work before the vCPU it picks runs guest code
+	simtime_t switch_stall;        /* set by the policy's do_schedule when it picks
+	                                  a vCPU other than the current one: the host's
+	                                  own work before that vCPU runs guest code
 	                                  (KVM's world switch); the engine runs it as
 	                                  interrupt-like activity after the switch */
 	simtime_t steal_ns;            /* host activity time on this pCPU */

@@ -85,12 +85,10 @@ static void sched_event(struct sim *s, struct event *e)
 	} else {
 		p->slice_end = SIMTIME_NEVER;
 	}
-	struct vcpu *prev = p->curr;
 	switch_to(s, p, next);
 	if (p->switch_stall > 0) {
-		/* the policy's world switch into the vCPU it picked (kvm.c) */
-		if (next && next != prev)
-			host_stall(s, p, HOST_IRQ, p->switch_stall);
+		/* the policy's world switch into the other vCPU it picked (kvm.c) */
+		host_stall(s, p, HOST_IRQ, p->switch_stall);
 		p->switch_stall = 0;
 	}
 }
