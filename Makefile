@@ -54,12 +54,14 @@ test-asan: build-asan
 # Real KVM against the simulator on scenarios/validation/ (docs/validation.md).
 # REPS repetitions; SIM_SET="PATH=VALUE ..." overrides for the simulated runs;
 # ONLY=substring picks scenarios; NICE=-20 shields the real runs from other users;
-# REAL_FROM=DIR reuses the real runs of an earlier validate (try model parameters);
-# SIM_NOISE=T:S adds host noise to the simulated side; SIM_REPS=N simulated seeds
-# for the OpenMP rows (default 100) (docs/validation.md).
+# REAL_FROM=DIR reuses the real runs of an earlier validate (try model parameters),
+# DIR1:DIR2:... pools several; SIM_NOISE=T:S adds host noise to the simulated side;
+# SIM_REPS=N simulated seeds of every row (default 100); PROFILE=FILE|reference the
+# simulated host (default: calibrated first, or REAL_FROM's profile.json)
+# (docs/validation.md).
 REPS ?= 5
 validate: build
-	@SIM_SET="$(SIM_SET)" SIM_REPS="$(SIM_REPS)" ONLY="$(ONLY)" NICE="$(NICE)" REAL_FROM="$(REAL_FROM)" SIM_NOISE="$(SIM_NOISE)" SIM_BIN="$(SIM_BIN)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
+	@SIM_SET="$(SIM_SET)" SIM_REPS="$(SIM_REPS)" ONLY="$(ONLY)" NICE="$(NICE)" REAL_FROM="$(REAL_FROM)" SIM_NOISE="$(SIM_NOISE)" SIM_BIN="$(SIM_BIN)" PROFILE="$(PROFILE)" scripts/validate.sh $(BUILD)/vcpusim out/validate$(if $(SIM_SET),-$(subst =,-,$(subst .,-,$(firstword $(SIM_SET))))) $(REPS)
 
 # Install into PREFIX (default /usr/local; DESTDIR is honoured for packaging):
 # bin/vcpusim, lib/vcpusim/ (the capture library), share/vcpusim/ (scenarios,
