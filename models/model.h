@@ -11,6 +11,7 @@
 #include "sim/simtime.h"
 #include "sim/eventq.h"
 #include "sim/bitmap.h"
+#include "sim/rng.h"
 #include "workloads/workload.h"
 
 #define WAIT_HIST_BUCKETS 64   /* log2(cycles) of a spinlock wait */
@@ -103,7 +104,7 @@ struct vcpu {
 	int idx;                 /* within its VM */
 	struct vm *vm;
 	struct pcpu *running_on; /* non-NULL iff RUNNING */
-	gsl_rng *rng;
+	RNG_EMBEDDED(rng);       /* its stream, in its own lines (sim/rng.h) */
 	struct guest_thread g;
 	struct vcpu_stats st;
 	simtime_t ready_since;   /* when it last became runnable-not-running */
@@ -199,7 +200,7 @@ struct vm {
 	struct gbarrier barrier;
 	int64_t *flags;           /* hand-off counters (OP_SIGNAL / OP_WAIT) */
 	int nflags;
-	gsl_rng *rng;
+	RNG_EMBEDDED(rng);
 	struct vm_stats st;
 	unsigned char *tlb_req;   /* [target * nvcpus + initiator]: flush requested */
 };
@@ -208,7 +209,7 @@ struct pcpu {
 	/* what a context switch and a host activity read and write first (the order of
 	 * struct vcpu's, above), then the events, then the topology */
 	struct vcpu *curr;             /* NULL = idle */
-	gsl_rng *rng;                  /* activity and timer lateness draws */
+	RNG_EMBEDDED(rng);             /* activity and timer lateness draws */
 	int id;
 	/* host activity (models/host.h, sim/sim.c): while host_busy the pCPU does the
 	 * host's own work; its vCPU (if any) stays current but is stalled */

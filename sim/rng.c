@@ -12,6 +12,13 @@ uint64_t rng_mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+static unsigned long stream_seed(uint64_t seed, enum rng_kind kind, uint64_t id)
+{
+	uint64_t s = rng_mix(rng_mix(seed) ^ rng_mix(((uint64_t)kind << 56) ^ id));
+	/* taus2 takes an unsigned long seed; 0 is replaced by GSL's default, so avoid it */
+	return (unsigned long)(s ? s : 1);
+}
+
 gsl_rng *rng_stream(uint64_t seed, enum rng_kind kind, uint64_t id)
 {
 	gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
@@ -19,8 +26,20 @@ gsl_rng *rng_stream(uint64_t seed, enum rng_kind kind, uint64_t id)
 		fprintf(stderr, "vcpusim: out of memory for a random stream\n");
 		exit(1);
 	}
-	uint64_t s = rng_mix(rng_mix(seed) ^ rng_mix(((uint64_t)kind << 56) ^ id));
-	/* taus2 takes an unsigned long seed; 0 is replaced by GSL's default, so avoid it */
-	gsl_rng_set(r, (unsigned long)(s ? s : 1));
+	gsl_rng_set(r, stream_seed(seed, kind, id));
 	return r;
+}
+
+void rng_stream_init(gsl_rng *r, unsigned long *state, uint64_t seed, enum rng_kind kind,
+		     uint64_t id)
+{
+	if (gsl_rng_taus2->size > RNG_STATE_WORDS * sizeof *state) {
+		/* a GSL whose taus2 keeps more state than taus.c's three words */
+		fprintf(stderr, "vcpusim: GSL's taus2 state (%zu bytes) does not fit\n",
+			gsl_rng_taus2->size);
+		exit(1);
+	}
+	r->type = gsl_rng_taus2;
+	r->state = state;
+	gsl_rng_set(r, stream_seed(seed, kind, id));   /* gsl_rng_alloc's state, then set */
 }

@@ -12,6 +12,21 @@
 enum rng_kind { RNG_VCPU = 1, RNG_VM = 2, RNG_POLICY = 3, RNG_WORKLOAD = 4, RNG_PCPU = 5 };
 
 gsl_rng *rng_stream(uint64_t seed, enum rng_kind kind, uint64_t id);
+
+/* The same stream kept inside the entity that draws from it (a vCPU, a pCPU, a
+ * VM): its gsl_rng (GSL's public {type, state} pair, gsl_rng.h) and taus2's
+ * state side by side, with no allocation. A draw then reads the entity's own
+ * cache lines instead of two small blocks elsewhere on the heap, each a cache
+ * miss on a large host (docs/performance.md). Declared as an array of one so that
+ * `e->rng` is the gsl_rng * every GSL call takes. Draws are GSL's own (the type
+ * is gsl_rng_taus2, seeded by its set function), bit for bit those of
+ * rng_stream's. Nothing to free. */
+#define RNG_STATE_WORDS 3      /* taus2's state: three unsigned longs (taus.c) */
+#define RNG_EMBEDDED(name)                                   \
+	gsl_rng name[1];                                     \
+	unsigned long name##_state[RNG_STATE_WORDS]
+void rng_stream_init(gsl_rng *r, unsigned long *state, uint64_t seed, enum rng_kind kind,
+		     uint64_t id);
 uint64_t rng_mix(uint64_t x);
 
 #endif

@@ -472,7 +472,7 @@ static void build_host(struct sim *s, const struct scenario *sc)
 		event_init(&p->act_ev[HOST_IRQ], act_begin, p, EV_HOST);
 		event_init(&p->act_ev[HOST_TASK], act_begin, p, EV_HOST);
 		event_init(&p->act_end, act_end, p, EV_HOST);
-		p->rng = rng_stream(sc->seed, RNG_PCPU, (uint64_t)i);
+		rng_stream_init(p->rng, p->rng_state, sc->seed, RNG_PCPU, (uint64_t)i);
 	}
 }
 
@@ -535,7 +535,7 @@ struct sim *sim_create(const struct scenario *sc)
 		vm->wp = c->wp;
 		vm->finite = c->wk->finite(c->wp);
 		vm->done_time = -1;
-		vm->rng = rng_stream(sc->seed, RNG_VM, (uint64_t)m);
+		rng_stream_init(vm->rng, vm->rng_state, sc->seed, RNG_VM, (uint64_t)m);
 		vm->st.wake_lat = s->wake_lat + (size_t)m * LAT_BUCKETS;
 		vm->vcpus = xcalloc_aligned(_Alignof(struct vcpu), (size_t)vm->nvcpus, sizeof *vm->vcpus);
 		for (int i = 0; i < vm->nvcpus; i++) {
@@ -546,7 +546,7 @@ struct sim *sim_create(const struct scenario *sc)
 			v->state = VCPU_BLOCKED;
 			v->wake_time = -1;
 			v->last_pcpu = -1;
-			v->rng = rng_stream(sc->seed, RNG_VCPU, (uint64_t)id);
+			rng_stream_init(v->rng, v->rng_state, sc->seed, RNG_VCPU, (uint64_t)id);
 			event_init(&v->ipi_ev, ipi_event, v, EV_IPI);
 			bitword_t *aff = bitmap_alloc(s->host.npcpus);
 			if (c->affinity) {
@@ -581,18 +581,13 @@ void sim_destroy(struct sim *s)
 	for (int m = 0; m < s->nvms; m++) {
 		struct vm *vm = &s->vms[m];
 		guest_free_vm(vm);
-		for (int i = 0; i < vm->nvcpus; i++) {
-			gsl_rng_free(vm->vcpus[i].rng);
+		for (int i = 0; i < vm->nvcpus; i++)
 			free((void *)vm->vcpus[i].affinity);
-		}
 		free(vm->vcpus);
-		gsl_rng_free(vm->rng);
 	}
 	free(s->vms);
 	free(s->vcpus);
 	free(s->wake_lat);
-	for (int i = 0; s->host.pcpus && i < s->host.npcpus; i++)
-		gsl_rng_free(s->host.pcpus[i].rng);
 	free(s->host.pcpus);
 	free(s->host.all);
 	free(s->host.maps);
