@@ -115,7 +115,7 @@ struct vcpu {
 	int id;                  /* global, 0..nvcpus-1 */
 	int wake_new;            /* its next wake-up starts a newly created native thread
 	                            (wake_up_new_task, WF_FORK); cleared after the wake */
-	const bitword_t *affinity;
+	const bitword_t *affinity;  /* host.all when the VM gives none (shared: never written) */
 	struct event ipi_ev;     /* a wake-up IPI (event channel) in flight to this vCPU */
 	struct event tlb_ev;     /* a TLB flush IPI in flight to this vCPU (models/guest.c) */
 } __attribute__((aligned(64)));   /* whole cache lines, the same lines in every vCPU */
@@ -244,7 +244,7 @@ struct host {
 	int sockets, cores, threads;   /* per host, per socket, per core */
 	double ghz;
 	struct pcpu *pcpus;
-	bitword_t *all;                /* all pCPUs */
+	bitword_t *all;                /* all pCPUs (also the affinity of unpinned vCPUs) */
 	bitword_t *maps;               /* storage for sibling and core maps */
 };
 
