@@ -6,6 +6,7 @@
  * thread does lives in models/guest.c. */
 #ifndef VCPUSIM_MODEL_H
 #define VCPUSIM_MODEL_H
+#include <stddef.h>
 #include <stdint.h>
 #include <gsl/gsl_rng.h>
 #include "sim/simtime.h"
@@ -54,25 +55,33 @@ struct glock;
 struct vm;
 struct pcpu;
 
-/* Field order (here, in vcpu_stats and in struct vcpu): what a guest step's
- * timer and a context switch touch comes first, so that on a large host, where
- * the vCPUs do not stay in the caches, an event misses on two or three of a
- * vCPU's cache lines instead of five to eight (docs/performance.md). */
+/* Field order (here, in vcpu_stats and in struct vcpu): on a large host the
+ * vCPUs do not stay in the caches, and each cache line an event touches is a
+ * miss. A guest step's end (a compute, a lock, a critical section) reads and
+ * writes lines 0-2 and 4 of its vCPU: the event and state (line 0), its VM and
+ * pCPU with the thread's state, step and lock (line 1), the lock's ticket and
+ * the operation (line 2), then its random stream and work time (line 4). A
+ * context switch adds the switch statistics (line 5) and the scheduling fields
+ * (line 6). The offsets are checked below (docs/performance.md). */
 struct guest_thread {
+	/* line 1, after vm and running_on */
 	enum guest_state st;
 	enum guest_next after;     /* continuation once the lock is held / timer ends */
 	simtime_t remaining;       /* CPU ns left of the current timed step */
 	simtime_t seg_start;       /* start of the current accounting segment */
-	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
-	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
-	struct op op;              /* the current operation */
 	struct glock *lock;        /* lock requested or held */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
 	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
+	/* line 2 */
 	uint64_t ticket;           /* ticket-lock ticket */
+	struct vcpu *wait_prev;    /* in lock->waiters */
 	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
+	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
+	struct op op;              /* the current operation (its last 8 bytes: line 3) */
+	/* line 3 and on: rarer */
+	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
-	struct vcpu *wait_prev, *wait_next;  /* in lock->waiters */
+	struct vcpu *wait_next;    /* in lock->waiters */
 	simtime_t barrier_arrival; /* when it arrived at that barrier */
 	/* pvqspinlock (models/guest.c): role in the lock (an unfair spinner outside the
 	 * MCS queue, a queue node, the queue head), the head has halted once (is
@@ -89,13 +98,14 @@ struct guest_thread {
 
 struct vcpu_stats {
 	simtime_t work_ns;       /* CPU time by what the guest did: work, spin, kernel */
+	/* what a context switch adds to (line 5) */
 	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
 	uint64_t wakes;
-	simtime_t spin_ns, sys_ns;
 	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
-	simtime_t lock_spin_ns, barrier_spin_ns, p2p_spin_ns, tlb_spin_ns;
+	simtime_t spin_ns, lock_spin_ns, barrier_spin_ns;
+	simtime_t sys_ns, p2p_spin_ns, tlb_spin_ns;
 };
 
 struct vcpu {
@@ -104,8 +114,8 @@ struct vcpu {
 	int idx;                 /* within its VM */
 	struct vm *vm;
 	struct pcpu *running_on; /* non-NULL iff RUNNING */
-	RNG_EMBEDDED(rng);       /* its stream, in its own lines (sim/rng.h) */
 	struct guest_thread g;
+	RNG_EMBEDDED(rng);       /* its stream, in its own lines (sim/rng.h) */
 	struct vcpu_stats st;
 	simtime_t ready_since;   /* when it last became runnable-not-running */
 	simtime_t wake_time;     /* when it last became runnable from blocked; -1 if consumed */
@@ -148,13 +158,21 @@ struct kwait {
 	simtime_t total, max;
 };
 
+/* Field order, as in struct vcpu (above): a lock taken at once adds to kwait[0]
+ * (line 0 of the statistics) and to the counters with wait_hist[0] (line 2), a
+ * compute's fetch to requests (line 2), a dispatch after a wake-up to
+ * wake_lat_max (line 2). */
 struct vm_stats {
-	uint64_t acquisitions, long_waits, max_wait_cycles;
-	uint64_t wait_hist[WAIT_HIST_BUCKETS];
-	uint64_t barriers, futex_sleeps, ipis_sent, requests;
-	uint64_t lock_calls;        /* real acquisitions the OP_LOCKs stand for */
-	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
 	struct kwait kwait[KW_CAUSES];
+	uint64_t acquisitions, requests, lock_calls;   /* lock_calls: the real acquisitions
+							  the OP_LOCKs stand for */
+	simtime_t wake_lat_max;
+	simtime_t together_ns;      /* all its vCPUs executing at once (co-run time) */
+	uint64_t barriers, max_wait_cycles;
+	uint64_t wait_hist[WAIT_HIST_BUCKETS];
+	uint64_t long_waits;
+	uint64_t futex_sleeps, ipis_sent;
+	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
 	uint64_t tlb_ipis, tlb_deferred; /* flush IPIs sent; flushes deferred (PV TLB flush) */
 	simtime_t tlb_flush_cpu_ns;  /* targets' flush handlers (guest.tlb_flush_ns each) */
 	simtime_t rq_spin_ns;        /* CPU spent spinning for rq locks (guest.ttwu_rq_lock) */
@@ -165,45 +183,44 @@ struct vm_stats {
 	 * of 9 and their fields that every context switch touches share fewer
 	 * cache lines and pages with other VMs' histograms (docs/performance.md) */
 	uint64_t *wake_lat;
-	simtime_t wake_lat_max;
 	uint64_t mode_switches;     /* coscheduling policies */
 	simtime_t cosched_ns;
-	simtime_t together_ns;      /* all its vCPUs executing at once (co-run time) */
 };
 
 struct vm {
+	/* line 0: what every context switch (sim.c exec_change), every operation's
+	 * fetch (models/guest.c fetch_op) and every lock request reads first */
 	int id;
 	int nvcpus;
-	/* every context switch of a vCPU reads and writes these two (sim.c
-	 * exec_change): on the VM's first cache line with nvcpus, not ~1 KB further
-	 * on after the statistics, where on a large host they were a second miss */
 	int n_exec;               /* vCPUs executing now (running, not stalled by the host) */
+	int rq_locks;             /* guest.ttwu_rq_lock: one rq lock per vCPU */
 	simtime_t together_since;
-	char *name;
+	const struct workload_kind *wk;
+	const struct workload_params *wp;
+	void *wstate;
+	struct glock *locks;      /* workload locks, the vCPUs' rq locks if rq_locks,
+	                             then the futex bucket lock */
+	int nlocks;
+	int threads_done;
+	/* line 1: barriers */
 	struct vcpu *vcpus;
+	struct gbarrier barrier;
+	/* then the rest */
+	char *name;
 	int weight, cap;          /* Xen: weight per domain, cap in % of one pCPU */
 	int concurrent;           /* hybrid's static flag */
 	int native;               /* a native process: its threads' first starts are
 	                             thread creations (WF_FORK; docs/scenario.md) */
 	simtime_t start_ns;       /* its vCPUs come online from this time (a native
 	                             process's: when it starts); completion counts from it */
-	const struct workload_kind *wk;
-	const struct workload_params *wp;
-	void *wstate;
 	int finite;
-	int threads_done;
-	simtime_t done_time;      /* completion, -1 until finished */
-	struct glock *locks;      /* workload locks, the vCPUs' rq locks if rq_locks,
-	                             then the futex bucket lock */
-	int rq_locks;             /* guest.ttwu_rq_lock: one rq lock per vCPU */
-	int nlocks;
-	struct gbarrier barrier;
-	int64_t *flags;           /* hand-off counters (OP_SIGNAL / OP_WAIT) */
 	int nflags;
-	RNG_EMBEDDED(rng);
-	struct vm_stats st;
+	simtime_t done_time;      /* completion, -1 until finished */
+	int64_t *flags;           /* hand-off counters (OP_SIGNAL / OP_WAIT) */
 	unsigned char *tlb_req;   /* [target * nvcpus + initiator]: flush requested */
-};
+	RNG_EMBEDDED(rng);
+	struct vm_stats st __attribute__((aligned(64)));
+} __attribute__((aligned(64)));   /* allocated aligned (sim.c): the same lines in every VM */
 
 struct pcpu {
 	/* what a context switch and a host activity read and write first (the order of
@@ -247,6 +264,20 @@ struct host {
 	bitword_t *all;                /* all pCPUs (also the affinity of unpinned vCPUs) */
 	bitword_t *maps;               /* storage for sibling and core maps */
 };
+
+/* The layouts above, line by line (a change that moves these is a performance
+ * change: measure it, docs/performance.md) */
+_Static_assert(offsetof(struct vcpu, g.wait_start) / 64 == 1 &&
+	       offsetof(struct vcpu, g.op.batch) / 64 == 2 &&
+	       offsetof(struct vcpu, rng) / 64 == 4 && offsetof(struct vcpu, st.work_ns) / 64 == 4 &&
+	       offsetof(struct vcpu, st.barrier_spin_ns) / 64 == 5 &&
+	       offsetof(struct vcpu, affinity) / 64 == 6, "struct vcpu's hot lines");
+_Static_assert(offsetof(struct vm, threads_done) / 64 == 0 &&
+	       offsetof(struct vm, barrier.nto_wake) / 64 == 1 &&
+	       offsetof(struct vm, st.kwait[0].n) % 64 == 0 &&
+	       (offsetof(struct vm, st.wait_hist[0]) - offsetof(struct vm, st.acquisitions)) < 64 &&
+	       offsetof(struct vm, st.acquisitions) / 64 == offsetof(struct vm, st.wait_hist[0]) / 64,
+	       "struct vm's hot lines");
 
 /* The vCPU is executing guest code now: running on a pCPU that host activity does
  * not hold. Guest progress (models/guest.c) happens only then. */

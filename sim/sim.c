@@ -514,7 +514,7 @@ struct sim *sim_create(const struct scenario *sc)
 	build_host(s, sc);
 
 	s->nvms = sc->nvms;
-	s->vms = xcalloc((size_t)s->nvms, sizeof *s->vms);
+	s->vms = xcalloc_aligned(_Alignof(struct vm), (size_t)s->nvms, sizeof *s->vms);
 	for (int m = 0; m < s->nvms; m++)
 		s->nvcpus += sc->vms[m].vcpus;
 	s->vcpus = xcalloc((size_t)s->nvcpus, sizeof *s->vcpus);

@@ -39,9 +39,9 @@ struct op {
 	int batch;         /* OP_LOCK: real acquisitions this one stands for (0 = 1);
 			    * see workloads/npb.c, UA's aggregated locks */
 	int flag;          /* OP_SIGNAL, OP_WAIT: index into the VM's flags */
-	int64_t value;     /* OP_WAIT: the count to wait for */
 	int block;         /* OP_WAIT: halt (no spinning) until a signal wakes it */
-};
+	int64_t value;     /* OP_WAIT: the count to wait for */
+};   /* (no holes; the fields every compute and lock reads first: models/model.h) */
 
 struct workload_params; /* opaque, per kind */
 
