@@ -76,10 +76,11 @@ struct guest_thread {
 	uint64_t ticket;           /* ticket-lock ticket */
 	struct vcpu *wait_prev;    /* in lock->waiters */
 	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
-	int tlb_handling;          /* running the flush IPI's handler (flush_tlb_func) */
+	/* (flags, read at every dispatch: bytes, to fit on line 2) */
+	unsigned char tlb_handling;  /* running the flush IPI's handler (flush_tlb_func) */
+	unsigned char tlb_irq;     /* a flush IPI arrived while not executing: at entry */
 	struct op op;              /* the current operation (its last 8 bytes: line 3) */
 	/* line 3 and on: rarer */
-	int tlb_irq;               /* a flush IPI arrived while not executing: at entry */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
 	struct vcpu *wait_next;    /* in lock->waiters */
 	simtime_t barrier_arrival; /* when it arrived at that barrier */
@@ -269,6 +270,7 @@ struct host {
  * change: measure it, docs/performance.md) */
 _Static_assert(offsetof(struct vcpu, g.wait_start) / 64 == 1 &&
 	       offsetof(struct vcpu, g.op.batch) / 64 == 2 &&
+	       offsetof(struct vcpu, g.tlb_irq) / 64 == 2 &&
 	       offsetof(struct vcpu, rng) / 64 == 4 && offsetof(struct vcpu, st.work_ns) / 64 == 4 &&
 	       offsetof(struct vcpu, st.barrier_spin_ns) / 64 == 5 &&
 	       offsetof(struct vcpu, affinity) / 64 == 6, "struct vcpu's hot lines");

@@ -16,22 +16,25 @@ struct credit_params {
 	int sample_burn;        /* Xen 3.4: debit 100 credits per tick from the runner */
 };
 
-/* What a scheduling decision, a wake-up and a runqueue walk read is in the first
- * 64 bytes, and each entry is two cache lines, aligned: on a large host a vCPU's
- * decision misses on one line of it, not two (docs/performance.md). */
+/* What a scheduling decision, a wake-up, a runqueue walk and a tick read is in
+ * the first 64 bytes, and each entry is two cache lines, aligned: on a large host
+ * a vCPU's decision misses on one line of it, not two (docs/performance.md). */
 struct credit_vcpu {
 	struct vcpu *v;
 	int credit;
 	int pri;
-	int parked, migrating, active, on_runq;
-	int foreign;            /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
+	/* flags (0 or 1), bytes: with rem and active on the first line */
+	unsigned char parked, migrating, on_runq;
+	unsigned char foreign;  /* scheduled by a derived policy (hybrid's gangs): Credit ignores it */
 	int rq_cpu;
 	simtime_t start_time;   /* burn start; unburned remainder carried across runs */
 	struct credit_vcpu *rq_prev, *rq_next;
-	simtime_t rem;
+	simtime_t rem;          /* (read with start_time at a dispatch) */
+	int active;
 	int clipped;            /* accounted (so clipped) since it last became active */
 	struct credit_vcpu *act_prev, *act_next;  /* in the domain's active list */
 } __attribute__((aligned(64)));
+_Static_assert(offsetof(struct credit_vcpu, clipped) < 64, "credit_vcpu's first line");
 
 struct credit_dom {
 	struct vm *vm;
