@@ -59,10 +59,11 @@ struct pcpu;
  * vCPUs do not stay in the caches, and each cache line an event touches is a
  * miss. A guest step's end (a compute, a lock, a critical section) reads and
  * writes lines 0-2 and 4 of its vCPU: the event and state (line 0), its VM and
- * pCPU with the thread's state, step and lock (line 1), the lock's ticket and
- * the operation (line 2), then its random stream and work time (line 4). A
- * context switch adds the switch statistics (line 5) and the scheduling fields
- * (line 6). The offsets are checked below (docs/performance.md). */
+ * pCPU with the thread's state, step, lock and the flags a dispatch reads (line
+ * 1), the lock's ticket, wait start and the operation (line 2), then its random
+ * stream and work time (line 4). A context switch adds the switch statistics
+ * (line 5) and the scheduling fields (line 6); a preempted step resumed reads no
+ * more than lines 0, 1 and 4. The offsets are checked below (docs/performance.md). */
 struct guest_thread {
 	/* line 1, after vm and running_on */
 	enum guest_state st;
@@ -71,14 +72,14 @@ struct guest_thread {
 	simtime_t seg_start;       /* start of the current accounting segment */
 	struct glock *lock;        /* lock requested or held */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
-	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
+	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
+	/* read at every dispatch and preemption (bytes, to fit on line 1) */
+	unsigned char tlb_handling;  /* running the flush IPI's handler (flush_tlb_func) */
+	unsigned char tlb_irq;     /* a flush IPI arrived while not executing: at entry */
 	/* line 2 */
 	uint64_t ticket;           /* ticket-lock ticket */
 	struct vcpu *wait_prev;    /* in lock->waiters */
-	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
-	/* (flags, read at every dispatch: bytes, to fit on line 2) */
-	unsigned char tlb_handling;  /* running the flush IPI's handler (flush_tlb_func) */
-	unsigned char tlb_irq;     /* a flush IPI arrived while not executing: at entry */
+	simtime_t wait_start;      /* when the lock (or hand-off flag) was requested */
 	struct op op;              /* the current operation (its last 8 bytes: line 3) */
 	/* line 3 and on: rarer */
 	uint32_t barrier_gen;      /* generation of the barrier being waited on */
@@ -268,9 +269,8 @@ struct host {
 
 /* The layouts above, line by line (a change that moves these is a performance
  * change: measure it, docs/performance.md) */
-_Static_assert(offsetof(struct vcpu, g.wait_start) / 64 == 1 &&
+_Static_assert(offsetof(struct vcpu, g.tlb_irq) / 64 == 1 &&
 	       offsetof(struct vcpu, g.op.batch) / 64 == 2 &&
-	       offsetof(struct vcpu, g.tlb_irq) / 64 == 2 &&
 	       offsetof(struct vcpu, rng) / 64 == 4 && offsetof(struct vcpu, st.work_ns) / 64 == 4 &&
 	       offsetof(struct vcpu, st.barrier_spin_ns) / 64 == 5 &&
 	       offsetof(struct vcpu, affinity) / 64 == 6, "struct vcpu's hot lines");
