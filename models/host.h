@@ -26,6 +26,7 @@ struct host_hist {
 	int n;
 	double *lo, *hi, *cum;   /* cum[i]: counts of bins 0..i */
 	double *ratio;           /* hi[i] / lo[i] (for lo[i] > 0) */
+	double *logr;            /* log(ratio[i]) (for lo[i] > 0) */
 	int *guide;              /* HOST_GUIDE entries: a bin at or near where a draw starts */
 };
 #define HOST_GUIDE 256
@@ -67,6 +68,12 @@ struct host_profile *host_profile_from_json(struct jp *jp, const cJSON *root, co
 void host_profile_free(struct host_profile *p);
 /* A draw in ns (>= 0) from h; 0 for an empty distribution. */
 double host_hist_draw(const struct host_hist *h, gsl_rng *r);
+/* (simtime_t)(host_hist_draw(h, r) + 0.5), the same integer for the same draws
+ * (models/host.c), faster. */
+simtime_t host_hist_draw_ns(const struct host_hist *h, gsl_rng *r);
+/* Draws of narrow bins that host_hist_draw_ns left to pow, being too near a
+ * rounding boundary (for tests/test_host_draw.c). */
+extern unsigned long host_hist_draw_ns_exact;
 double host_hist_mean(const struct host_hist *h);
 
 extern const char host_profile_reference_json[];   /* generated from scenarios/hosts/reference.json */

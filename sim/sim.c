@@ -55,7 +55,7 @@ simtime_t sim_timer_late(struct sim *s, struct pcpu *p)
 {
 	if (!s->sc->activity)
 		return 0;
-	return (simtime_t)(host_hist_draw(&s->sc->profile->timer_late, p->rng) + 0.5);
+	return host_hist_draw_ns(&s->sc->profile->timer_late, p->rng);
 }
 
 /* ---- scheduling events */
@@ -129,7 +129,7 @@ static void act_arm(struct sim *s, struct pcpu *p, int k, simtime_t after)
 	const struct host_class *c = &s->sc->profile->cls[k];
 	if (c->rate_hz <= 0)
 		return;
-	simtime_t gap = (simtime_t)(host_hist_draw(&c->iat, p->rng) + 0.5);
+	simtime_t gap = host_hist_draw_ns(&c->iat, p->rng);
 	evq_schedule(&s->q, &p->act_ev[k], after + (gap > 0 ? gap : 1));
 }
 
@@ -142,7 +142,7 @@ static void act_begin(struct sim *s, struct event *e)
 		evq_schedule(&s->q, e, s->now);
 		return;
 	}
-	simtime_t len = (simtime_t)(host_hist_draw(&s->sc->profile->cls[k].len, p->rng) + 0.5);
+	simtime_t len = host_hist_draw_ns(&s->sc->profile->cls[k].len, p->rng);
 	if (len < 1)
 		len = 1;
 	p->host_events++;
