@@ -365,6 +365,7 @@ void sim_thread_done(struct sim *s, struct vcpu *v)
 	if (++vm->threads_done == vm->nvcpus && vm->finite) {
 		vm->done_time = s->now;
 		s->finished_vms++;
+		s->attention = 1;   /* the main loop looks whether all are done */
 	}
 }
 
@@ -383,6 +384,7 @@ void sim_invariant_failed(struct sim *s, const char *fmt, ...)
 		(long long)s->now, (unsigned long long)s->events,
 		s->last_kind < EV_KINDS ? kinds[s->last_kind] : "?", msg);
 	sim_invariant_broken = 1;
+	s->attention = 1;   /* the main loop stops after this event */
 }
 
 static void check_invariants(struct sim *s)
@@ -663,9 +665,19 @@ int sim_run(struct sim *s)
 	int all_done_possible = s->finite_vms > 0, stalled = 0;
 	struct stall stall;   /* no progress: sim/stall.h */
 	stall_init(&stall, s);
-	while (!sim_invariant_broken) {
-		if (all_done_possible && s->finished_vms == s->finite_vms)
-			break;
+	/* The loop's exit conditions (an invariant broken, every finite VM done)
+	 * change only where s->attention is set (sim_invariant_failed,
+	 * sim_thread_done), so that is all an event's end looks at; set now, so that
+	 * they are looked at before the first event too. */
+	int per_event = s->check || s->progress;
+	s->attention = 1;
+	for (;;) {
+		if (__builtin_expect(s->attention, 0)) {
+			if (sim_invariant_broken ||
+			    (all_done_possible && s->finished_vms == s->finite_vms))
+				break;
+			s->attention = 0;
+		}
 		/* the next event, unless it is after stop.max_ms (or none is left) */
 		struct event *e = evq_pop_until(&s->q, max);
 		if (!e) {
@@ -686,10 +698,12 @@ int sim_run(struct sim *s)
 			break;
 		}
 		e->fire(s, e);
-		if (s->check)
-			check_invariants(s);
-		if (s->progress && (s->events & 0x3ffff) == 0)
-			show_progress(s, started);
+		if (__builtin_expect(per_event, 0)) {
+			if (s->check)
+				check_invariants(s);
+			if (s->progress && (s->events & 0x3ffff) == 0)
+				show_progress(s, started);
+		}
 	}
 	if (s->progress == 2)
 		fputc('\n', stderr);

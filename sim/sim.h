@@ -39,6 +39,8 @@ struct sim {
 	uint64_t events_by_kind[EV_KINDS];
 	unsigned last_kind;          /* kind of the event being processed */
 	int finite_vms, finished_vms;
+	int attention;               /* the main loop must look at its exit conditions
+	                                (set where they change: sim.c sim_run) */
 	simtime_t end;               /* when the run ended */
 	int hit_max;                 /* stopped at stop.max_ms */
 
