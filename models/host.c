@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sim/rng.h"
 #include "sim/xalloc.h"
 
 #define MAX_BINS 4096
@@ -162,8 +163,8 @@ simtime_t host_hist_draw_ns(const struct host_hist *h, gsl_rng *r)
 {
 	if (h->n == 0)
 		return 0;
-	int i = hist_bin(h, gsl_rng_uniform(r));
-	double a = h->lo[i], v = gsl_rng_uniform(r);
+	int i = hist_bin(h, rng_uniform(r));
+	double a = h->lo[i], v = rng_uniform(r);
 	if (a <= 0)
 		return (simtime_t)(a + (h->hi[i] - a) * v + 0.5);
 	if (h->logr[i] <= FAST_LOGR) {

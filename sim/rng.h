@@ -29,4 +29,22 @@ void rng_stream_init(gsl_rng *r, unsigned long *state, uint64_t seed, enum rng_k
 		     uint64_t id);
 uint64_t rng_mix(uint64_t x);
 
+/* gsl_rng_uniform(r), bit for bit: for a taus2 stream (every stream made here)
+ * taus2's step inline, as GSL's taus.c computes it (taus_get, taus_get_double:
+ * the same shifts, masks and division), without the call through the type's
+ * function pointer; any other generator through GSL. */
+static inline double rng_uniform(const gsl_rng *r)
+{
+	if (__builtin_expect(r->type != gsl_rng_taus2, 0))
+		return gsl_rng_uniform(r);
+	unsigned long *st = r->state;
+#define RNG_TAUS(s, a, b, c, d) \
+	((((s) & (c)) << (d)) & 0xffffffffUL) ^ (((((s) << (a)) & 0xffffffffUL) ^ (s)) >> (b))
+	st[0] = RNG_TAUS(st[0], 13, 19, 4294967294UL, 12);
+	st[1] = RNG_TAUS(st[1], 2, 25, 4294967288UL, 4);
+	st[2] = RNG_TAUS(st[2], 3, 11, 4294967280UL, 17);
+#undef RNG_TAUS
+	return (double)(st[0] ^ st[1] ^ st[2]) / 4294967296.0;
+}
+
 #endif

@@ -9,7 +9,10 @@
  *    below and above the boundary, either way;
  *  - bins wider than the polynomial's range and bins starting at 0 equal the
  *    old expression too;
- *  - the comparison can fail: a draw from another stream differs. */
+ *  - the comparison can fail: a draw from another stream differs;
+ *  - rng_uniform (sim/rng.h, taus2's step inline) is gsl_rng_uniform bit for bit,
+ *    on streams made by rng_stream and embedded ones, and goes through GSL for
+ *    another generator. */
 #include "testlib.h"
 #include <gsl/gsl_rng.h>
 #include "models/host.h"
@@ -118,8 +121,30 @@ static void boundaries(void)
 	free(h.lo), free(h.hi), free(h.cum), free(h.ratio), free(h.logr), free(h.guide);
 }
 
+static void inline_uniform(void)
+{
+	gsl_rng *a = rng_stream(11, RNG_VCPU, 5), *b = rng_stream(11, RNG_VCPU, 5);
+	struct { RNG_EMBEDDED(rng); } e;
+	rng_stream_init(e.rng, e.rng_state, 11, RNG_VCPU, 5);
+	long bad = 0;
+	for (long i = 0; i < 3000000; i++) {
+		double x = rng_uniform(a), y = gsl_rng_uniform(b), z = rng_uniform(e.rng);
+		bad += memcmp(&x, &y, sizeof x) != 0 || memcmp(&z, &y, sizeof z) != 0;
+	}
+	EXPECT(bad == 0, "rng_uniform differs from gsl_rng_uniform in %ld of 3 M draws", bad);
+	gsl_rng *m1 = gsl_rng_alloc(gsl_rng_mt19937), *m2 = gsl_rng_alloc(gsl_rng_mt19937);
+	bad = 0;
+	for (int i = 0; i < 1000; i++)
+		bad += rng_uniform(m1) != gsl_rng_uniform(m2);
+	EXPECT(bad == 0, "rng_uniform of another generator is GSL's (%ld differ)", bad);
+	double x = rng_uniform(a), y = rng_uniform(m1);
+	EXPECT(x != y, "two generators' draws differ");
+	gsl_rng_free(a), gsl_rng_free(b), gsl_rng_free(m1), gsl_rng_free(m2);
+}
+
 int main(int argc, char **argv)
 {
+	inline_uniform();
 	(void)argc;
 	struct jp jp;
 	jp_init(&jp, "(test)");

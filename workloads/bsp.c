@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include "workloads/workload.h"
 #include "workloads/bsp.h"
+#include "sim/rng.h"
 
 struct workload_params {
 	int64_t iterations;
@@ -90,7 +91,7 @@ __attribute__((noinline)) static void next_op_phase(struct thread_pos *tp,
 			return;
 		}
 		if (tp->step == 0) {
-			double u = 2.0 * gsl_rng_uniform(rng) - 1.0;
+			double u = 2.0 * rng_uniform(rng) - 1.0;
 			simtime_t phase = (simtime_t)((double)p->grain_ns * (1.0 + p->imbalance * u));
 			tp->chunk = phase / (k + 1);
 		}
