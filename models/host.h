@@ -25,8 +25,7 @@ enum { HOST_IRQ, HOST_TASK, HOST_CLASSES };
 struct host_hist {
 	int n;
 	double *lo, *hi, *cum;   /* cum[i]: counts of bins 0..i */
-	double *ratio;           /* hi[i] / lo[i] (for lo[i] > 0) */
-	double *logr;            /* log(ratio[i]) (for lo[i] > 0) */
+	double *ratio;           /* log(hi[i] / lo[i]) (for lo[i] > 0) */
 	int *guide;              /* HOST_GUIDE entries: a bin at or near where a draw starts */
 };
 #define HOST_GUIDE 256
@@ -71,7 +70,7 @@ double host_hist_draw(const struct host_hist *h, gsl_rng *r);
 /* (simtime_t)(host_hist_draw(h, r) + 0.5), the same integer for the same draws
  * (models/host.c), faster. */
 simtime_t host_hist_draw_ns(const struct host_hist *h, gsl_rng *r);
-/* Draws of narrow bins that host_hist_draw_ns left to pow, being too near a
+/* Draws of narrow bins that host_hist_draw_ns left to exp, being too near a
  * rounding boundary (for tests/test_host_draw.c). */
 extern unsigned long host_hist_draw_ns_exact;
 double host_hist_mean(const struct host_hist *h);

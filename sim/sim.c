@@ -277,9 +277,10 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 		if (s->trace)
 			trace_slice_begin(s->trace, s, p, next);
 #ifdef VCPUSIM_FAULT_DOUBLE_DISPATCH
-		/* test-only build (tests/check_catches.sh): at the 300th context switch
-		 * also put the vCPU on another pCPU, to show --check catches it */
-		if (s->context_switches == 300 && s->host.npcpus > 1)
+		/* test-only build (tests/check_catches.sh): at the 100th context switch
+		 * (the built-in scenario has 186) also put the vCPU on another pCPU, to
+		 * show --check catches it */
+		if (s->context_switches == 100 && s->host.npcpus > 1)
 			s->host.pcpus[(p->id + 1) % s->host.npcpus].curr = next;
 #endif
 		guest_dispatched(s, next);

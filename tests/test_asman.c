@@ -87,48 +87,61 @@ static void never_without_long_waits(void)
 static void cures_long_waits(void)
 {
 	/* scenarios/examples/lock-convoy.json: a ticket-lock-heavy VM beside a
-	 * 4-vCPU hog on 4 pCPUs. Credit's outcome depends on the seed: mostly the
-	 * VM's vCPUs drift apart and ticket waiters are preempted (a convoy), but in
-	 * some seeds Credit keeps the siblings in step by chance. */
+	 * 4-vCPU hog on 4 pCPUs. Credit's outcome depends on the seed: in some seeds
+	 * the VM's vCPUs drift apart and ticket waiters are preempted (a convoy: tens
+	 * to hundreds of long waits, the run 1.5-4x longer), in others Credit keeps
+	 * the siblings in step by chance and the VM finishes in its fair time. The
+	 * convoy-free time is the fastest Credit run of the seeds. */
 	const char *json =
 		"{\"name\":\"convoy\",\"seed\":%d,\"stop\":{\"max_ms\":30000},\"host\":{\"pcpus\":4},"
 		"\"scheduler\":{\"policy\":\"%%s\"},\"vms\":["
 		"{\"name\":\"par\",\"vcpus\":4,\"workload\":{\"kind\":\"bsp\",\"iterations\":2000,"
 		"\"grain_us\":500,\"imbalance\":0.1,\"barrier\":false,\"locks_per_phase\":10,\"cs_ns\":2000}},"
 		"{\"name\":\"hog\",\"vcpus\":4,\"workload\":{\"kind\":\"cpu_bound\"}}]}";
-	int suffered = 0;
-	for (int seed = 1; seed <= 4; seed++) {
+	enum { NSEEDS = 6 };
+	double tc[NSEEDS], ta[NSEEDS], lc[NSEEDS], la[NSEEDS], best = 1e18;
+	for (int i = 0; i < NSEEDS; i++) {
+		int seed = i + 1;
 		char fmt[1024];
 		snprintf(fmt, sizeof fmt, json, seed);
 		cJSON *c, *a;
 		both(fmt, &c, &a);
 		const cJSON *pc = vm_of(c, "par"), *pa = vm_of(a, "par");
 		/* an unfinished run counts as taking the whole stop.max_ms */
-		double tc = cJSON_IsNumber(cJSON_GetObjectItem(pc, "completion_ms")) ? num(pc, "completion_ms") : 30000;
-		double ta = cJSON_IsNumber(cJSON_GetObjectItem(pa, "completion_ms")) ? num(pa, "completion_ms") : 30000;
-		double lc = long_waits(pc), la = long_waits(pa);
+		tc[i] = cJSON_IsNumber(cJSON_GetObjectItem(pc, "completion_ms")) ? num(pc, "completion_ms") : 30000;
+		ta[i] = cJSON_IsNumber(cJSON_GetObjectItem(pa, "completion_ms")) ? num(pa, "completion_ms") : 30000;
+		lc[i] = long_waits(pc);
+		la[i] = long_waits(pa);
+		best = tc[i] < best ? tc[i] : best;
 		printf("convoy seed %d: credit %.0f long waits, completion %.1f ms%s | asman %.0f long waits, "
 		       "completion %.1f ms, coscheduled %.1f ms, %g mode switches, hog work %.1f vs %.1f ms/s\n",
-		       seed, lc, tc, cJSON_IsNumber(cJSON_GetObjectItem(pc, "completion_ms")) ? "" : " (unfinished)",
-		       la, ta, num(pa, "cosched_ms"), num(pa, "mode_switches"),
+		       seed, lc[i], tc[i], cJSON_IsNumber(cJSON_GetObjectItem(pc, "completion_ms")) ? "" : " (unfinished)",
+		       la[i], ta[i], num(pa, "cosched_ms"), num(pa, "mode_switches"),
 		       num(vm_of(a, "hog"), "work_ms") / num(a, "sim_ms") * 1000,
 		       num(vm_of(c, "hog"), "work_ms") / num(c, "sim_ms") * 1000);
 		const cJSON *info = cJSON_GetObjectItem(pa, "asman");
-		EXPECT(num(info, "reports") == la, "every long wait is reported (%g of %g)", num(info, "reports"), la);
-		if (lc >= 100) {
-			suffered++;
+		EXPECT(num(info, "reports") == la[i], "every long wait is reported (%g of %g)", num(info, "reports"), la[i]);
+		if (lc[i] >= 20)
 			EXPECT(num(pa, "cosched_ms") > 0 && num(pa, "mode_switches") >= 1,
 			       "seed %d: asman coscheduled the suffering VM", seed);
-			EXPECT(la < lc / 4, "seed %d: long waits drop: %.0f vs %.0f", seed, la, lc);
-			EXPECT(ta < tc / 2, "seed %d: completion drops: %.1f vs %.1f ms", seed, ta, tc);
-		} else {
-			EXPECT(fabs(ta / tc - 1) < 0.1, "seed %d: Credit did not make it suffer; asman within 10%%: %.1f vs %.1f",
-			       seed, ta, tc);
-		}
 		cJSON_Delete(c);
 		cJSON_Delete(a);
 	}
-	EXPECT(suffered >= 2, "Credit made the VM suffer in %d of 4 seeds (expected at least 2)", suffered);
+	int suffered = 0;
+	for (int i = 0; i < NSEEDS; i++) {
+		if (tc[i] > best * 1.3) {
+			/* a convoy: asman cuts its long waits and brings the VM back
+			 * near the convoy-free time */
+			suffered++;
+			EXPECT(la[i] < lc[i] / 2, "seed %d: long waits drop: %.0f vs %.0f", i + 1, la[i], lc[i]);
+			EXPECT(ta[i] < best * 1.15, "seed %d: completion %.1f ms, near the convoy-free %.1f (credit %.1f)",
+			       i + 1, ta[i], best, tc[i]);
+		} else {
+			EXPECT(fabs(ta[i] / tc[i] - 1) < 0.1,
+			       "seed %d: Credit did not make it suffer; asman within 10%%: %.1f vs %.1f", i + 1, ta[i], tc[i]);
+		}
+	}
+	EXPECT(suffered >= 2, "Credit made the VM suffer in %d of %d seeds (expected at least 2)", suffered, NSEEDS);
 }
 
 static void hypercall_cost(void)

@@ -82,7 +82,13 @@ static void credit_seed_independence(void)
 		}
 		printf("credit, 1 pCPU, 1-vCPU VMs 1:%d, 60 s, seeds 1-6: b/a %.3f to %.3f\n", w, rlo, rhi);
 		EXPECT(rhi <= rlo * 1.03, "1:%d within 3%% over seeds: %.3f to %.3f", w, rlo, rhi);
-		EXPECT(rlo > w * 0.9 && rhi < w * 1.03, "1:%d near %d: %.3f to %.3f", w, w, rlo, rhi);
+		/* Not exactly w: on the clockwork host 1:3 gives 3.0 or 2.0 by the seed,
+		 * as the phase of slice ends against the 30 ms accounting decides
+		 * (the light VM runs whole slices and the accounting clips its debt at
+		 * -credits_per_tslice, sched_credit.c csched_acct); with the phases
+		 * drifting the share is their average, 2.7-2.8 for 1:3 on the reference
+		 * host. */
+		EXPECT(rlo > w * 0.85 && rhi < w * 1.03, "1:%d near %d: %.3f to %.3f", w, w, rlo, rhi);
 	}
 }
 

@@ -2,11 +2,11 @@
  * integer (simtime_t)(host_hist_draw + 0.5) that the engine used before it, so
  * that every result stays byte-identical (docs/performance.md):
  *  - on every histogram of the built-in reference profile and of the shipped
- *    quiet profile, 200,000 draws from two streams seeded alike are equal, and
+ *    loaded profile, 200,000 draws from two streams seeded alike are equal, and
  *    nearly all of them (all but 1 in 10^4) took the polynomial's path;
  *  - a draw placed on a rounding boundary (a value within 1e-13 of n + 0.5, from
- *    a scripted generator) is decided by pow, and equals it; so are draws just
- *    below and above the boundary, either way;
+ *    a scripted generator) is decided by host_hist_draw's exp, and equals it; so
+ *    are draws just below and above the boundary, either way;
  *  - bins wider than the polynomial's range and bins starting at 0 equal the
  *    old expression too;
  *  - the comparison can fail: a draw from another stream differs;
@@ -59,8 +59,8 @@ static void profile_draws(const struct host_profile *p, const char *name)
 		same_draws(&p->cls[k].iat, what, n), total += n;
 	}
 	unsigned long exact = host_hist_draw_ns_exact - exact0;
-	printf("%s: %ld draws, %lu decided by pow near a rounding boundary\n", name, total, exact);
-	EXPECT(exact * 10000 < (unsigned long)total, "%s: %lu of %ld draws fell back to pow", name,
+	printf("%s: %ld draws, %lu decided by exp near a rounding boundary\n", name, total, exact);
+	EXPECT(exact * 10000 < (unsigned long)total, "%s: %lu of %ld draws fell back to exp", name,
 	       exact, total);
 }
 
@@ -80,7 +80,7 @@ static void scripted_pair(const struct host_hist *h, double x, double v, simtime
 static void boundaries(void)
 {
 	/* one log-spaced bin [1000, 1090) (ln 1.09 = 0.086: the polynomial's range),
-	 * one wider [1090, 5000) (ln 4.6: pow only), one from 0 */
+	 * one wider [1090, 5000) (ln 4.6: exp only), one from 0 */
 	static const double bins[][3] = { { 0, 10, 1 }, { 1000, 1090, 1 }, { 1090, 5000, 1 } };
 	struct host_hist h = { 0 };
 	host_hist_from_bins(&h, 3, bins);
@@ -89,7 +89,7 @@ static void boundaries(void)
 	double v = log(1040.5 / 1000) / log(1090.0 / 1000);
 	unsigned long exact0 = host_hist_draw_ns_exact;
 	scripted_pair(&h, 0.5, v, &fast, &old);
-	EXPECT(host_hist_draw_ns_exact == exact0 + 1, "a value on n + 0.5 is left to pow");
+	EXPECT(host_hist_draw_ns_exact == exact0 + 1, "a value on n + 0.5 is left to exp");
 	EXPECT(fast == old && (fast == 1040 || fast == 1041), "on the boundary: %lld against %lld",
 	       (long long)fast, (long long)old);
 	/* just below and above it: the polynomial decides, and agrees */
@@ -118,7 +118,7 @@ static void boundaries(void)
 	EXPECT(differ > 50, "draws of two streams differ (%d of 100)", differ);
 	gsl_rng_free(a);
 	gsl_rng_free(c);
-	free(h.lo), free(h.hi), free(h.cum), free(h.ratio), free(h.logr), free(h.guide);
+	free(h.lo), free(h.hi), free(h.cum), free(h.ratio), free(h.guide);
 }
 
 static void inline_uniform(void)
@@ -152,21 +152,21 @@ int main(int argc, char **argv)
 	EXPECT(ref != NULL, "the built-in profile: %s", jp.msg);
 	if (ref)
 		profile_draws(ref, "reference");
-	/* the shipped quiet profile, found from this source file's folder */
+	/* the shipped loaded profile, found from this source file's folder */
 	char src[4096], path[4200];
 	snprintf(src, sizeof src, "%s", __FILE__);
 	char *slash = strrchr(src, '/');
 	if (slash)
 		*slash = 0;
-	snprintf(path, sizeof path, "%s/../scenarios/hosts/quiet-2026-11-27.json", slash ? src : ".");
+	snprintf(path, sizeof path, "%s/../scenarios/hosts/loaded-2026-11-26.json", slash ? src : ".");
 	jp_init(&jp, path);
-	struct host_profile *quiet = host_profile_load(&jp, path, NULL, NULL);
-	EXPECT(quiet != NULL, "%s: %s", path, jp.msg);
-	if (quiet)
-		profile_draws(quiet, "quiet-2026-11-27");
+	struct host_profile *loaded = host_profile_load(&jp, path, NULL, NULL);
+	EXPECT(loaded != NULL, "%s: %s", path, jp.msg);
+	if (loaded)
+		profile_draws(loaded, "loaded-2026-11-26");
 	boundaries();
 	host_profile_free(ref);
-	host_profile_free(quiet);
+	host_profile_free(loaded);
 	(void)argv;
 	printf("test_host_draw: %d checks, %d passed, %d failed\n", t_checks, t_checks - t_failures,
 	       t_failures);
