@@ -61,9 +61,9 @@ struct pcpu;
  * writes lines 0-2 and 4 of its vCPU: the event and state (line 0), its VM and
  * pCPU with the thread's state, step, lock and the flags a dispatch reads (line
  * 1), the lock's ticket, wait start and the operation (line 2), then its random
- * stream and work time (line 4). A context switch adds the switch statistics
- * (line 5) and the scheduling fields (line 6); a preempted step resumed reads no
- * more than lines 0, 1 and 4. The offsets are checked below (docs/performance.md). */
+ * stream and work time (line 4). A wake-up and a dispatch read and write line
+ * 6 (the counts, times and pCPUs of both), a preemption line 5 too; a preempted
+ * step resumed reads no more than lines 0, 1 and 4. The offsets are checked below (docs/performance.md). */
 struct guest_thread {
 	/* line 1, after vm and running_on */
 	enum guest_state st;
@@ -100,14 +100,18 @@ struct guest_thread {
 
 struct vcpu_stats {
 	simtime_t work_ns;       /* CPU time by what the guest did: work, spin, kernel */
-	/* what a context switch adds to (line 5) */
-	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
+	/* line 5: what a preemption and a spin add to */
+	simtime_t p2p_spin_ns;
 	uint64_t preemptions;    /* descheduled while still runnable */
 	uint64_t migrations;
-	uint64_t wakes;
+	simtime_t sys_ns;
 	simtime_t steal_ns;      /* on its pCPU but stalled by host activity (models/host.h) */
 	simtime_t spin_ns, lock_spin_ns, barrier_spin_ns;
-	simtime_t sys_ns, p2p_spin_ns, tlb_spin_ns;
+	/* line 6, with ready_since, wake_time and the pCPUs: what a wake-up and a
+	 * dispatch read and add to */
+	uint64_t wakes;
+	simtime_t ready_ns;      /* runnable, waiting for a pCPU */
+	simtime_t tlb_spin_ns;
 };
 
 struct vcpu {
@@ -162,17 +166,15 @@ struct kwait {
 
 /* Field order, as in struct vcpu (above): a lock taken at once adds to kwait[0]
  * (line 0 of the statistics) and to the counters with wait_hist[0] (line 2), a
- * compute's fetch to requests (line 2), a dispatch after a wake-up to
- * wake_lat_max (line 2). */
+ * compute's fetch to requests (line 2). (The wake-latency maximum, which a
+ * dispatch after a wake-up updates, is on struct vm's line 0.) */
 struct vm_stats {
 	struct kwait kwait[KW_CAUSES];
 	uint64_t acquisitions, requests, lock_calls;   /* lock_calls: the real acquisitions
 							  the OP_LOCKs stand for */
-	simtime_t wake_lat_max;
 	simtime_t together_ns;      /* all its vCPUs executing at once (co-run time) */
-	uint64_t barriers, max_wait_cycles;
+	uint64_t barriers, max_wait_cycles, long_waits;
 	uint64_t wait_hist[WAIT_HIST_BUCKETS];
-	uint64_t long_waits;
 	uint64_t futex_sleeps, ipis_sent;
 	uint64_t pv_halts, pv_kicks; /* paravirt locks: waiters halted, unlockers' kicks */
 	uint64_t tlb_ipis, tlb_deferred; /* flush IPIs sent; flushes deferred (PV TLB flush) */
@@ -202,11 +204,12 @@ struct vm {
 	void *wstate;
 	struct glock *locks;      /* workload locks, the vCPUs' rq locks if rq_locks,
 	                             then the futex bucket lock */
-	int nlocks;
-	int threads_done;
+	simtime_t wake_lat_max;   /* (its statistics' line is no other switch's) */
 	/* line 1: barriers */
 	struct vcpu *vcpus;
 	struct gbarrier barrier;
+	int nlocks;
+	int threads_done;
 	/* then the rest */
 	char *name;
 	int weight, cap;          /* Xen: weight per domain, cap in % of one pCPU */
@@ -273,8 +276,10 @@ _Static_assert(offsetof(struct vcpu, g.tlb_irq) / 64 == 1 &&
 	       offsetof(struct vcpu, g.op.batch) / 64 == 2 &&
 	       offsetof(struct vcpu, rng) / 64 == 4 && offsetof(struct vcpu, st.work_ns) / 64 == 4 &&
 	       offsetof(struct vcpu, st.barrier_spin_ns) / 64 == 5 &&
+	       offsetof(struct vcpu, st.wakes) / 64 == 6 &&
+	       offsetof(struct vcpu, st.ready_ns) / 64 == 6 &&
 	       offsetof(struct vcpu, affinity) / 64 == 6, "struct vcpu's hot lines");
-_Static_assert(offsetof(struct vm, threads_done) / 64 == 0 &&
+_Static_assert(offsetof(struct vm, wake_lat_max) / 64 == 0 &&
 	       offsetof(struct vm, barrier.nto_wake) / 64 == 1 &&
 	       offsetof(struct vm, st.kwait[0].n) % 64 == 0 &&
 	       (offsetof(struct vm, st.wait_hist[0]) - offsetof(struct vm, st.acquisitions)) < 64 &&

@@ -33,10 +33,10 @@ double results_wake_latency_ns(const struct vm *vm, double q)
 		seen += vm->st.wake_lat[b];
 		if (seen >= need) {
 			double mid = lat_bucket_mid(b);
-			return mid > (double)vm->st.wake_lat_max ? (double)vm->st.wake_lat_max : mid;
+			return mid > (double)vm->wake_lat_max ? (double)vm->wake_lat_max : mid;
 		}
 	}
-	return (double)vm->st.wake_lat_max;
+	return (double)vm->wake_lat_max;
 }
 
 static void vm_totals(const struct vm *vm, struct vcpu_stats *t)
@@ -151,7 +151,7 @@ static cJSON *vm_json(struct sim *s, struct vm *vm)
 	cJSON *wl = cJSON_AddObjectToObject(o, "wake_latency_us");
 	cJSON_AddNumberToObject(wl, "p50", results_wake_latency_ns(vm, 0.50) / 1e3);
 	cJSON_AddNumberToObject(wl, "p99", results_wake_latency_ns(vm, 0.99) / 1e3);
-	cJSON_AddNumberToObject(wl, "max", (double)vm->st.wake_lat_max / 1e3);
+	cJSON_AddNumberToObject(wl, "max", (double)vm->wake_lat_max / 1e3);
 	cJSON_AddNumberToObject(o, "requests", (double)vm->st.requests);
 	if (s->ops->report_vm)
 		s->ops->report_vm(s, vm, o);
@@ -235,7 +235,7 @@ void results_print_summary(FILE *f, struct sim *s, double wall_s)
 		fprintf(f, "%s: %llu requests served, wake-to-run latency p50 %.1f us, p99 %.1f us, max %.1f us\n",
 			vm->name, (unsigned long long)vm->st.requests,
 			results_wake_latency_ns(vm, 0.50) / 1e3, results_wake_latency_ns(vm, 0.99) / 1e3,
-			(double)vm->st.wake_lat_max / 1e3);
+			(double)vm->wake_lat_max / 1e3);
 	}
 	/* coscheduling policies: time in coscheduled mode as the results JSON has it
 	 * (the policy's report_vm closes a stretch still open at the end) */

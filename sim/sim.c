@@ -223,8 +223,8 @@ static void record_wake_latency(struct sim *s, struct vm *vm, simtime_t lat)
 	s->lat_log[s->nlat_log++] = (uint32_t)vm->id * LAT_BUCKETS + (uint32_t)b;
 	if (s->nlat_log == SIM_LAT_LOG)
 		wake_lat_flush(s);
-	if (lat > vm->st.wake_lat_max)
-		vm->st.wake_lat_max = lat;
+	if (lat > vm->wake_lat_max)
+		vm->wake_lat_max = lat;
 }
 
 static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)

@@ -50,7 +50,7 @@ static struct lat run(const char *workload, int boost, int seed, int hogs)
 	struct vm *vm = &s->vms[0];
 	struct lat l = {
 		results_wake_latency_ns(vm, 0.50) / 1e3, results_wake_latency_ns(vm, 0.99) / 1e3,
-		(double)vm->st.wake_lat_max / 1e3, vm->st.requests,
+		(double)vm->wake_lat_max / 1e3, vm->st.requests,
 		vm->done_time >= 0 ? simtime_ms(vm->done_time) : NAN,
 	};
 	sim_destroy(s);
