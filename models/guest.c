@@ -137,8 +137,9 @@ void guest_account(struct sim *s, struct vcpu *v)
 		charge(s, v);
 }
 
-/* Running guest code now: dispatched and not stalled by host activity. */
-static int running(const struct vcpu *v) { return vcpu_executing(v); }
+/* Running guest code now: dispatched and not stalled by host activity
+ * (vcpu_executing, as the engine keeps it in g.executing). */
+static int running(const struct vcpu *v) { return v->g.executing; }
 
 /* Enters a step; a timed one (remaining != NEVER) gets its completion event if
  * the vCPU runs. */

@@ -72,9 +72,13 @@ struct guest_thread {
 	simtime_t seg_start;       /* start of the current accounting segment */
 	struct glock *lock;        /* lock requested or held */
 	simtime_t pending_sys;     /* kernel CPU work to do before the continuation */
-	int pmt_compete;           /* pmtlock: timed out, competes for the lock like tas */
-	/* read at every dispatch and preemption (bytes, to fit on line 1) */
-	unsigned char tlb_handling;  /* running the flush IPI's handler (flush_tlb_func) */
+	/* bytes, to fit on line 1 */
+	unsigned char executing;   /* vcpu_executing(), kept by sim/sim.c where its state,
+	                              pCPU or the pCPU's host activity changes (the guest
+	                              asks at most steps; --check compares) */
+	unsigned char pmt_compete; /* pmtlock: timed out, competes for the lock like tas */
+	unsigned char tlb_handling;  /* running the flush IPI's handler (flush_tlb_func)
+	                                (read at every dispatch and preemption) */
 	unsigned char tlb_irq;     /* a flush IPI arrived while not executing: at entry */
 	/* line 2 */
 	uint64_t ticket;           /* ticket-lock ticket */
@@ -273,6 +277,7 @@ struct host {
 /* The layouts above, line by line (a change that moves these is a performance
  * change: measure it, docs/performance.md) */
 _Static_assert(offsetof(struct vcpu, g.tlb_irq) / 64 == 1 &&
+	       offsetof(struct vcpu, g.executing) / 64 == 1 &&
 	       offsetof(struct vcpu, g.op.batch) / 64 == 2 &&
 	       offsetof(struct vcpu, rng) / 64 == 4 && offsetof(struct vcpu, st.work_ns) / 64 == 4 &&
 	       offsetof(struct vcpu, st.barrier_spin_ns) / 64 == 5 &&

@@ -166,6 +166,8 @@ static void host_stall(struct sim *s, struct pcpu *p, int k, simtime_t len)
 		exec_change(s, p->curr, -1);
 	}
 	p->host_busy = 1;
+	if (p->curr)
+		p->curr->g.executing = 0;
 	p->host_task = k == HOST_TASK;
 	p->host_since = s->now;
 	p->host_until = s->now + len;
@@ -181,6 +183,7 @@ static void act_end(struct sim *s, struct event *e)
 	p->host_busy = 0;
 	struct vcpu *v = p->curr;
 	if (v && v->state == VCPU_RUNNING) {
+		v->g.executing = 1;
 		v->st.steal_ns += s->now - p->host_since;
 		exec_change(s, v, +1);
 		guest_resumed(s, v);
@@ -237,6 +240,7 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 	if (prev) {
 		guest_descheduled(s, prev);
 		prev->running_on = NULL;
+		prev->g.executing = 0;
 		if (prev->state == VCPU_RUNNING) {
 			prev->state = VCPU_RUNNABLE;
 			prev->ready_since = s->now;
@@ -261,6 +265,7 @@ static void switch_to(struct sim *s, struct pcpu *p, struct vcpu *next)
 		ready_end(s, next);
 		next->state = VCPU_RUNNING;
 		next->running_on = p;
+		next->g.executing = !p->host_busy;
 		exec_change(s, next, +1);
 		/* a migration: it runs on another pCPU than last time (whatever the
 		 * policy did with v->processor meanwhile) */
@@ -303,6 +308,7 @@ void vcpu_block(struct sim *s, struct vcpu *v)
 		ready_end(s, v);
 	}
 	v->state = VCPU_BLOCKED;
+	v->g.executing = 0;
 	s->ops->sleep(s, v);
 	if (s->trace) {
 		trace_vcpu_state(s->trace, s, v);
@@ -320,6 +326,7 @@ void vcpu_wake(struct sim *s, struct vcpu *v)
 		 * it never left (Xen's vcpu_wake finds it current), so its thread
 		 * goes on as on a dispatch (else it ran asleep for good: issue 13) */
 		v->state = VCPU_RUNNING;
+		v->g.executing = !v->running_on->host_busy;
 		s->ops->wake(s, v);
 		v->wake_new = 0;   /* read by the policy's wake, if at all (kvm: WF_FORK) */
 		if (s->trace)
@@ -412,6 +419,9 @@ static void check_invariants(struct sim *s)
 	}
 	for (int i = 0; i < s->nvcpus; i++) {
 		struct vcpu *v = s->vcpus[i];
+		if (v->g.executing != vcpu_executing(v))
+			sim_invariant_failed(s, "vCPU %s.%d: executing is %d, its state and pCPU say %d",
+					     v->vm->name, v->idx, v->g.executing, vcpu_executing(v));
 		if (v->state == VCPU_RUNNING) {
 			if (!v->running_on || v->running_on->curr != v)
 				sim_invariant_failed(s, "vCPU %s.%d is running but on no pCPU",
