@@ -25,7 +25,7 @@ enum { HOST_IRQ, HOST_TASK, HOST_CLASSES };
 struct host_hist {
 	int n;
 	double *lo, *hi, *cum;   /* cum[i]: counts of bins 0..i */
-	double *ratio;           /* hi[i] / lo[i] (for lo[i] > 0) */
+	double *ratio;           /* log(hi[i] / lo[i]) (for lo[i] > 0) */
 	int *guide;              /* HOST_GUIDE entries: a bin at or near where a draw starts */
 };
 #define HOST_GUIDE 256

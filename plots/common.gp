@@ -5,7 +5,10 @@
 set datafile separator "\t"
 set datafile missing "?"
 set termoption noenhanced
-set title title noenhanced
+# a long title (a figure with censored runs says so after "; ") is cut by the canvas
+# on both sides: break its line after every "; "
+wrap(s) = strstrt(s, "; ") > 0 ? s[1:strstrt(s, "; ")] . "\n" . wrap(s[strstrt(s, "; ") + 2:]) : s
+set title wrap(title) noenhanced
 set xlabel xlabel noenhanced
 set ylabel ylabel noenhanced
 set grid ytics lc rgb "#d0d0d0"

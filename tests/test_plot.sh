@@ -115,4 +115,12 @@ expect2 "bad --normalise-to" "--normalise-to rr: no such value" S --kind bars --
 expect2 "non-numeric lines x" "lines need a numeric key" S --kind lines --x scheduler.policy
 expect2 "bad --where" "--where nope=1" S --where nope=1
 
+# A long title breaks its line after every "; " (a figure with censored runs said
+# so in a title the canvas cut on both sides): the figure's own script's wrap()
+if command -v gnuplot >/dev/null; then
+	w=$(gnuplot -e "$(grep '^wrap(s) = ' PL_lines/lines.gp); print wrap('a; b c; d'); print wrap('e')" 2>&1)
+	[ "$w" = "$(printf 'a;\nb c;\nd\ne')" ] && grep -q '^set title wrap(title)' PL_lines/lines.gp &&
+		ok "long titles break after '; '" || fail "title wrap: $w"
+fi
+
 [ $fails = 0 ] && echo "test_plot: all passed" || { echo "test_plot: $fails failed"; exit 1; }
