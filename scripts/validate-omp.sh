@@ -14,7 +14,8 @@
 # 15 seeds leave its median ~10% uncertain, and seeds cost nothing. Prints rows in
 # the format of `vcpusim compare`'s table (docs/validation.md). REAL_FROM=DIR reuses
 # the captures and real runs of an earlier validate; DIR1:DIR2:... pools several
-# (each set's runs against the replay of its own trace). A --set host.profile=FILE
+# (each set's runs against the replay of its own trace, each set scaled to the
+# sets' median speed of the program alone, see below). A --set host.profile=FILE
 # among the extra arguments is the simulated host (and gives the time_scale below).
 # usage: validate-omp.sh VCPUSIM PROGRAMS_DIR OUTDIR REPS [SIM_BIN] [EXTRA --set ARGS...]
 set -eu
@@ -40,13 +41,31 @@ case "${REAL_FROM:-}" in *:*)
 	mkdir -p "$out"
 	for c in real-alone real-hogs sim-alone sim-hogs; do : > "$out/$c.txt"; done
 	k=0
+	sets=()
 	IFS=: read -r -a dirs <<< "$REAL_FROM"
 	for d in "${dirs[@]}"; do
 		k=$((k + 1))
 		[ -e "$d/omp/real-hogs.txt" ] || { echo "validate-omp: $d has no OpenMP runs: left out" >&2; continue; }
 		OMP_ROWS=0 REAL_FROM="$d" "$0" "$bin" "$progs" "$out/set-$k" "$reps" "$sim" "${extra[@]}"
-		for c in real-alone real-hogs sim-alone sim-hogs; do cat "$out/set-$k/$c.txt" >> "$out/$c.txt"; done
+		sets+=("$out/set-$k")
 	done
+	# The program's own speed drifts up to 2x over a day on this machine (its alone
+	# runs took 36-43 ms in some sets, 56-68 in others), and a pool of sets of both
+	# kinds has its median in the gap between them, where a small change of weight
+	# moves it a lot. So each set's runs, real and simulated alike, are scaled to the
+	# median speed of the sets (its real alone median to the median of those) before
+	# they are pooled: the pooled ratio is then made of the sets' own ratios.
+	python3 - "$out" "${sets[@]}" <<'PY'
+import statistics, sys
+out, sets = sys.argv[1], sys.argv[2:]
+val = lambda f: [float(x) for x in open(f).read().split()]
+meds = {s: statistics.median(val(f"{s}/real-alone.txt")) for s in sets}
+ref = statistics.median(meds.values())
+for c in ("real-alone", "real-hogs", "sim-alone", "sim-hogs"):
+    with open(f"{out}/{c}.txt", "w") as f:
+        for s in sets:
+            f.write("".join(f"{x * ref / meds[s]:.3f}\n" for x in val(f"{s}/{c}.txt")))
+PY
 	rows
 	exit 0
 esac

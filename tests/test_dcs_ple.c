@@ -70,7 +70,7 @@ int main(void)
 	EXPECT(td.urgent > 100, "dcs made vCPUs urgent %.0f times", td.urgent);
 	/* per shootdown: Credit does not finish, so it makes fewer of them (a count of
 	 * long waits would compare 6 s of Credit with dcs's whole run; over seeds 1-5
-	 * dcs's count ranges from 71 to 446, docs/policies.md) */
+	 * dcs's count ranges from 41 to 208, docs/policies.md) */
 	EXPECT((double)td.tlb_long / (double)td.tlb_waits * 3 <
 	       (double)tc.tlb_long / (double)tc.tlb_waits * 2 && td.tlb_long > 0,
 	       "dcs: %llu long shootdown waits for 4800, credit %llu for %llu",

@@ -49,5 +49,34 @@ SIM_REPS=x REAL_FROM="$tmp/a" bash "$src/scripts/validate.sh" "$bin" "$tmp/o3" 2
 cp "$src/scenarios/hosts/reference.json" "$tmp/a/profile.json"
 REAL_FROM="$tmp/a" SIM_REPS=1 ONLY=alone-locks bash "$src/scripts/validate.sh" "$bin" "$tmp/o4" 2 > "$tmp/log4" 2>&1
 grep -q "host profile $tmp/a/profile.json" "$tmp/log4" && [ -e "$tmp/o4/profile.json" ] && ok || bad "REAL_FROM's profile.json is used: $(grep 'host profile' "$tmp/log4")"
+# The OpenMP rows pooled (scripts/validate-omp.sh): each set's runs, real and
+# simulated, are scaled to the sets' median speed of the program alone before they
+# are pooled. Two fake sets, the program alone at 40 and at 80 ms (the sample trace
+# replayed for both): the median is 60, so every pooled real run is 60 and 150 ms,
+# and each set's simulated runs are scaled by 1.5 and by 0.75.
+progs=$(dirname "$bin")/trace-programs
+if [ -x "$progs/stencil" ]; then
+	for set in fa:40:100 fb:80:200; do
+		IFS=: read -r d a h <<< "$set"
+		mkdir -p "$tmp/$d/omp"
+		cp "$src/traces/samples/stencil-2t.vtr" "$tmp/$d/omp/stencil.vtr"
+		for i in $(seq 15); do echo "$a"; done > "$tmp/$d/omp/real-alone.txt"
+		for i in $(seq 15); do echo "$h"; done > "$tmp/$d/omp/real-hogs.txt"
+	done
+	REAL_FROM="$tmp/fa:$tmp/fb" SIM_REPS=2 bash "$src/scripts/validate-omp.sh" "$bin" "$progs" "$tmp/omp" 15 \
+		> "$tmp/omp.log" 2>&1 || bad "validate-omp.sh pooled: $(cat "$tmp/omp.log")"
+	python3 - "$tmp/omp" <<'PY' && ok || bad "the pooled OpenMP runs are scaled per set"
+import sys
+o = sys.argv[1]
+v = lambda f: [float(x) for x in open(f).read().split()]
+assert v(f"{o}/real-alone.txt") == [60.0] * 30, v(f"{o}/real-alone.txt")
+assert v(f"{o}/real-hogs.txt") == [150.0] * 30, v(f"{o}/real-hogs.txt")
+for c in ("sim-alone", "sim-hogs"):
+    want = [round(x * 1.5, 3) for x in v(f"{o}/set-1/{c}.txt")] + [round(x * 0.75, 3) for x in v(f"{o}/set-2/{c}.txt")]
+    assert len(want) == 4 and v(f"{o}/{c}.txt") == want, (c, v(f"{o}/{c}.txt"), want)
+PY
+else
+	echo "note: no trace programs next to $bin: the OpenMP pooling is not checked"
+fi
 echo "test_validate_script: $pass passed, $fail failed"
 [ "$fail" = 0 ]
