@@ -52,8 +52,12 @@ d = p["vcpu_switch_ns"]
 n = sum(b[2] for b in d["hist"])
 # 1 s of two vCPU threads alternating at every tick on each CPU: about tick_hz per
 # CPU on an idle host; far fewer on a busy one (other tasks run between the two,
-# and those switches are left out: 59 with the other CPU's tests running)
-assert n >= 10, (n, p["tick_hz"])
+# and those switches are left out: 59 with the other CPU's tests running, 2-7 at a
+# load average of 4-8); fewer than 10 only on a busy machine
+load = p["machine"]["loadavg"][0]
+assert n >= 10 or load > 1.5, (n, p["tick_hz"], load)
+if n < 10:
+    print(f"note: only {n} vCPU switches measured at a load average of {load}")
 assert 100 < d["p50"] <= d["p90"] <= d["p99"] <= d["max"] < 200000, d
 PY
 	grep -q "switch between two vCPU threads on a CPU: median" "$tmp/log" && ok || bad "no switch line on stderr"
