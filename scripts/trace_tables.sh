@@ -8,7 +8,10 @@
 #             and gang
 #   8t        the 8-thread samples at 2x: normalised slowdown (completion / (2 x
 #             alone)), mean (min-max) over seeds 1-10 and the mean over 1-20
-# usage: scripts/trace_tables.sh VCPUSIM [alone|2x|8t]...
+# usage: [PROFILE=FILE] scripts/trace_tables.sh VCPUSIM [alone|2x|8t]...
+#   PROFILE   the simulated host profile (default: the scenarios' own, the built-in
+#             reference): e.g. scenarios/hosts/loaded-2026-11-26.json gives the
+#             figures of before 2026-11-27
 set -eu
 bin=$1
 shift
@@ -29,7 +32,7 @@ pol() {   # POLICY SEED: sets args to the run's --set flags for that row
 run() {   # SCENARIO OUT [--set ...]
 	local f=$1 o=$2
 	shift 2
-	"$bin" run "$src/scenarios/traces/$f.json" --quiet -o "$o" "$@"
+	"$bin" run "$src/scenarios/traces/$f.json" --quiet -o "$o" ${PROFILE:+--set "host.profile=$PROFILE"} "$@"
 }
 [ $# -gt 0 ] || set -- alone 2x 8t
 for what in "$@"; do

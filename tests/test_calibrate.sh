@@ -52,8 +52,12 @@ d = p["vcpu_switch_ns"]
 n = sum(b[2] for b in d["hist"])
 # 1 s of two vCPU threads alternating at every tick on each CPU: about tick_hz per
 # CPU on an idle host; far fewer on a busy one (other tasks run between the two,
-# and those switches are left out: 59 with the other CPU's tests running)
-assert n >= 10, (n, p["tick_hz"])
+# and those switches are left out: 59 with the other CPU's tests running, 2-7 at a
+# load average of 4-8); fewer than 10 only on a busy machine
+load = p["machine"]["loadavg"][0]
+assert n >= 10 or load > 1.5, (n, p["tick_hz"], load)
+if n < 10:
+    print(f"note: only {n} vCPU switches measured at a load average of {load}")
 assert 100 < d["p50"] <= d["p90"] <= d["p99"] <= d["max"] < 200000, d
 PY
 	grep -q "switch between two vCPU threads on a CPU: median" "$tmp/log" && ok || bad "no switch line on stderr"
@@ -78,14 +82,16 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["host_prof
 # slow measured wake-up stalled the targets at every send, so the running-target
 # delivery was never used and the last check could not tell the keys apart (it
 # failed that way in a make test run beside validation runs).
-python3 - "$tmp/p.json" "$tmp/old.json" <<'PY' && ok || bad "old profile"
+python3 - "$tmp/p.json" "$tmp/old.json" "$src/scenarios/hosts/reference.json" <<'PY' && ok || bad "old profile"
 import json, sys
 p = json.load(open(sys.argv[1]))
 for k in ("tlb_flush_ns", "tlb_shootdown_ns", "tlb_ipi_ns", "tlb_ipi_delivery_ns"):
     p.pop(k, None)
-# the reference host's wake-up and spin costs: what this machine measured just now
-# (loaded by the other tests) must not decide whether a target executes at a send
-p["ipi_ns"], p["spin_iteration_ns"] = 26985, 24.57
+# the reference host's wake-up and spin costs (read from the built-in profile's
+# source): what this machine measured just now (loaded by the other tests) must not
+# decide whether a target executes at a send
+ref = json.load(open(sys.argv[3]))
+p["ipi_ns"], p["spin_iteration_ns"] = ref["ipi_ns"], ref["spin_iteration_ns"]
 json.dump(p, open(sys.argv[2], "w"))
 PY
 cat > "$tmp/t.json" <<'J'

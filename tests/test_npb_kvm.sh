@@ -4,12 +4,14 @@
 # Without pause-loop exiting (the reference host's KVM has none), the fine-grained
 # kernels lose clearly more than a fair half and the embarrassingly parallel ones
 # do not: class A, median of seeds 1-5, slowdown/2 of LU, UA, CG and SP each at
-# least 0.2 above the largest of EP, IS and FT (measured: LU 1.72, UA 1.97, CG 1.77,
-# SP 1.30 against at most 1.05). Class A, not W: at class W FT's 72 ms runs are
-# themselves fine-grained (1.27-1.68 over 5 seeds, depending on the model's
-# details) and single seeds of LU are bimodal (2x, or 25x when both its vCPUs start
-# on one pCPU and the hog's on the other: equal loads, so balancing never parts
-# them; 1 seed in 12). With PLE on (directed yield) EP, CG and LU stay within 0.9-1.15 of
+# least 0.2 above the largest of EP, IS and FT (measured on the reference host of
+# 2026-11-27: LU 1.76, UA 1.94, CG 1.88, SP 1.27 against at most 1.04; with the one of
+# before, LU 1.72, UA 1.97, CG 1.77, SP 1.30 against at most 1.05). Class A, not W: at
+# class W FT's 72 ms runs are themselves fine-grained (1.27-1.68 over 5 seeds,
+# depending on the model's details and the host profile) and single seeds of LU are
+# bimodal (2x, or about 54x when both its vCPUs start on one pCPU and the hog's on
+# the other: equal loads, so balancing never parts them; 3 seeds in 12, 1 with the
+# earlier reference host). With PLE on (directed yield) EP, CG and LU stay within 0.9-1.15 of
 # a fair half. Prints the table.
 # usage: bash test_npb_kvm.sh VCPUSIM SOURCE_DIR
 set -u

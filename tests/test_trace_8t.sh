@@ -13,7 +13,8 @@
 #   its only kernel spinlock is the futex bucket lock, held 0.25-5 us, so a long
 #   wait needs the holder preempted inside that window. Identical to Credit, run
 #   for run, on every seed without such a wait; at most 2 of the 10 seeds have one
-#   (seed 9 since worker threads are created at the master's fork).
+#   (seed 9 with the reference host of before 2026-11-27, none with the current
+#   one: the preemption inside the bucket lock is rarer on a quieter host).
 # - ASMan with guest.monitor "all" (our extension: long user-level waits reported)
 #   recovers at least half of the stencil's excess loss, (credit - asman) >=
 #   0.5 x (credit - 1) (measured 75%), and does not slow ep down (mean <= credit's
