@@ -169,31 +169,24 @@ int main(int argc, char **argv)
 	       "trace_ms", "trace_%", "load_faults", "sim_faults");
 	for (int i = 0; i < nf; i++) {
 		struct split *s = &all[i * reps];
-		double lm, sm, lf, sf, share, tm, tshare;
-		for (int r = 0; r < reps; r++)
-			v[r] = s[r].load_ms;
-		lm = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = s[r].sim_ms;
-		sm = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = 100 * s[r].load_ms / (s[r].load_ms + s[r].sim_ms);
-		share = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = s[r].trace_ms;
-		tm = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = 100 * s[r].trace_ms / (s[r].load_ms + s[r].sim_ms);
-		tshare = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = (double)s[r].load_faults;
-		lf = median(v, reps);
-		for (int r = 0; r < reps; r++)
-			v[r] = (double)s[r].sim_faults;
-		sf = median(v, reps);
+		/* each column's median over the repetitions: load, simulation, load
+		 * share, trace, trace share (of the run's CPU), load and sim faults */
+		enum { NCOL = 7 };
+		double m[NCOL];
+		for (int c = 0; c < NCOL; c++) {
+			for (int r = 0; r < reps; r++) {
+				const struct split *x = &s[r];
+				double run = x->load_ms + x->sim_ms;
+				double col[NCOL] = { x->load_ms, x->sim_ms, 100 * x->load_ms / run, x->trace_ms,
+						     100 * x->trace_ms / run, (double)x->load_faults,
+						     (double)x->sim_faults };
+				v[r] = col[c];
+			}
+			m[c] = median(v, reps);
+		}
 		const char *name = strrchr(argv[first + i], '/');
 		printf("%-34s %8.2f %8.2f %6.1f%% %9.2f %7.1f%% %11.0f %10.0f\n",
-		       name ? name + 1 : argv[first + i], lm, sm, share, tm, tshare, lf, sf);
+		       name ? name + 1 : argv[first + i], m[0], m[1], m[2], m[3], m[4], m[5], m[6]);
 	}
 	free(all);
 	free(v);

@@ -116,18 +116,25 @@ static inline int hist_bin(const struct host_hist *h, double x)
 	return i;
 }
 
+/* The value at v (uniform in [0, 1)) within bin i: uniform in a bin from 0,
+ * log-uniform within a log-spaced bin, a * (hi/lo)^v, as exp of a logarithm taken
+ * once per bin (glibc's pow computes that logarithm at every call; it was 3.5% of
+ * the 16-pCPU benchmark's CPU, and the same 420 results came out). The one
+ * expression of both draws below: host_hist_draw_ns's exactness rests on it. */
+static inline double bin_value(const struct host_hist *h, int i, double v)
+{
+	double a = h->lo[i];
+	if (a <= 0)
+		return a + (h->hi[i] - a) * v;
+	return a * exp(h->ratio[i] * v);
+}
+
 double host_hist_draw(const struct host_hist *h, gsl_rng *r)
 {
 	if (h->n == 0)
 		return 0;
 	int i = hist_bin(h, gsl_rng_uniform(r));
-	double a = h->lo[i], v = gsl_rng_uniform(r);
-	if (a <= 0)
-		return a + (h->hi[i] - a) * v;
-	/* log-uniform within a log-spaced bin: a * (hi/lo)^v, as exp of a logarithm
-	 * taken once per bin (glibc's pow computes that logarithm at every call; it was
-	 * 3.5% of the 16-pCPU benchmark's CPU, and the same 420 results came out) */
-	return a * exp(h->ratio[i] * v);
+	return bin_value(h, i, gsl_rng_uniform(r));
 }
 
 /* Within a log-spaced bin no wider than this (ln hi/lo; profiles' bins are
@@ -165,9 +172,7 @@ simtime_t host_hist_draw_ns(const struct host_hist *h, gsl_rng *r)
 		return 0;
 	int i = hist_bin(h, rng_uniform(r));
 	double a = h->lo[i], v = rng_uniform(r);
-	if (a <= 0)
-		return (simtime_t)(a + (h->hi[i] - a) * v + 0.5);
-	if (h->ratio[i] <= FAST_LOGR) {
+	if (a > 0 && h->ratio[i] <= FAST_LOGR) {
 		double y = a * exp_small(h->ratio[i] * v), d = y + 0.5;
 		simtime_t k = (simtime_t)d;   /* floor: 0.5 < d < 2^53 */
 		double f = (double)k, m = y * 1e-12;
@@ -175,7 +180,7 @@ simtime_t host_hist_draw_ns(const struct host_hist *h, gsl_rng *r)
 			return k;
 		host_hist_draw_ns_exact++;
 	}
-	return (simtime_t)(a * exp(h->ratio[i] * v) + 0.5);
+	return (simtime_t)(bin_value(h, i, v) + 0.5);
 }
 
 double host_hist_mean(const struct host_hist *h)

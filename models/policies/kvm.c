@@ -820,7 +820,7 @@ static struct vcpu *do_schedule(struct sim *s, struct pcpu *p, simtime_t *slice)
 	rq->curr = next;
 	if (pe && next && next != pe && !next->v->vm->native && s->sc->activity)
 		/* the world switch into next's guest (the top of the file) */
-		p->switch_stall = (simtime_t)(host_hist_draw(&s->sc->profile->vcpu_switch, p->rng) + 0.5);
+		p->switch_stall = host_hist_draw_ns(&s->sc->profile->vcpu_switch, p->rng);
 	if (next) {
 		next->protect = 1;     /* set_next_entity: RUN_TO_PARITY */
 		next->vprot = next->deadline;   /* set_protect_slice (6.17+) */
