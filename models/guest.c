@@ -280,23 +280,21 @@ static void record_wait(struct sim *s, struct vcpu *v, const struct glock *l, si
 
 static void acquired_slow(struct sim *s, struct vcpu *v);
 
-/* v takes its lock. The common case, a lock taken at the instant it was asked
- * for (not queued, not a pvqspinlock, no observer, nothing or a compute's time
- * to charge), is acquired_slow's steps for it on their own: a wait of 0 ns is 0
- * cycles, in bucket 0, neither a new maximum nor a long wait (scenarios have
- * guest.long_wait_cycles >= 1), so record_wait only counts it; and
- * continue_after, the one call, comes last. */
-static void acquired(struct sim *s, struct vcpu *v)
+/* Of acquired's checks, those that a request taking a free lock also makes
+ * (lock_request): dt is the time since the segment began. */
+static inline int acquire_unusual(const struct sim *s, const struct vcpu *v,
+				  const struct glock *l, simtime_t dt)
+{
+	const struct guest_thread *g = &v->g;
+	return g->wait_prev || l->waiters == v || s->guest.long_wait_cycles < 1 ||
+	       (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL && running(v));
+}
+
+/* acquired's common case past its checks */
+static inline __attribute__((always_inline)) void acquired_now(struct sim *s, struct vcpu *v,
+								   struct glock *l, simtime_t dt)
 {
 	struct guest_thread *g = &v->g;
-	struct glock *l = g->lock;
-	simtime_t dt = s->now - g->seg_start;
-	if (g->wait_start != s->now || g->wait_prev || l->waiters == v ||
-	    l->kind == LOCK_PVQSPIN || s->observe || s->guest.long_wait_cycles < 1 ||
-	    (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL && running(v))) {
-		acquired_slow(s, v);
-		return;
-	}
 	l->holder = v;
 	g->pmt_compete = 0;
 	if (running(v)) {   /* charge(), for these cases */
@@ -312,6 +310,25 @@ static void acquired(struct sim *s, struct vcpu *v)
 	vm->st.wait_hist[0]++;
 	vm->st.kwait[is_rq_lock(vm, l) ? KW_RQLOCK : KW_SPINLOCK].n++;
 	continue_after(s, v);
+}
+
+/* v takes its lock. The common case, a lock taken at the instant it was asked
+ * for (not queued, not a pvqspinlock, no observer, nothing or a compute's time
+ * to charge), is acquired_slow's steps for it on their own: a wait of 0 ns is 0
+ * cycles, in bucket 0, neither a new maximum nor a long wait (scenarios have
+ * guest.long_wait_cycles >= 1), so record_wait only counts it; and
+ * continue_after, the one call, comes last. */
+static void acquired(struct sim *s, struct vcpu *v)
+{
+	struct guest_thread *g = &v->g;
+	struct glock *l = g->lock;
+	simtime_t dt = s->now - g->seg_start;
+	if (g->wait_start != s->now || l->kind == LOCK_PVQSPIN || s->observe ||
+	    acquire_unusual(s, v, l, dt)) {
+		acquired_slow(s, v);
+		return;
+	}
+	acquired_now(s, v, l, dt);
 }
 
 __attribute__((noinline)) static void acquired_slow(struct sim *s, struct vcpu *v)
@@ -343,9 +360,16 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	if (l->kind != LOCK_TAS && l->kind != LOCK_PVQSPIN)
 		g->ticket = l->next_ticket++;
 	g->pmt_compete = 0;
-	/* most requests find the lock free: taken here, with acquired's call last */
+	/* most requests find the lock free: taken here, as acquired takes it (its
+	 * checks less those that hold here: the wait starts now, no observer, not a
+	 * pvqspinlock), with continue_after's call last */
 	if (!s->observe && l->kind != LOCK_PVQSPIN && grantable(l, v)) {
-		acquired(s, v);
+		simtime_t dt = s->now - g->seg_start;
+		if (acquire_unusual(s, v, l, dt)) {
+			acquired_slow(s, v);
+			return;
+		}
+		acquired_now(s, v, l, dt);
 		return;
 	}
 	lock_request_wait(s, v, l);
