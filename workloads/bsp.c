@@ -14,26 +14,10 @@
 #include "workloads/bsp.h"
 #include "sim/rng.h"
 
+/* the parameters (struct bsp_params) and per-thread state are in bsp.h, for the
+ * inline rule; a pointer to the kind's params is one to its one member */
 struct workload_params {
-	int64_t iterations;
-	simtime_t grain_ns;
-	double imbalance;
-	int locks_per_phase;
-	int tlb_per_phase;
-	int nlocks;
-	simtime_t cs_ns;
-	int barrier;
-};
-
-struct thread_pos {
-	int64_t iter;
-	int step;            /* within a phase: compute, lock, compute, lock, ..., barrier */
-	simtime_t chunk;     /* compute per chunk in this phase */
-};
-
-struct bsp_state {   /* one allocation (as io.c's): fewer cache lines per fetch */
-	int threads;
-	struct thread_pos t[];
+	struct bsp_params b;   /* the first member: bsp_params_of */
 };
 
 static const char *const keys[] = { "kind", "iterations", "grain_us", "imbalance",
@@ -42,7 +26,8 @@ static const char *const keys[] = { "kind", "iterations", "grain_us", "imbalance
 
 static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *path, int vcpus)
 {
-	struct workload_params *p = calloc(1, sizeof *p);
+	struct workload_params *wp = calloc(1, sizeof *wp);
+	struct bsp_params *p = &wp->b;
 	jp_only_keys(jp, w, path, keys);
 	p->iterations = jp_int(jp, w, path, "iterations", 100, 1, 1000000000);
 	p->grain_ns = (simtime_t)(jp_num(jp, w, path, "grain_us", 1000, 0, 1e9) * NS_PER_US);
@@ -52,10 +37,10 @@ static struct workload_params *parse(struct jp *jp, const cJSON *w, const char *
 	p->cs_ns = jp_int(jp, w, path, "cs_ns", 500, 0, NS_PER_SEC);
 	p->barrier = jp_bool(jp, w, path, "barrier", 1);
 	p->tlb_per_phase = (int)jp_int(jp, w, path, "tlb_shootdowns_per_phase", 0, 0, 100000);
-	return p;
+	return wp;
 }
 
-static int locks(const struct workload_params *p) { return p->nlocks; }
+static int locks(const struct workload_params *p) { return p->b.nlocks; }
 static int finite(const struct workload_params *p) { return 1; }
 
 static void *start(const struct workload_params *p, int threads)
@@ -73,16 +58,11 @@ static void stop(void *state)
 
 /* Phase layout for k = locks_per_phase and m = tlb_shootdowns_per_phase: steps
  * 0..2k are compute (even) and lock (odd) alternating, steps 2k+1..2k+m are TLB
- * shootdowns, then the barrier. next_op_phase is the whole rule; next_op takes
- * the steps inside a phase past its first compute (steps 1..2k, most calls) on
- * its own, where none of the other cases can apply (the program's end and the
- * phase's draw are at step 0), without a call or a random draw when there is one
- * lock, and the phase's barrier when it has no TLB shootdowns (step 2k+1: the
- * loop's first pass ends there), and hands the others to next_op_phase: the same ops in the same order,
- * with the same draws. */
-__attribute__((noinline)) static void next_op_phase(struct thread_pos *tp,
-						    const struct workload_params *p,
-						    gsl_rng *rng, struct op *out)
+ * shootdowns, then the barrier. bsp_next_op_phase is the whole rule;
+ * bsp_next_op (bsp.h) takes the common steps on its own and hands the others to
+ * it: the same ops in the same order, with the same draws. */
+void bsp_next_op_phase(struct bsp_thread_pos *tp, const struct bsp_params *p, gsl_rng *rng,
+		       struct op *out)
 {
 	int k = p->locks_per_phase;
 	for (;;) {
@@ -126,30 +106,7 @@ __attribute__((noinline)) static void next_op_phase(struct thread_pos *tp,
 static void next_op(void *state, const struct workload_params *p, int t, gsl_rng *rng,
 		    struct op *out)
 {
-	struct bsp_state *s = state;
-	struct thread_pos *tp = &s->t[t];
-	unsigned step = (unsigned)tp->step - 1;   /* steps 1..2k: 0..2k-1 */
-	out->request = 0;
-	if (step < 2 * (unsigned)p->locks_per_phase && (step & 1 || p->nlocks == 1)) {
-		tp->step = (int)step + 2;
-		if (step & 1) {
-			out->kind = OP_COMPUTE;
-			out->ns = tp->chunk;
-		} else {
-			out->kind = OP_LOCK;
-			out->lock = 0;
-			out->cs_ns = p->cs_ns;
-		}
-		return;
-	}
-	/* the phase's end (step 2k+1) without TLB shootdowns: its barrier */
-	if (step == 2 * (unsigned)p->locks_per_phase && p->tlb_per_phase == 0 && p->barrier) {
-		tp->step = 0;
-		tp->iter++;
-		out->kind = OP_BARRIER;
-		return;
-	}
-	next_op_phase(tp, p, rng, out);
+	bsp_next_op(state, bsp_params_of(p), t, rng, out);
 }
 
 const struct workload_kind workload_bsp = {
@@ -164,8 +121,9 @@ const struct workload_kind workload_bsp = {
 	.next_op = next_op,
 };
 
-void bsp_describe(const struct workload_params *p, struct bsp_desc *d)
+void bsp_describe(const struct workload_params *wp, struct bsp_desc *d)
 {
+	const struct bsp_params *p = &wp->b;
 	d->iterations = p->iterations;
 	d->grain_ns = p->grain_ns;
 	d->imbalance = p->imbalance;
