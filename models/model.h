@@ -232,38 +232,47 @@ struct vm {
 } __attribute__((aligned(64)));   /* allocated aligned (sim.c): the same lines in every VM */
 
 struct pcpu {
-	/* what a context switch and a host activity read and write first (the order of
-	 * struct vcpu's, above), then the events, then the topology */
+	/* by cache line (64-byte aligned, allocated so: sim.c), in the order a host
+	 * activity, its end and a scheduling decision touch them: line 0 what each of
+	 * them reads first (the flags are bytes, so that switch_stall, read by every
+	 * decision, fits), line 1 the time accounts (pcpu_account), then each event on
+	 * a line of its own with a field its handler uses; the topology last */
 	struct vcpu *curr;             /* NULL = idle */
 	RNG_EMBEDDED(rng);             /* activity and timer lateness draws */
 	int id;
 	/* host activity (models/host.h, sim/sim.c): while host_busy the pCPU does the
 	 * host's own work; its vCPU (if any) stays current but is stalled */
-	int host_busy;
-	int host_task;                 /* the activity is another host task: the host
+	uint8_t host_busy;
+	uint8_t host_task;             /* the activity is another host task: the host
 	                                  scheduler picks again when it ends */
-	int host_preempted;            /* set while do_schedule runs after a host task */
-	int resched_deferred;          /* a decision waits for the activity's end */
-	simtime_t since;               /* start of the current busy/idle period */
-	simtime_t slice_end;           /* when the current slice was set to end */
-	simtime_t busy_ns, idle_ns;
+	uint8_t host_preempted;        /* set while do_schedule runs after a host task */
+	uint8_t resched_deferred;      /* a decision waits for the activity's end */
 	simtime_t switch_stall;        /* set by the policy's do_schedule when it picks
 	                                  a vCPU other than the current one: the host's
 	                                  own work before that vCPU runs guest code
 	                                  (KVM's world switch); the engine runs it as
 	                                  interrupt-like activity after the switch */
+	/* line 1 */
+	simtime_t since;               /* start of the current busy/idle period */
+	simtime_t busy_ns, idle_ns;
 	simtime_t steal_ns;            /* host activity time on this pCPU */
 	simtime_t excl_ns;             /* the part a task's clock excludes (sim_task_clock) */
-	simtime_t host_since, host_until;
+	simtime_t host_since;
+	simtime_t slice_end;           /* when the current slice was set to end */
 	uint64_t context_switches;
-	uint64_t host_events;
+	/* line 2 */
+	simtime_t host_until;
 	struct event sched_ev;         /* next scheduling decision (softirq or slice end) */
-	struct event act_ev[2];        /* next arrival of each activity class */
+	/* line 3 (every activity schedules its end) */
+	uint64_t host_events;
 	struct event act_end;
-	int socket, core, thread;      /* topology coordinates */
+	/* lines 4 and 5 (after 8 bytes of the topology: each event on one line) */
+	int socket, core;              /* topology coordinates (and thread) */
+	struct event act_ev[2];        /* next arrival of each activity class */
+	int thread;
 	const bitword_t *sibling_map;  /* SMT siblings (Xen cpu_sibling_map) */
 	const bitword_t *core_map;     /* same socket (Xen cpu_core_map) */
-};
+} __attribute__((aligned(64)));
 
 struct host {
 	int npcpus;
@@ -290,6 +299,18 @@ _Static_assert(offsetof(struct vm, wake_lat_max) / 64 == 0 &&
 	       (offsetof(struct vm, st.wait_hist[0]) - offsetof(struct vm, st.acquisitions)) < 64 &&
 	       offsetof(struct vm, st.acquisitions) / 64 == offsetof(struct vm, st.wait_hist[0]) / 64,
 	       "struct vm's hot lines");
+_Static_assert(offsetof(struct pcpu, switch_stall) / 64 == 0 &&
+	       offsetof(struct pcpu, since) / 64 == 1 &&
+	       offsetof(struct pcpu, context_switches) / 64 == 1 &&
+	       offsetof(struct pcpu, host_until) / 64 == 2 &&
+	       (offsetof(struct pcpu, sched_ev) + sizeof(struct event) - 1) / 64 == 2 &&
+	       offsetof(struct pcpu, host_events) / 64 == 3 &&
+	       (offsetof(struct pcpu, act_end) + sizeof(struct event) - 1) / 64 == 3 &&
+	       offsetof(struct pcpu, act_ev[0]) / 64 == 4 &&
+	       (offsetof(struct pcpu, act_ev[0]) + sizeof(struct event) - 1) / 64 == 4 &&
+	       offsetof(struct pcpu, act_ev[1]) / 64 == 5 &&
+	       (offsetof(struct pcpu, act_ev[1]) + sizeof(struct event) - 1) / 64 == 5,
+	       "struct pcpu's lines");
 
 /* The vCPU is executing guest code now: running on a pCPU that host activity does
  * not hold. Guest progress (models/guest.c) happens only then. */

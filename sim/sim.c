@@ -459,7 +459,7 @@ static void build_host(struct sim *s, const struct scenario *sc)
 	h->cores = sc->cores;
 	h->threads = sc->threads;
 	h->ghz = sc->ghz;
-	h->pcpus = xcalloc((size_t)h->npcpus, sizeof *h->pcpus);
+	h->pcpus = xcalloc_aligned(_Alignof(struct pcpu), (size_t)h->npcpus, sizeof *h->pcpus);
 	h->all = bitmap_alloc(h->npcpus);
 	bitmap_fill(h->all, h->npcpus);
 	int w = bitmap_words(h->npcpus);
