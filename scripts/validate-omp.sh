@@ -2,8 +2,9 @@
 # validate-omp.sh: the real-OpenMP rows of `make validate` (docs/validation.md): a
 # real OpenMP program (traces/programs/stencil.c: a barrier after every ~15 us step,
 # 2 threads, libgomp with its default wait policy) run natively on this host, alone
-# and beside two busy loops pinned one per CPU, against the simulator replaying the
-# program's own captured trace (vcpusim capture) on the same host: a 2-vCPU VM
+# and beside two busy loops pinned one per CPU (the two alternately, run by run),
+# against the simulator replaying the program's own captured traces (vcpusim
+# capture: every run alone is captured; below) on the same host: a 2-vCPU VM
 # (unpinned, like the program's threads) alone, and beside two 1-vCPU cpu_bound VMs
 # pinned one per pCPU, under the kvm policy without pause-loop exiting (native
 # threads spin in user space; nothing exits). The VM is marked native (its created
@@ -14,7 +15,7 @@
 # 15 seeds leave its median ~10% uncertain, and seeds cost nothing. Prints rows in
 # the format of `vcpusim compare`'s table (docs/validation.md). REAL_FROM=DIR reuses
 # the captures and real runs of an earlier validate; DIR1:DIR2:... pools several
-# (each set's runs against the replay of its own trace, each set scaled to the
+# (each set's runs against the replay of its own traces, each set scaled to the
 # sets' median speed of the program alone, see below). A --set host.profile=FILE
 # among the extra arguments is the simulated host (and gives the time_scale below).
 # usage: validate-omp.sh VCPUSIM PROGRAMS_DIR OUTDIR REPS [SIM_BIN] [EXTRA --set ARGS...]
@@ -78,7 +79,7 @@ args=(60000 2000)
 mkdir -p "$out"
 [ -x "$prog" ] || { echo "validate-omp: $prog missing (build the trace programs)" >&2; exit 1; }
 hogs=()
-stop_hogs() { for h in "${hogs[@]}"; do kill "$h" 2>/dev/null || true; done; hogs=(); }
+stop_hogs() { for h in "${hogs[@]}"; do { kill "$h" && wait "$h"; } 2>/dev/null || true; done; hogs=(); }
 trap stop_hogs EXIT
 ms_of() {   # runs the program once; prints its own run time in ms (main() to the
 	    # end of its work, the span its trace covers: traces/programs/stencil.c)
@@ -88,22 +89,50 @@ ms_of() {   # runs the program once; prints its own run time in ms (main() to th
 	echo "${line% ms}"
 }
 if [ -n "${REAL_FROM:-}" ] && [ -e "$REAL_FROM/omp/real-hogs.txt" ]; then
-	# the real runs and trace of an earlier validate ($REAL_FROM/omp)
-	for f in stencil.vtr real-alone.txt real-hogs.txt; do
-		[ "$REAL_FROM/omp/$f" -ef "$out/$f" ] || cp "$REAL_FROM/omp/$f" "$out/$f"
+	# the real runs and traces of an earlier validate ($REAL_FROM/omp)
+	for f in "$REAL_FROM"/omp/alone-*.vtr "$REAL_FROM"/omp/stencil.vtr "$REAL_FROM"/omp/real-alone.txt "$REAL_FROM"/omp/real-hogs.txt; do
+		[ -e "$f" ] || continue
+		[ "$f" -ef "$out/$(basename "$f")" ] || cp "$f" "$out/"
 	done
 	reuse=1
 else
 	reuse=0
 fi
-# the trace: captured alone, 3 times; the one with the least compute (other load
-# only ever adds to a captured interval, so the least is the least disturbed)
-[ "$reuse" = 1 ] || for i in 1 2 3; do
-	"$bin" capture -o "$out/stencil-$i.vtr" --threads 2 -- "$prog" "${args[@]}" >/dev/null 2>"$out/capture-$i.log"
-	"$bin" trace info "$out/stencil-$i.vtr" | awk -v i="$i" '
-		/^duration:/ { d = $2 } /^threads:/ { n = $2 }
-		/^compute:/ { c = $2; sub(/%/, "", c) } END { printf "%.6f %d\n", d * n * c / 100, i }'
-done | sort -n | head -1 | { read -r _ i; cp "$out/stencil-$i.vtr" "$out/stencil.vtr"; }
+# The traces. The program's own speed changes from run to run here, up to 1.6x
+# (this host is itself a virtual machine: one of its CPUs at times runs the
+# program's steps 1.6x slower than the other, and not in every run), which no host
+# profile describes. So every real run alone is captured (vcpusim capture, whose
+# TSC stamps cost nothing measurable; the program's own run-time line passes
+# through), and the simulated seed r replays the trace of real run
+# ((r - 1) mod REPS) + 1: both sides then hold the same runs' speeds, and the rows
+# compare the scheduling, not the machine's mood. A set captured before this
+# (one trace, stencil.vtr: the least-compute of 3 captures) replays that one.
+start_hogs() {   # two busy loops, one pinned to each CPU
+	for c in 0 1; do
+		taskset -c "$c" bash -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
+		hogs+=($!)
+	done
+	sleep 0.2
+}
+if [ "$reuse" = 0 ]; then
+	# run r alone (captured), then run r beside the busy loops, a second apart
+	: > "$out/real-alone.txt"
+	: > "$out/real-hogs.txt"
+	for r in $(seq 1 "$reps"); do
+		line=$(OMP_NUM_THREADS=2 timeout 120 "$bin" capture -o "$out/alone-$r.vtr" --threads 2 -- "$prog" "${args[@]}" 2>>"$out/capture.log")
+		line=${line##*, }
+		echo "${line% ms}" >> "$out/real-alone.txt"
+		start_hogs
+		ms_of >> "$out/real-hogs.txt"
+		stop_hogs
+	done
+fi
+traces=()
+for r in $(seq 1 "$reps"); do
+	[ -e "$out/alone-$r.vtr" ] && traces+=("alone-$r.vtr")
+done
+[ "${#traces[@]}" -gt 0 ] || traces=(stencil.vtr)
+[ -e "$out/${traces[0]}" ] || { echo "validate-omp: no trace in $out" >&2; exit 1; }
 # A trace stamped on the TSC (capture's default clock) records wall intervals, so
 # its compute already holds this host's own activity (interrupts, kernel threads)
 # at the capture; the simulated host adds its activity again. The replay removes
@@ -112,19 +141,7 @@ done | sort -n | head -1 | { read -r _ i; cp "$out/stencil-$i.vtr" "$out/stencil
 # the simulated host's profile.
 scale=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["activity"]; print("%.4f" % (1 - sum(a[k]["rate_hz"] * a[k]["mean_ns"] * 1e-9 for k in ("irq", "task"))))' \
 	"$profile")
-if [ "$reuse" = 0 ]; then
-	: > "$out/real-alone.txt"
-	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-alone.txt"; done
-	for c in 0 1; do
-		taskset -c "$c" bash -c 'while :; do :; done' </dev/null >/dev/null 2>&1 &
-		hogs+=($!)
-	done
-	sleep 0.2
-	: > "$out/real-hogs.txt"
-	for r in $(seq 1 "$reps"); do ms_of >> "$out/real-hogs.txt"; done
-	stop_hogs
-fi
-omp_vm='{"name": "omp", "vcpus": 2, "native": true, "start_ms": 200, "workload": {"kind": "trace", "file": "stencil.vtr", "time_scale": '"$scale"'}}'
+omp_vm='{"name": "omp", "vcpus": 2, "native": true, "start_ms": 200, "workload": {"kind": "trace", "file": "'"${traces[0]}"'", "time_scale": '"$scale"'}}'
 cat > "$out/omp-alone.json" <<EOF
 {"name": "omp-alone", "start_spread_ms": 4, "host": {"pcpus": 2, "ghz": 2.6},
  "scheduler": {"policy": "kvm", "ple": false},
@@ -140,7 +157,8 @@ EOF
 for case in alone hogs; do
 	: > "$out/sim-$case.txt"
 	for r in $(seq 1 "${SIM_REPS:-100}"); do
-		"$sim" run "$out/omp-$case.json" --quiet --set "seed=$r" "${extra[@]}" -o "$out/sim-$case-$r.json"
+		"$sim" run "$out/omp-$case.json" --quiet --set "seed=$r" \
+			--set "vms[0].workload.file=${traces[$(((r - 1) % ${#traces[@]}))]}" "${extra[@]}" -o "$out/sim-$case-$r.json"
 		python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); v=[x for x in r["vms"] if x["name"]=="omp"][0]; print(v["completion_ms"] if v["completion_ms"] is not None else "nan")' "$out/sim-$case-$r.json" >> "$out/sim-$case.txt"
 	done
 done

@@ -75,6 +75,45 @@ for c in ("sim-alone", "sim-hogs"):
     want = [round(x * 1.5, 3) for x in v(f"{o}/set-1/{c}.txt")] + [round(x * 0.75, 3) for x in v(f"{o}/set-2/{c}.txt")]
     assert len(want) == 4 and v(f"{o}/{c}.txt") == want, (c, v(f"{o}/{c}.txt"), want)
 PY
+	# A set whose every run alone was captured (alone-N.vtr): simulated seed r
+	# replays the trace of real run ((r - 1) mod N) + 1, in both rows. Two
+	# different traces: seeds 1 and 3 replay the first, seed 2 the second.
+	mkdir -p "$tmp/fc/omp"
+	cp "$src/traces/samples/stencil-2t.vtr" "$tmp/fc/omp/alone-1.vtr"
+	cp "$src/traces/samples/histogram-2t.vtr" "$tmp/fc/omp/alone-2.vtr"
+	printf '40\n41\n' > "$tmp/fc/omp/real-alone.txt"
+	printf '100\n101\n' > "$tmp/fc/omp/real-hogs.txt"
+	REAL_FROM="$tmp/fc" SIM_REPS=3 bash "$src/scripts/validate-omp.sh" "$bin" "$progs" "$tmp/ompc" 2 \
+		> "$tmp/ompc.log" 2>&1 || bad "validate-omp.sh with a trace per run: $(cat "$tmp/ompc.log")"
+	python3 - "$tmp/ompc" <<'PY' && ok || bad "each simulated seed replays the trace of its real run"
+import json, sys
+o = sys.argv[1]
+for c in ("alone", "hogs"):
+    w = [json.load(open(f"{o}/sim-{c}-{r}.json"))["vms"][0] for r in (1, 2, 3)]
+    # the two samples differ in work by far more than the seeds do
+    assert abs(w[0]["work_ms"] - w[2]["work_ms"]) < 0.02 * w[0]["work_ms"], (c, w[0]["work_ms"], w[2]["work_ms"])
+    assert abs(w[0]["work_ms"] - w[1]["work_ms"]) > 0.2 * w[0]["work_ms"], (c, w[0]["work_ms"], w[1]["work_ms"])
+PY
+	# The real side itself (no REAL_FROM), 2 runs: each run alone is captured, and
+	# the runs beside the busy loops alternate with them; each seed replays the
+	# trace of its run (work_ms = the trace's compute x time_scale, to 2%).
+	OMP_ROWS=0 SIM_REPS=2 bash "$src/scripts/validate-omp.sh" "$bin" "$progs" "$tmp/ompr" 2 > "$tmp/ompr.log" 2>&1 ||
+		bad "validate-omp.sh's real side: $(cat "$tmp/ompr.log")"
+	python3 - "$tmp/ompr" "$bin" <<'PY' && ok || bad "validate-omp.sh captures every run alone and pairs the seeds with them"
+import json, math, subprocess, sys
+o, b = sys.argv[1], sys.argv[2]
+v = lambda f: [float(x) for x in open(f).read().split()]
+alone, hogs = v(f"{o}/real-alone.txt"), v(f"{o}/real-hogs.txt")
+assert len(alone) == 2 and len(hogs) == 2 and all(x > 0 and math.isfinite(x) for x in alone + hogs), (alone, hogs)
+scale = json.load(open(f"{o}/omp-alone.json"))["vms"][0]["workload"]["time_scale"]
+for r in (1, 2):
+    info = json.loads(subprocess.run([b, "trace", "info", "--json", f"{o}/alone-{r}.vtr"], capture_output=True, check=True).stdout)
+    # the trace's span is the run's own time, as printed by the program
+    assert abs(info["duration_ms"] - alone[r - 1]) < 0.02 * alone[r - 1] + 0.5, (info["duration_ms"], alone[r - 1])
+    for c in ("alone", "hogs"):
+        w = json.load(open(f"{o}/sim-{c}-{r}.json"))["vms"][0]["work_ms"]
+        assert abs(w - info["compute_ms"] * scale) < 0.02 * w, (c, r, w, info["compute_ms"] * scale)
+PY
 else
 	echo "note: no trace programs next to $bin: the OpenMP pooling is not checked"
 fi
