@@ -606,16 +606,22 @@ static void tick_event(struct sim *s, struct event *ev)
 	 * wake-up (on the reference host vCPU threads stop within 1 us of the grid on
 	 * both CPUs, docs/host-profile.md). That 1 us spread is drawn per tick, so
 	 * that which CPU's tick comes first at an instant is not always the same */
+	simtime_t grid = rq->tick_grid;   /* this tick's instant on the grid */
 	rq->tick_grid += k->tick_ns;
 	sim_at(s, ev, rq->tick_grid + tick_jitter(s, p));
 	if (update_curr(s, rq) || (k->prm->cfs && cfs_tick_preempt(s, rq)))
 		sim_raise_schedule(s, p);
-	if (s->now >= rq->next_balance) {
+	/* the periodic balance is due when jiffies reach rq->next_balance, both
+	 * counted in ticks (sched_balance_trigger, sched_balance_domains): so it is
+	 * compared on the grid. A comparison with the jittered time of the tick
+	 * postponed a due balance by a tick whenever this tick's jitter was less
+	 * than the last one's: half the time */
+	if (grid >= rq->next_balance) {
 		int idle = rq->nr == 0;
 		struct kent *e = balance(s, p->id, 1);
 		if (e)
 			check_preempt(s, p->id, e, 0);
-		rq->next_balance = s->now + (idle ? k->balance_ns : 16 * k->balance_ns);
+		rq->next_balance = grid + (idle ? k->balance_ns : 16 * k->balance_ns);
 	}
 }
 
