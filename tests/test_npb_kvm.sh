@@ -5,7 +5,8 @@
 # kernels lose clearly more than a fair half and the embarrassingly parallel ones
 # do not: class A, median of seeds 1-5, slowdown/2 of LU, UA, CG and SP each at
 # least 0.2 above the largest of EP, IS and FT (measured on the reference host of
-# 2026-11-27: LU 1.76, UA 1.94, CG 1.88, SP 1.27 against at most 1.04; with the one of
+# 2026-11-27: LU 1.79, UA 1.94, CG 2.00, SP 1.27 against at most 1.04, since the kvm
+# policy's periodic balance is on the tick grid; LU 1.76, CG 1.88 before; with the one of
 # before, LU 1.72, UA 1.97, CG 1.77, SP 1.30 against at most 1.05). Class A, not W: at
 # class W FT's 72 ms runs are themselves fine-grained (1.27-1.68 over 5 seeds,
 # depending on the model's details and the host profile) and single seeds of LU are
