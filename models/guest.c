@@ -281,21 +281,22 @@ static void record_wait(struct sim *s, struct vcpu *v, const struct glock *l, si
 
 static void acquired_slow(struct sim *s, struct vcpu *v);
 
-/* Of acquired's checks, those that a request taking a free lock also makes
- * (lock_request): dt is the time since the segment began. */
-static inline int acquire_unusual(const struct sim *s, const struct vcpu *v,
-				  const struct glock *l, simtime_t dt)
-{
-	const struct guest_thread *g = &v->g;
-	return g->wait_prev || l->waiters == v || s->guest.long_wait_cycles < 1 ||
-	       (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL && running(v));
-}
-
-/* acquired's common case past its checks */
-static inline __attribute__((always_inline)) void acquired_now(struct sim *s, struct vcpu *v,
-								   struct glock *l, simtime_t dt)
+/* v takes l, which it asked for at this instant, as neither a pvqspinlock nor
+ * with an observer: the common case (not queued, nothing or a compute's time to
+ * charge) is acquired_slow's steps for it on their own: a wait of 0 ns is 0
+ * cycles, in bucket 0, neither a new maximum nor a long wait (scenarios have
+ * guest.long_wait_cycles >= 1), so record_wait only counts it; and
+ * continue_after, the one call, comes last. Anything else: acquired_slow. */
+static inline __attribute__((always_inline)) void acquire_at_request(struct sim *s, struct vcpu *v,
+								     struct glock *l)
 {
 	struct guest_thread *g = &v->g;
+	simtime_t dt = s->now - g->seg_start;
+	if (g->wait_prev || l->waiters == v || s->guest.long_wait_cycles < 1 ||
+	    (dt > 0 && g->st != G_COMPUTE && g->st != G_CRITICAL && running(v))) {
+		acquired_slow(s, v);
+		return;
+	}
 	l->holder = v;
 	g->pmt_compete = 0;
 	if (running(v)) {   /* charge(), for these cases */
@@ -313,23 +314,17 @@ static inline __attribute__((always_inline)) void acquired_now(struct sim *s, st
 	continue_after(s, v);
 }
 
-/* v takes its lock. The common case, a lock taken at the instant it was asked
- * for (not queued, not a pvqspinlock, no observer, nothing or a compute's time
- * to charge), is acquired_slow's steps for it on their own: a wait of 0 ns is 0
- * cycles, in bucket 0, neither a new maximum nor a long wait (scenarios have
- * guest.long_wait_cycles >= 1), so record_wait only counts it; and
- * continue_after, the one call, comes last. */
+/* v takes its lock: at the instant it asked for it, as lock_request's free lock
+ * (acquire_at_request), else acquired_slow. */
 static void acquired(struct sim *s, struct vcpu *v)
 {
 	struct guest_thread *g = &v->g;
 	struct glock *l = g->lock;
-	simtime_t dt = s->now - g->seg_start;
-	if (g->wait_start != s->now || l->kind == LOCK_PVQSPIN || s->observe ||
-	    acquire_unusual(s, v, l, dt)) {
+	if (g->wait_start != s->now || l->kind == LOCK_PVQSPIN || s->observe) {
 		acquired_slow(s, v);
 		return;
 	}
-	acquired_now(s, v, l, dt);
+	acquire_at_request(s, v, l);
 }
 
 __attribute__((noinline)) static void acquired_slow(struct sim *s, struct vcpu *v)
@@ -361,16 +356,10 @@ static void lock_request(struct sim *s, struct vcpu *v, struct glock *l, enum gu
 	if (l->kind != LOCK_TAS && l->kind != LOCK_PVQSPIN)
 		g->ticket = l->next_ticket++;
 	g->pmt_compete = 0;
-	/* most requests find the lock free: taken here, as acquired takes it (its
-	 * checks less those that hold here: the wait starts now, no observer, not a
-	 * pvqspinlock), with continue_after's call last */
+	/* most requests find the lock free: taken here, with continue_after's call
+	 * last */
 	if (!s->observe && l->kind != LOCK_PVQSPIN && grantable(l, v)) {
-		simtime_t dt = s->now - g->seg_start;
-		if (acquire_unusual(s, v, l, dt)) {
-			acquired_slow(s, v);
-			return;
-		}
-		acquired_now(s, v, l, dt);
+		acquire_at_request(s, v, l);
 		return;
 	}
 	lock_request_wait(s, v, l);
