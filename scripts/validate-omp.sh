@@ -81,10 +81,11 @@ mkdir -p "$out"
 hogs=()
 stop_hogs() { for h in "${hogs[@]}"; do { kill "$h" && wait "$h"; } 2>/dev/null || true; done; hogs=(); }
 trap stop_hogs EXIT
-ms_of() {   # runs the program once; prints its own run time in ms (main() to the
-	    # end of its work, the span its trace covers: traces/programs/stencil.c)
+ms_of() {   # runs the program once (under the command given, if any: a capture);
+	    # prints its own run time in ms (main() to the end of its work, the
+	    # span its trace covers: traces/programs/stencil.c)
 	local line
-	line=$(OMP_NUM_THREADS=2 timeout 120 "$prog" "${args[@]}")
+	line=$(OMP_NUM_THREADS=2 timeout 120 "$@" "$prog" "${args[@]}")
 	line=${line##*, }
 	echo "${line% ms}"
 }
@@ -119,9 +120,7 @@ if [ "$reuse" = 0 ]; then
 	: > "$out/real-alone.txt"
 	: > "$out/real-hogs.txt"
 	for r in $(seq 1 "$reps"); do
-		line=$(OMP_NUM_THREADS=2 timeout 120 "$bin" capture -o "$out/alone-$r.vtr" --threads 2 -- "$prog" "${args[@]}" 2>>"$out/capture.log")
-		line=${line##*, }
-		echo "${line% ms}" >> "$out/real-alone.txt"
+		ms_of "$bin" capture -o "$out/alone-$r.vtr" --threads 2 -- >> "$out/real-alone.txt" 2>>"$out/capture.log"
 		start_hogs
 		ms_of >> "$out/real-hogs.txt"
 		stop_hogs
